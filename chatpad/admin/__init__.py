@@ -1,0 +1,29 @@
+"""The admin (Flask-Admin), behind sign-in and scoped to the user's organization."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from chatpad.models import Agent, KnowledgeItem, Location, SocialAccount, User
+
+from .views import AgentView, DashboardView, KnowledgeItemView, LocationView, SocialAccountView, UserView
+
+
+def init_admin(app: Flask) -> Admin:
+    """Build a new Admin for this app (a module-level Admin breaks the second app a test creates)."""
+    admin = Admin(
+        app,
+        name="ChatPad",
+        url="/admin",
+        index_view=DashboardView(name="Home", url="/admin"),
+        theme=Bootstrap4Theme(base_template="admin/chatpad_base.html", swatch="default", fluid=True),
+    )
+    admin.add_view(AgentView(Agent, name="Agents", endpoint="agents"))
+    admin.add_view(LocationView(Location, name="Locations", endpoint="locations"))
+    admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts"))
+    admin.add_view(KnowledgeItemView(KnowledgeItem, name="Knowledge", endpoint="knowledge"))
+    admin.add_view(UserView(User, name="Users", endpoint="users"))
+    app.extensions["chatpad.admin"] = admin
+    return admin

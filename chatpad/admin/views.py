@@ -1,0 +1,391 @@
+"""Admin views. Every list, form, search, export and row lookup is scoped to the signed-in user's organization.
+
+TenantModelView is the one place that enforces it: queries are filtered by the model's tenant_clause(org_id), a row
+of another organization is "not found" even by id in the URL, and every dropdown of related rows offers only the
+organization's own rows (WTForms then rejects any other id as "Not a valid choice").
+"""
+
+from __future__ import annotations
+
+import types
+import uuid
+from typing import Any
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import AdminIndexView, expose
+from flask_admin.contrib.sqla import ModelView
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.form import _Auto
+from markupsafe import Markup, escape
+from sqlalchemy import func, select
+from sqlalchemy import inspect as sa_inspect
+from wtforms import PasswordField, SelectField, TextAreaField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+
+from chatpad.audit import record_audit
+from chatpad.extensions import db
+from chatpad.hours import timezone_choices, valid_timezone
+from chatpad.models import (
+    KNOWLEDGE_KINDS,
+    ROLES,
+    Agent,
+    Location,
+    Notification,
+    SocialAccount,
+    User,
+)
+
+from .fields import HoursField
+
+
+class SecureViewMixin:
+    """Only signed-in users with an allowed role; others are sent to sign in (or get 403)."""
+
+    allowed_roles: tuple[str, ...] = ("owner", "admin")
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.role in self.allowed_roles
+
+    def inaccessible_callback(self, name: str, **kwargs: Any):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        abort(403)
+
+
+def current_org_id() -> int:
+    return current_user.organization_id
+
+
+def _coerce_pk(model, value: Any) -> Any:
+    """The primary key as its Python type; None when it cannot be one (a typed-in garbage id is just not found)."""
+    python_type = model.__mapper__.primary_key[0].type.python_type
+    try:
+        if python_type is uuid.UUID:
+            return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+        return python_type(value)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+class AdminForm(FlaskForm):
+    """Flask-WTF's form (its CSRF token is what CSRFProtect checks) that also remembers the edited row, which
+    Flask-Admin's Unique validator needs to let a row keep its own email."""
+
+    def __init__(self, formdata=_Auto, obj=None, prefix="", **kwargs):
+        self._obj = obj
+        super().__init__(formdata=formdata, obj=obj, prefix=prefix, **kwargs)
+
+
+def _strict_pre_validate(field, form) -> None:
+    """Flask-Admin's QuerySelectField quietly treats an id outside its query as "no choice" on nullable relations
+    (a location would silently become General). Refuse it instead."""
+    data = field.data  # resolves the submitted id against the scoped query
+    submitted = getattr(field, "_formdata", None)
+    if data is None and submitted not in (None, "", "__None"):
+        raise ValidationError(field.gettext("Not a valid choice"))
+    type(field).pre_validate(field, form)
+
+
+class TenantModelView(SecureViewMixin, ModelView):
+    """A model view that sees only the signed-in user's organization."""
+
+    form_base_class = AdminForm
+    page_size = 50
+    can_view_details = True
+    can_export = True
+    export_types = ["csv"]
+
+    def __init__(self, model, **kwargs):
+        super().__init__(model, db, **kwargs)
+
+    # --- queries ---
+    def _scoped(self, query):
+        return query.filter(self.model.tenant_clause(current_org_id()))
+
+    def get_query(self):
+        return self._scoped(super().get_query())
+
+    def get_count_query(self):
+        return self._scoped(super().get_count_query())
+
+    def get_one(self, id: Any):
+        pk = _coerce_pk(self.model, id)
+        if pk is None:
+            return None
+        return self.get_query().filter(self.model.__mapper__.primary_key[0] == pk).one_or_none()
+
+    def action_delete(self, ids):
+        """Bulk delete: ids from the form as the key's type (garbage ids drop out), then the scoped query."""
+        coerced = [pk for pk in (_coerce_pk(self.model, i) for i in ids) if pk is not None]
+        return super().action_delete(coerced)
+
+    # --- forms: related-row dropdowns offer only this organization's rows ---
+    def _scope_form(self, form):
+        for field in form:
+            factory = getattr(field, "query_factory", None)
+            if factory is None:
+                continue
+            query = factory()
+            related = query.column_descriptions[0]["entity"]
+            if hasattr(related, "tenant_clause"):
+                field.query = query.filter(related.tenant_clause(current_org_id()))
+            field.pre_validate = types.MethodType(_strict_pre_validate, field)
+        return form
+
+    def create_form(self, obj=None):
+        return self._scope_form(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._scope_form(super().edit_form(obj))
+
+    def on_model_change(self, form, model, is_created: bool) -> None:
+        record_audit(
+            f"{self.model.__tablename__}.{'create' if is_created else 'update'}",
+            organization_id=current_org_id(),
+            user_id=current_user.id,
+            target=model,
+            ip=request.remote_addr,
+        )
+
+    def on_model_delete(self, model) -> None:
+        record_audit(
+            f"{self.model.__tablename__}.delete",
+            organization_id=current_org_id(),
+            user_id=current_user.id,
+            target=model,
+            ip=request.remote_addr,
+        )
+
+
+def _default_agent() -> Agent | None:
+    """The organization's agent when it has exactly one (the common case)."""
+    agents = db.session.scalars(select(Agent).where(Agent.organization_id == current_org_id()).limit(2)).all()
+    return agents[0] if len(agents) == 1 else None
+
+
+def _status_dot(view, context, model, name) -> Markup:
+    labels = {
+        "connected": ("ok", "Connected"),
+        "needs_reauth": ("warn", "Needs reconnection"),
+        "error": ("bad", "Error"),
+        "disconnected": ("off", "Disconnected"),
+    }
+    css, label = labels.get(model.status, ("off", model.status))
+    title = f"{label}: {model.last_error}" if model.last_error else label
+    html = f'<span class="status-dot status-{css}" title="{escape(title)}"></span> {escape(label)}'
+    return Markup(html)  # noqa: S704 (every value in it is escaped)
+
+
+class AgentView(TenantModelView):
+    column_list = ["name", "active", "created_at"]
+    column_searchable_list = ["name"]
+    column_sortable_list = ["name", "created_at"]
+    column_details_list = ["name", "instructions", "active", "created_at", "updated_at"]
+    column_export_list = ["name", "instructions", "active", "created_at"]
+    form_columns = ["name", "instructions", "active"]
+    form_overrides = {"instructions": TextAreaField}
+    form_widget_args = {"instructions": {"rows": 8}}
+    form_args = {"name": {"validators": [DataRequired(), Length(max=200)]}}
+
+    def build_new_instance(self):
+        return self.model(organization_id=current_org_id())
+
+
+class LocationView(TenantModelView):
+    column_list = ["name", "agent", "timezone", "address", "phone"]
+    column_searchable_list = ["name", "address", "phone"]
+    column_sortable_list = ["name", "timezone"]
+    column_default_sort = "name"
+    column_details_exclude_list = ["settings"]
+    column_export_list = ["name", "timezone", "address", "phone", "email", "website", "booking_url"]
+    form_columns = [
+        "agent",
+        "name",
+        "timezone",
+        "address",
+        "phone",
+        "email",
+        "website",
+        "booking_url",
+        "hours",
+    ]
+    form_overrides = {"hours": HoursField, "timezone": SelectField}
+    form_args = {
+        "name": {"validators": [DataRequired(), Length(max=200)]},
+        "agent": {"validators": [InputRequired()]},
+        "email": {"validators": [Optional(), Email(check_deliverability=False)]},
+        "hours": {"label": "Opening hours"},
+    }
+
+    def _scope_form(self, form):
+        form = super()._scope_form(form)
+        form.timezone.choices = [(tz, tz) for tz in timezone_choices()]
+        if form.agent.data is None and request.method == "GET":
+            form.agent.data = _default_agent()
+        return form
+
+    def on_model_change(self, form, model, is_created):
+        if not valid_timezone(model.timezone):
+            raise ValidationError(f"Unknown timezone {model.timezone!r}.")
+        super().on_model_change(form, model, is_created)
+
+
+class KnowledgeItemView(TenantModelView):
+    column_list = ["kind", "title", "location", "active", "updated_at"]
+    column_searchable_list = ["title", "body"]
+    column_sortable_list = ["kind", "title", "updated_at"]
+    column_filters = ["kind", "active"]
+    column_labels = {"location": "Location (empty: all locations)"}
+    column_export_list = ["kind", "title", "body", "active", "updated_at"]
+    form_columns = ["agent", "location", "kind", "title", "body", "data", "active"]
+    form_overrides = {"kind": SelectField, "body": TextAreaField}
+    form_widget_args = {"body": {"rows": 6}, "data": {"rows": 4}}
+    form_args = {
+        "kind": {"choices": [(k, k.title()) for k in KNOWLEDGE_KINDS]},
+        "title": {"validators": [DataRequired(), Length(max=300)]},
+        "agent": {"validators": [InputRequired()]},
+        "location": {"description": "Leave empty for knowledge that applies to every location."},
+        "data": {
+            "label": "Details (JSON)",
+            "description": 'For a property: {"beds": 3, "baths": 2, "sqft": 1280, "price": 74900, '
+            '"status": "available"}',
+        },
+    }
+
+    def _scope_form(self, form):
+        form = super()._scope_form(form)
+        if form.agent.data is None and request.method == "GET":
+            form.agent.data = _default_agent()
+        return form
+
+    def on_model_change(self, form, model, is_created):
+        if model.location is not None and model.agent is not None and model.location.agent_id != model.agent.id:
+            raise ValidationError("That location belongs to another agent.")
+        super().on_model_change(form, model, is_created)
+
+
+class SocialAccountView(TenantModelView):
+    """Connected accounts. Tokens are never listed, shown, exported or editable; the Integrations tab connects."""
+
+    can_create = False
+    can_delete = False
+    column_list = ["channel", "account_name", "account_id", "location", "is_active", "status", "last_message_at"]
+    column_searchable_list = ["account_name", "account_id"]
+    column_sortable_list = ["channel", "account_name", "status", "last_message_at"]
+    column_filters = ["channel", "status", "is_active"]
+    column_exclude_list = ["access_token", "refresh_token", "meta"]
+    column_details_list = [
+        "channel",
+        "account_name",
+        "account_id",
+        "agent",
+        "location",
+        "is_active",
+        "status",
+        "last_error",
+        "last_message_at",
+        "token_expires_at",
+        "created_at",
+    ]
+    column_export_list = ["channel", "account_name", "account_id", "is_active", "status", "last_message_at"]
+    column_formatters = {"status": _status_dot}
+    column_labels = {"location": "Location (empty: General)", "is_active": "Active"}
+    form_columns = ["account_name", "location", "is_active"]
+    form_excluded_columns = ["access_token", "refresh_token", "meta"]
+    form_args = {"account_name": {"validators": [DataRequired()]}}
+
+    def on_model_change(self, form, model, is_created):
+        if model.location is not None and model.location.agent_id != model.agent_id:
+            raise ValidationError("That location belongs to another agent.")
+        super().on_model_change(form, model, is_created)
+
+
+class UserView(TenantModelView):
+    column_list = ["email", "name", "role", "active", "last_login_at"]
+    column_searchable_list = ["email", "name"]
+    column_sortable_list = ["email", "name", "role", "last_login_at"]
+    column_exclude_list = ["password_hash"]
+    column_details_exclude_list = ["password_hash"]
+    column_export_list = ["email", "name", "role", "active", "created_at", "last_login_at"]
+    form_columns = ["email", "name", "role", "active", "notify_email", "new_password"]
+    form_overrides = {"role": SelectField}
+    form_args = {
+        "email": {"validators": [DataRequired(), Email(check_deliverability=False), Length(max=254)]},
+        "role": {"choices": [(r, r.title()) for r in ROLES]},
+        "notify_email": {"label": "Email me about handoffs and reconnections"},
+    }
+    form_extra_fields = {
+        "new_password": PasswordField(
+            "New password",
+            validators=[Optional(), Length(min=10, max=200)],
+            description="At least 10 characters. Leave empty to keep the current password.",
+        )
+    }
+
+    def on_model_change(self, form, model, is_created):
+        model.email = model.email.strip().lower()
+        with db.session.no_autoflush:
+            taken = db.session.scalar(select(User.id).where(func.lower(User.email) == model.email, User.id != model.id))
+        if taken:
+            raise ValidationError("A user with that email already exists.")
+        if model.role == "owner" and current_user.role != "owner":
+            raise ValidationError("Only an owner can make someone an owner.")
+        # current_user is this very row when editing oneself, so compare against the loaded values.
+        own_role_changed = sa_inspect(model).attrs.role.history.has_changes()
+        if model.id == current_user.id and (not model.active or own_role_changed):
+            raise ValidationError("You cannot deactivate yourself or change your own role.")
+        if form.new_password.data:
+            model.set_password(form.new_password.data)
+        elif is_created:
+            raise ValidationError("Set a password for the new user.")
+        super().on_model_change(form, model, is_created)
+
+    def build_new_instance(self):
+        return self.model(organization_id=current_org_id())
+
+    def delete_model(self, model) -> bool:
+        if model.id == current_user.id:
+            flash("You cannot delete yourself.", "error")
+            return False
+        return super().delete_model(model)
+
+
+class DashboardView(SecureViewMixin, AdminIndexView):
+    """The admin's home: the organization at a glance."""
+
+    allowed_roles = ("owner", "admin", "agent")
+
+    @expose("/")
+    def index(self):
+        org_id = current_org_id()
+        accounts = db.session.scalars(
+            select(SocialAccount)
+            .where(SocialAccount.tenant_clause(org_id))
+            .order_by(SocialAccount.channel, SocialAccount.account_name)
+        ).all()
+        by_channel: dict[str, dict[str, int]] = {}
+        for account in accounts:
+            counts = by_channel.setdefault(account.channel, {"total": 0, "connected": 0, "attention": 0})
+            counts["total"] += 1
+            if account.status == "connected" and account.is_active:
+                counts["connected"] += 1
+            elif account.status in ("needs_reauth", "error"):
+                counts["attention"] += 1
+        needs_attention = [a for a in accounts if a.status in ("needs_reauth", "error")]
+        locations = db.session.scalar(select(func.count()).select_from(Location).where(Location.tenant_clause(org_id)))
+        agents = db.session.scalars(select(Agent).where(Agent.tenant_clause(org_id)).order_by(Agent.name)).all()
+        notifications = db.session.scalars(
+            select(Notification)
+            .where(Notification.tenant_clause(org_id), Notification.read_at.is_(None))
+            .order_by(Notification.created_at.desc())
+            .limit(10)
+        ).all()
+        return self.render(
+            "admin/dashboard.html",
+            agents=agents,
+            location_count=locations,
+            by_channel=by_channel,
+            needs_attention=needs_attention,
+            notifications=notifications,
+        )

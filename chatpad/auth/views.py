@@ -1,0 +1,81 @@
+"""Sign-in: hashed passwords, throttled failures, an audit entry for each outcome."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+
+from chatpad.audit import record_audit
+from chatpad.extensions import db, limiter, login_manager
+from chatpad.models import User, utcnow
+
+from . import bp
+from .forms import LoginForm
+from .throttle import clear_failures, record_failure, seconds_locked
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user and user.active else None
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths: an open redirect after sign-in is a phishing tool."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("admin.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("30 per minute", methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("admin.index"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        ip = request.remote_addr or "unknown"
+        wait = seconds_locked(email, ip)
+        if wait:
+            minutes = max(1, round(wait / 60))
+            flash(f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.", "error")
+            return render_template("auth/login.html", form=form), 429
+        user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+        if user and user.active and user.check_password(form.password.data):
+            clear_failures(email)
+            login_user(user, remember=form.remember.data)
+            user.last_login_at = utcnow()
+            record_audit("auth.sign_in", organization_id=user.organization_id, user_id=user.id, ip=ip)
+            db.session.commit()
+            return redirect(_safe_next(request.args.get("next")))
+        record_failure(email, ip)
+        if user:
+            record_audit("auth.sign_in_failed", organization_id=user.organization_id, user_id=user.id, ip=ip)
+            db.session.commit()
+        flash("Wrong email or password.", "error")
+        status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    record_audit(
+        "auth.sign_out", organization_id=current_user.organization_id, user_id=current_user.id, ip=request.remote_addr
+    )
+    db.session.commit()
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/")
+def home():
+    return redirect(url_for("admin.index") if current_user.is_authenticated else url_for("auth.login"))

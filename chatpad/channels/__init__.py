@@ -1,0 +1,37 @@
+"""The channel layer: one adapter per channel key, listed in one registry.
+
+The key names everything: the adapter package chatpad/channels/<key>/, the webhook /api/webhooks/<key>, the
+fixtures tests/fixtures/<key>/ and the tests. Adapters are imported lazily so the web process loads only what it uses.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import import_module
+
+from .base import Channel, SendContext
+from .types import InboundEvent, MessageMedia, MessageMetadata, OutboundReply, UnifiedMessage
+
+# key -> "module:Class". Keys are the seed's channel values.
+CHANNELS: dict[str, str] = {}
+
+
+@cache
+def get_channel(key: str) -> Channel:
+    """The adapter instance for a channel key; KeyError for an unknown key."""
+    target = CHANNELS[key]
+    module_name, _, class_name = target.partition(":")
+    return getattr(import_module(module_name), class_name)()
+
+
+__all__ = [
+    "CHANNELS",
+    "Channel",
+    "InboundEvent",
+    "MessageMedia",
+    "MessageMetadata",
+    "OutboundReply",
+    "SendContext",
+    "UnifiedMessage",
+    "get_channel",
+]

@@ -1,0 +1,49 @@
+"""Errors every channel raises, so the webhook views and the jobs treat them one way."""
+
+from __future__ import annotations
+
+
+class ChannelError(Exception):
+    """Base of every channel error."""
+
+
+class SignatureError(ChannelError):
+    """The request is not signed by the platform: 403, nothing stored."""
+
+
+class AnomalousPayloadError(ChannelError):
+    """The body is not what the platform sends (not JSON, wrong object): 400."""
+
+
+class UnsupportedEventError(ChannelError):
+    """A well-formed event we do not handle: logged on chatpad.webhooks.unsupported, acknowledged with 200."""
+
+
+class SendError(ChannelError):
+    """A send failed. code/subcode are the platform's, reason is shown to the admin."""
+
+    def __init__(self, reason: str, *, code: int | str | None = None, subcode: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.subcode = subcode
+
+
+class TransientSendError(SendError):
+    """Worth retrying with backoff: timeouts, 5xx, 429, rate-limit codes."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(reason, **kwargs)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """Retrying will not help: the message is marked failed with the reason."""
+
+
+class WindowClosedError(PermanentSendError):
+    """Outside the platform's messaging window (24 h, or 7 days with HUMAN_AGENT)."""
+
+
+class AuthExpiredError(SendError):
+    """The account's token is dead: mark it needs_reauth, alert the admins, keep the message for later."""

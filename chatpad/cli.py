@@ -1,0 +1,87 @@
+"""`flask --app app chatpad …`: operator commands."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from flask import Blueprint, current_app
+from sqlalchemy import func, select, text
+
+from chatpad.crypto import get_cipher
+from chatpad.extensions import db
+from chatpad.models import ROLES, Organization, User
+
+bp = Blueprint("chatpad", __name__, cli_group="chatpad")
+
+
+@bp.cli.command("create-user")
+@click.argument("email")
+@click.option("--org", "org_name", required=True, help="Organization name (created if it does not exist).")
+@click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True)
+@click.option("--name", default=None, help="Display name.")
+def create_user(email: str, org_name: str, role: str, name: str | None) -> None:
+    """Create a user (password from CHATPAD_PASSWORD, or prompted)."""
+    email = email.strip().lower()
+    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
+        raise click.ClickException(f"A user with email {email} already exists.")
+    password = os.environ.get("CHATPAD_PASSWORD") or click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise click.ClickException("The password must be at least 10 characters.")
+    org = db.session.scalar(select(Organization).where(Organization.name == org_name))
+    if org is None:
+        org = Organization(name=org_name)
+        db.session.add(org)
+        db.session.flush()
+        click.echo(f"Created organization {org_name!r}.")
+    user = User(organization_id=org.id, email=email, name=name, role=role)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Created {role} {email} in {org_name!r}.")
+
+
+@bp.cli.command("demo")
+def demo() -> None:
+    """Seed the demo business (MHP Communities: 20 locations, their Pages, Instagram accounts and inboxes)."""
+    from chatpad.demo import seed_demo
+
+    result = seed_demo()
+    if result.created:
+        click.echo(f"Seeded {result.organization.name}: {result.created} rows created.")
+    else:
+        click.echo(f"{result.organization.name} is already seeded; nothing changed.")
+    port = current_app.config.get("PORT", 5000)
+    click.echo(f"Sign in at http://127.0.0.1:{port}/login as {result.admin_email}", nl=False)
+    click.echo(f" with password {result.admin_password}" if result.admin_password else " (existing password)")
+
+
+# Tables and columns that hold encrypted secrets.
+ENCRYPTED_COLUMNS = {"social_accounts": ("access_token", "refresh_token")}
+
+
+@bp.cli.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored token under the newest TOKEN_ENCRYPTION_KEYS key.
+
+    Put the new key first in TOKEN_ENCRYPTION_KEYS (keep the old ones after it), run this, then drop the old keys.
+    """
+    cipher = get_cipher()
+    rotated = 0
+    for table, columns in ENCRYPTED_COLUMNS.items():
+        cols = ", ".join(columns)
+        rows = db.session.execute(text(f"SELECT id, {cols} FROM {table}")).all()  # noqa: S608 (fixed names)
+        for row in rows:
+            updates = {}
+            for column, value in zip(columns, row[1:], strict=True):
+                if value and not cipher.is_current(value):
+                    updates[column] = cipher.rotate(value)
+            if updates:
+                assignments = ", ".join(f"{c} = :{c}" for c in updates)
+                db.session.execute(
+                    text(f"UPDATE {table} SET {assignments} WHERE id = :id"),  # noqa: S608
+                    {**updates, "id": row[0]},
+                )
+                rotated += 1
+    db.session.commit()
+    click.echo(f"Re-encrypted {rotated} row(s) under the newest key.")

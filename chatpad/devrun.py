@@ -1,0 +1,115 @@
+"""`make run`: the whole product on one machine, on embedded defaults.
+
+Migrates the database, seeds the demo business on first start, starts one embedded Redis (unless REDIS_URL is set)
+and runs web, worker, scheduler and the sandbox as child processes sharing it. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+COLORS = {"web": 36, "worker": 32, "ai": 35, "scheduler": 33, "sandbox": 34}
+
+
+def _pump(name: str, stream) -> None:
+    color = COLORS.get(name, 37)
+    prefix = f"\033[{color}m{name:>9}\033[0m | " if sys.stdout.isatty() else f"{name:>9} | "
+    for line in iter(stream.readline, b""):
+        sys.stdout.write(prefix + line.decode(errors="replace"))
+        sys.stdout.flush()
+
+
+def prepare() -> tuple[dict[str, str], int, int]:
+    """Migrate, seed the demo on first start, and return the environment the children share."""
+    from chatpad import create_app
+    from chatpad.demo import seed_demo
+    from chatpad.extensions import db
+    from chatpad.models import Organization
+
+    os.environ.setdefault("CHATPAD_ENV", "development")
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        if db.session.scalar(select(Organization.id).limit(1)) is None:
+            result = seed_demo()
+            print(f"Seeded the demo business {result.organization.name!r}.")
+    env = dict(os.environ)
+    env["REDIS_URL"] = app.config["REDIS_URL"]
+    env["PYTHONUNBUFFERED"] = "1"
+    return env, app.config["PORT"], app.config.get("SANDBOX_PORT", 5055)
+
+
+def main() -> int:
+    env, port, sandbox_port = prepare()
+    python = sys.executable
+    commands = {
+        "web": [
+            python,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "-",
+            "wsgi:app",
+        ],
+        "worker": [python, "-m", "jobs.worker", "inbound", "outbound", "mail", "default"],
+        "ai": [python, "-m", "jobs.worker", "ai"],
+        "scheduler": [python, "-m", "jobs.scheduler"],
+        "sandbox": [python, "-m", "chatpad.sandbox", "--port", str(sandbox_port)],
+    }
+    procs: dict[str, subprocess.Popen] = {}
+    for name, cmd in commands.items():
+        # Our own fixed commands, not input.
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
+        procs[name] = proc
+        threading.Thread(target=_pump, args=(name, proc.stdout), daemon=True).start()
+
+    print(f"\nChatPad is starting at http://127.0.0.1:{port}  (sandbox: http://127.0.0.1:{sandbox_port})")
+    print("Sign in as admin@mhpcommunities.com / chatpad-demo-2026. Ctrl-C stops everything.\n")
+
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                print(f"{name} exited with code {proc.returncode}; stopping everything.")
+                exit_code = proc.returncode or 1
+                stopping = True
+                break
+        time.sleep(0.5)
+
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    print("Stopped.")
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

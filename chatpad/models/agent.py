@@ -1,0 +1,110 @@
+"""Agents, their locations and the knowledge the AI answers from."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, Uuid, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from chatpad.extensions import db
+
+from .base import JSONType, created_at_column, updated_at_column, uuid_pk
+from .org import Organization
+
+KNOWLEDGE_KINDS = ("faq", "property", "policy")
+
+
+class Agent(db.Model):
+    """One AI agent; it serves many locations and answers on all their accounts."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # The persona and rules the AI follows.
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    # Provider, model and temperature overrides; empty means the app's defaults.
+    ai_settings: Mapped[dict] = mapped_column(JSONType, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    organization: Mapped[Organization] = relationship(back_populates="agents")
+    locations: Mapped[list[Location]] = relationship(back_populates="agent", cascade="all, delete-orphan")
+
+    @classmethod
+    def tenant_clause(cls, org_id: int):
+        return cls.organization_id == org_id
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def agent_ids_of(org_id: int):
+    """A subquery of the agent ids an organization owns: the tenancy filter for agent-owned rows."""
+    return select(Agent.id).where(Agent.organization_id == org_id).scalar_subquery()
+
+
+class Location(db.Model):
+    """A place the business operates: its hours, address and listings give the AI its context."""
+
+    __tablename__ = "locations"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="America/Chicago")
+    address: Mapped[str | None] = mapped_column(String(400))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(254))
+    website: Mapped[str | None] = mapped_column(String(400))
+    # {"weekly": {"mon": [["09:00", "17:00"]], ...}, "exceptions": [{"date": "2026-12-25", "hours": [], "note": …}]}
+    hours: Mapped[dict] = mapped_column(JSONType, default=dict)
+    booking_url: Mapped[str | None] = mapped_column(String(400))
+    # Per-location options: the story-mention thank-you text, widget colours and greeting, email signature.
+    settings: Mapped[dict] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    agent: Mapped[Agent] = relationship(back_populates="locations")
+    knowledge_items: Mapped[list[KnowledgeItem]] = relationship(back_populates="location")
+
+    @classmethod
+    def tenant_clause(cls, org_id: int):
+        return cls.agent_id.in_(agent_ids_of(org_id))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class KnowledgeItem(db.Model):
+    """An FAQ, a property listing or a policy, for one location or (location None) the whole agent."""
+
+    __tablename__ = "knowledge_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    location_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("locations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), default="faq")
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    # Structured fields: a property's beds, baths, price, sqft, status; an FAQ's keywords.
+    data: Mapped[dict] = mapped_column(JSONType, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    agent: Mapped[Agent] = relationship()
+    location: Mapped[Location | None] = relationship(back_populates="knowledge_items")
+
+    @classmethod
+    def tenant_clause(cls, org_id: int):
+        return cls.agent_id.in_(agent_ids_of(org_id))
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,0 +1,216 @@
+"""Contacts, conversations and messages: what the unified inbox shows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from chatpad.extensions import db
+
+from .account import SocialAccount
+from .agent import Location
+from .base import JSONType, UTCDateTime, bigint_pk, created_at_column, updated_at_column, utcnow, uuid_pk
+
+CONVERSATION_STATUSES = ("open", "waiting", "resolved")  # waiting = waiting on a human
+DIRECTIONS = ("inbound", "outbound")
+SENDER_TYPES = ("contact", "ai", "human", "system")
+# received: inbound stored. pending/sent/delivered/read/failed: outbound delivery. skipped: never sent, see error.
+MESSAGE_STATUSES = ("received", "pending", "sent", "delivered", "read", "failed", "skipped")
+
+
+class Contact(db.Model):
+    """A customer, across every channel they use (identities say where)."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index("ix_contacts_org_email", "organization_id", "email"),
+        Index("ix_contacts_org_phone", "organization_id", "phone"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    identities: Mapped[list[ContactIdentity]] = relationship(
+        back_populates="contact", foreign_keys="ContactIdentity.contact_id"
+    )
+
+    @classmethod
+    def tenant_clause(cls, org_id: int):
+        return cls.organization_id == org_id
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email or self.phone or "Unknown customer"
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class ContactIdentity(db.Model):
+    """One id a contact has on one account: a page-scoped PSID, an IGSID, an email address, a widget visitor."""
+
+    __tablename__ = "contact_identities"
+    __table_args__ = (UniqueConstraint("social_account_id", "external_id", name="uq_contact_identities_account_ext"),)
+
+    id: Mapped[int] = bigint_pk()
+    contact_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    social_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("social_accounts.id", ondelete="CASCADE")
+    )
+    external_id: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    # The contact this identity was created under, so a manual merge can be split again.
+    original_contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    profile: Mapped[dict] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = created_at_column()
+
+    contact: Mapped[Contact] = relationship(back_populates="identities", foreign_keys=[contact_id])
+    social_account: Mapped[SocialAccount | None] = relationship()
+
+
+class Conversation(db.Model):
+    """A thread with one contact on one account."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # The inbox's first page and its keyset pagination: newest first within an organization.
+        Index("ix_conversations_inbox", "organization_id", "last_message_at", "id"),
+        Index("ix_conversations_account_thread", "social_account_id", "thread_key"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    location_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("locations.id", ondelete="SET NULL"), index=True
+    )
+    social_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("social_accounts.id", ondelete="SET NULL")
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    human_takeover: Mapped[bool] = mapped_column(Boolean, default=False)
+    taken_over_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    taken_over_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Hand back to the AI automatically at this time (None: stay with the human).
+    takeover_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The platform's thread: the PSID/IGSID for Meta, the root Message-ID for email, the visitor id for the widget.
+    thread_key: Mapped[str | None] = mapped_column(String(400))
+    subject: Mapped[str | None] = mapped_column(String(400))
+    # The messaging window opens at the customer's last message.
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_message_preview: Mapped[str | None] = mapped_column(String(200))
+    unread_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    contact: Mapped[Contact] = relationship()
+    social_account: Mapped[SocialAccount | None] = relationship()
+    location: Mapped[Location | None] = relationship()
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="conversation", order_by="Message.created_at", cascade="all, delete-orphan"
+    )
+
+    @classmethod
+    def tenant_clause(cls, org_id: int):
+        return cls.organization_id == org_id
+
+
+class Message(db.Model):
+    """The seed's UnifiedMessage, stored: every channel produces and consumes this shape."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # A platform message id is stored once per account: the idempotency key of the inbound path.
+        UniqueConstraint("channel_account_id", "external_id", name="uq_messages_account_external"),
+        Index("ix_messages_conversation_created", "conversation_id", "created_at"),
+    )
+
+    id: Mapped[int] = bigint_pk()
+    conversation_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("conversations.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    channel_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("social_accounts.id", ondelete="SET NULL")
+    )
+    direction: Mapped[str] = mapped_column(String(8))
+    sender_type: Mapped[str] = mapped_column(String(8))
+    content: Mapped[str] = mapped_column(Text, default="")
+    # [{"type": "image", "url": …, "name": …}] — links only for Meta media (their policy), files for email.
+    media: Mapped[list] = mapped_column(JSONType, default=list)
+    # {"thread_id", "sender_id", "sender_name", …channel extras (quick_reply, reply_to, story, edits)}
+    meta: Mapped[dict] = mapped_column("metadata", JSONType, default=dict)
+    external_id: Mapped[str | None] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    error: Mapped[str | None] = mapped_column(Text)
+    # For outbound messages: one reply per trigger, however often the job runs.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = created_at_column()
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="message", cascade="all, delete-orphan")
+
+    def to_unified(self):
+        """This row as the channel layer's UnifiedMessage."""
+        from chatpad.channels.types import UnifiedMessage
+
+        return UnifiedMessage.from_model(self)
+
+
+class Attachment(db.Model):
+    """A file that came with a message (email attachments, inline images), stored under ATTACHMENT_DIR."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = bigint_pk()
+    message_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(300))
+    content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    storage_key: Mapped[str] = mapped_column(String(400))
+    content_id: Mapped[str | None] = mapped_column(String(300))
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class Rating(db.Model):
+    """A customer's rating of a conversation (thumbs, or 1–5 with a comment)."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = bigint_pk()
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    scale: Mapped[str] = mapped_column(String(8), default="five")  # thumbs | five
+    score: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,60 @@
+"""Redis and the RQ queues. Connections open lazily from app.config, never at import.
+
+Queues by purpose, so a slow model never delays a send: inbound (webhook events), ai (reply generation),
+outbound (platform sends), mail (IMAP sync, SMTP), default (housekeeping).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+from rq.job import Job
+
+QUEUE_NAMES = ("inbound", "ai", "outbound", "mail", "default")
+
+# Backoff for jobs that talk to platforms: quick first retries, then minutes (needs a worker --with-scheduler).
+PLATFORM_RETRY = Retry(max=6, interval=[5, 15, 30, 60, 120, 300])
+
+log = logging.getLogger("chatpad.queue")
+
+
+def get_redis() -> Redis:
+    """The app's Redis connection (one pool per app)."""
+    ext = current_app.extensions
+    conn = ext.get("chatpad.redis")
+    if conn is None:
+        conn = Redis.from_url(current_app.config["REDIS_URL"], health_check_interval=30)
+        ext["chatpad.redis"] = conn
+    return conn
+
+
+def get_queue(name: str) -> Queue:
+    """A named queue on the app's Redis."""
+    if name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=get_redis())
+
+
+def enqueue(
+    queue: str,
+    func: str,
+    *args: Any,
+    job_id: str | None = None,
+    retry: Retry | None = None,
+    **options: Any,
+) -> Job | None:
+    """Enqueue a job by dotted path. With job_id the job is unique: a duplicate returns None instead of running twice.
+
+    The web process enqueues by name so it never imports worker-only code.
+    """
+    q = get_queue(queue)
+    try:
+        return q.enqueue(func, *args, job_id=job_id, unique=job_id is not None, retry=retry, **options)
+    except DuplicateJobError:
+        log.debug("job %s already queued", job_id)
+        return None

@@ -1,0 +1,36 @@
+"""The sandbox: local, protocol-faithful stand-ins for Meta, Google and Microsoft (docs/sandbox.md).
+
+No machine here reaches the real platforms, and a new user has no Meta app on day one. The sandbox is a separate
+Flask app on its own port; ChatPad's clients reach it over real HTTP exactly as they would reach graph.facebook.com
+or oauth2.googleapis.com: only the base URLs in config differ. Each platform is a blueprint under its own prefix.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+
+from config import Config, config_from_env
+
+
+def create_sandbox_app(config_class: type[Config] | None = None, **overrides) -> Flask:
+    """Build the sandbox app. It shares the dev secrets (the Meta app secret it signs webhooks with) with ChatPad."""
+    from chatpad import _configure_secrets
+
+    config_class = config_class or config_from_env()
+    app = Flask(
+        "chatpad.sandbox",
+        instance_path=config_class.INSTANCE_DIR,
+        template_folder="templates",
+    )
+    app.config.from_object(config_class)
+    app.config.update(overrides)
+    _configure_secrets(app)
+
+    parts: list[tuple[str, str, str]] = []
+    app.extensions["sandbox.parts"] = parts
+
+    @app.get("/")
+    def index():
+        return render_template("sandbox/index.html", parts=parts)
+
+    return app

