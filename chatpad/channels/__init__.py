@@ -10,7 +10,7 @@ from functools import cache
 from importlib import import_module
 
 from .base import Channel, SendContext
-from .types import InboundEvent, MessageMedia, MessageMetadata, OutboundReply, UnifiedMessage
+from .types import InboundEvent, MessageMedia, MessageMetadata, OutboundPart, OutboundReply, UnifiedMessage
 
 # key -> "module:Class". Keys are the seed's channel values.
 CHANNELS: dict[str, str] = {}
@@ -30,6 +30,7 @@ __all__ = [
     "InboundEvent",
     "MessageMedia",
     "MessageMetadata",
+    "OutboundPart",
     "OutboundReply",
     "SendContext",
     "UnifiedMessage",

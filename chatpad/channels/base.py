@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .types import InboundEvent, OutboundReply
+from .types import InboundEvent, OutboundPart, OutboundReply
 
 if TYPE_CHECKING:
-    from chatpad.models import Conversation, Message, SocialAccount
+    from chatpad.models import Contact, Conversation, Message, SocialAccount
 
 
 @dataclass
@@ -47,11 +47,30 @@ class Channel(ABC):
         Raise AnomalousPayloadError for a body the platform would never send."""
 
     @abstractmethod
-    def format(self, reply: OutboundReply, ctx: SendContext) -> list[dict[str, Any]]:
-        """Shape a reply into the platform payloads to send, in order, each within the channel's limits."""
+    def format(self, reply: OutboundReply, ctx: SendContext) -> list[OutboundPart]:
+        """Shape a reply into the platform messages to send, in order, each within the channel's limits. Pure."""
 
     @abstractmethod
     def send(self, payload: dict[str, Any], ctx: SendContext) -> str | None:
         """Send one formatted payload from ctx.account; return the platform's message id.
 
         Raise TransientSendError, PermanentSendError (or WindowClosedError) or AuthExpiredError."""
+
+    # --- optional hooks; the defaults suit most channels ---
+
+    def check_window(self, ctx: SendContext) -> str | None:
+        """Why this reply may not be sent now (a closed messaging window), or None if it may. Checked before an
+        outbound message is queued and again before it is sent; a reason marks the message skipped/failed with it."""
+        return None
+
+    def fetch_profile(self, account: SocialAccount, sender_id: str) -> dict[str, Any] | None:
+        """The customer's profile from the platform ({"name": …, "email": …}); runs in a worker, I/O allowed.
+        None when the channel has no profile lookup or it failed (never fatal)."""
+        return None
+
+    def resolve_conversation(
+        self, account: SocialAccount, contact: Contact, event: InboundEvent
+    ) -> Conversation | None:
+        """The existing conversation an inbound event belongs to, or None to start one. The pipeline's default
+        (used when this returns NotImplemented) is the contact's latest conversation on the account."""
+        return NotImplemented

@@ -133,3 +133,15 @@ class OutboundReply:
     media: list[MessageMedia] = field(default_factory=list)
     handoff: bool = False  # the AI asks for a person: the conversation goes to takeover
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OutboundPart:
+    """One platform message a reply becomes: what the inbox shows (text, media) and what the client sends (payload).
+
+    A long reply may become several parts; each is stored as its own outbound message with its own delivery state.
+    """
+
+    text: str
+    payload: dict[str, Any]
+    media: list[MessageMedia] = field(default_factory=list)
