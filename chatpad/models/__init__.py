@@ -15,6 +15,7 @@ from .conversation import (
     Rating,
 )
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
+from .inbox import ConversationNote
 from .org import ROLES, Organization, User
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Contact",
     "ContactIdentity",
     "Conversation",
+    "ConversationNote",
     "KnowledgeItem",
     "Location",
     "Message",
