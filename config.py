@@ -102,6 +102,15 @@ class Config:
     SANDBOX_ENABLED = _env_bool("SANDBOX_ENABLED", False)
     SANDBOX_URL = _env("SANDBOX_URL")
 
+    # Unified inbox (issue 7): live updates by server-sent events. Each open stream holds a web thread (gunicorn
+    # gthread) and a Redis connection, so a process serves at most INBOX_SSE_MAX_STREAMS of them (keep it below
+    # --threads); beyond that, and behind proxies that buffer, pages poll every INBOX_POLL_SECONDS (ETag'd).
+    INBOX_SSE_ENABLED = _env_bool("INBOX_SSE_ENABLED", True)
+    INBOX_SSE_MAX_STREAMS = _env_int("INBOX_SSE_MAX_STREAMS", 4)
+    INBOX_SSE_MAX_SECONDS = _env_int("INBOX_SSE_MAX_SECONDS", 300)
+    INBOX_SSE_HEARTBEAT_SECONDS = _env_int("INBOX_SSE_HEARTBEAT_SECONDS", 15)
+    INBOX_POLL_SECONDS = _env_int("INBOX_POLL_SECONDS", 10)
+
     ATTACHMENT_DIR = _env("ATTACHMENT_DIR", str(INSTANCE_PATH / "attachments"))
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
 

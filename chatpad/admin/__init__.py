@@ -20,6 +20,9 @@ def init_admin(app: Flask) -> Admin:
         index_view=DashboardView(name="Home", url="/admin"),
         theme=Bootstrap4Theme(base_template="admin/chatpad_base.html", swatch="default", fluid=True),
     )
+    from chatpad.inbox import init_inbox
+
+    init_inbox(admin, app)  # Inbox and Analytics, first in the top menu
     admin.add_view(AgentView(Agent, name="Agents", endpoint="agents"))
     admin.add_view(LocationView(Location, name="Locations", endpoint="locations"))
     admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts"))

@@ -59,4 +59,3 @@ INBOX_FILTER_INDEXES = [
         ("assigned", "assigned_user_id"),
     )
 ]
-
