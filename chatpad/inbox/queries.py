@@ -145,7 +145,8 @@ def tsquery_text(q: str) -> str | None:
 def search_clause(org_id: int, q: str):
     """Conversations whose customer (name, email, phone), subject or any message text matches q."""
     pattern = _like_pattern(q)
-    contact_ids = select(Contact.id).where(
+    # A contact merged into another (chatpad.contacts) still finds the person it now belongs to.
+    contact_ids = select(func.coalesce(Contact.merged_into_id, Contact.id)).where(
         Contact.organization_id == org_id,
         or_(
             Contact.name.ilike(pattern, escape="\\"),

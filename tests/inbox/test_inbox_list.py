@@ -19,7 +19,9 @@ def shop(make, inbox_make):
     biz.north = make.location(biz.agent, "North Shore")
     biz.fb = biz.account  # Facebook at biz.location
     biz.ig = make.account(biz.agent, "instagram", biz.north, account_name="@northshore")
-    biz.mail = make.account(biz.agent, "email", None, account_id="info@lakeside.test", account_name="info@lakeside.test")
+    biz.mail = make.account(
+        biz.agent, "email", None, account_id="info@lakeside.test", account_name="info@lakeside.test"
+    )
     now = utcnow()
     biz.john = inbox_make.contact(biz.org, "John Smith")
     biz.c_fb = inbox_make.conversation(biz.fb, biz.john, at=now - timedelta(minutes=2))
@@ -64,9 +66,7 @@ def test_filters_combine_and_the_url_keeps_them(client, shop, inbox_make):
     assert names_in_order(html) == ["Ivy Instagram", "Sarah Johnson"]
     assert '<option value="instagram" selected>' in html
 
-    html = client.get(f"/admin/inbox/?channel=instagram&status=waiting&location={shop.north.id}").get_data(
-        as_text=True
-    )
+    html = client.get(f"/admin/inbox/?channel=instagram&status=waiting&location={shop.north.id}").get_data(as_text=True)
     assert names_in_order(html) == ["Sarah Johnson"]
     assert '<option value="waiting" selected>' in html and f'<option value="{shop.north.id}" selected>' in html
 
@@ -77,7 +77,7 @@ def test_filters_combine_and_the_url_keeps_them(client, shop, inbox_make):
 
 
 def test_assigned_to_me(client, shop, make):
-    """"Assigned to me" shows only the signed-in person's conversations."""
+    """ "Assigned to me" shows only the signed-in person's conversations."""
     shop.c_ig.assigned_user_id = shop.user.id
     colleague = make.user(shop.org, role="agent")
     shop.c_fb.assigned_user_id = colleague.id
