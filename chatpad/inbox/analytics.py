@@ -141,7 +141,8 @@ def _day(column):
 
 def _activity(org_id: int, period: Period):
     """Per conversation with messages in the period: counts, who replied, and the first-response time."""
-    in_period = and_(Message.created_at >= period.start, Message.created_at < period.end)
+    # System lines ("taken over", "handed back") are stored as messages with status internal: not traffic.
+    in_period = and_(Message.created_at >= period.start, Message.created_at < period.end, Message.status != "internal")
     answered = Message.status.in_(ANSWERED)
     act = (
         select(
@@ -175,7 +176,12 @@ def _activity(org_id: int, period: Period):
         .group_by(act.c.cid)
         .cte("first_out")
     )
-    taken_over = and_(Conversation.taken_over_at >= period.start, Conversation.taken_over_at < period.end)
+    # IS NOT NULL first: a NULL comparison would make "not handed to people" unknown, not true.
+    taken_over = and_(
+        Conversation.taken_over_at.is_not(None),
+        Conversation.taken_over_at >= period.start,
+        Conversation.taken_over_at < period.end,
+    )
     human = (act.c.has_human == 1) | taken_over
     rows = (
         select(
@@ -324,9 +330,7 @@ def _location_names(org_id: int, keys: list) -> dict[uuid.UUID, str]:
     return dict(
         db.session.execute(
             select(Location.id, Location.name).where(Location.tenant_clause(org_id), Location.id.in_(ids))
-        )
-        .tuples()
-        .all()
+        ).all()
     )
 
 
@@ -339,6 +343,7 @@ def _daily(org_id: int, period: Period) -> list[tuple[date, dict[str, int]]]:
             Conversation.organization_id == org_id,
             Message.created_at >= period.start,
             Message.created_at < period.end,
+            Message.status != "internal",
         )
         .group_by(day, Conversation.channel)
     ).all()
