@@ -112,6 +112,8 @@ class Config:
     INBOX_SSE_MAX_SECONDS = _env_int("INBOX_SSE_MAX_SECONDS", 300)
     INBOX_SSE_HEARTBEAT_SECONDS = _env_int("INBOX_SSE_HEARTBEAT_SECONDS", 15)
     INBOX_POLL_SECONDS = _env_int("INBOX_POLL_SECONDS", 10)
+    # PostgreSQL work_mem for the analytics queries only (SET LOCAL), so a month of messages groups in memory.
+    INBOX_ANALYTICS_WORK_MEM = _env("INBOX_ANALYTICS_WORK_MEM", "64MB")
 
     ATTACHMENT_DIR = _env("ATTACHMENT_DIR", str(INSTANCE_PATH / "attachments"))
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")

@@ -11,6 +11,7 @@ Definitions (also shown on the page):
 
 from __future__ import annotations
 
+import re
 import statistics
 import uuid
 from collections import defaultdict
@@ -18,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, tuple_
+from flask import current_app
+from sqlalchemy import and_, case, func, select, text, tuple_
+from sqlalchemy.orm import aliased
 
 from chatpad.extensions import db
 from chatpad.models import Conversation, Location, Message, SocialAccount, utcnow
@@ -140,13 +143,20 @@ def _day(column):
 
 
 def _activity(org_id: int, period: Period):
-    """Per conversation with messages in the period: counts, who replied, and the first-response time."""
+    """Per conversation with messages in the period: counts, who replied, and the first-response time. One pass over
+    the period's messages; a second look only for the rare conversation whose first reply in the period came before
+    the customer's first message in it (the tail of an earlier exchange)."""
     # System lines ("taken over", "handed back") are stored as messages with status internal: not traffic.
     in_period = and_(Message.created_at >= period.start, Message.created_at < period.end, Message.status != "internal")
     answered = Message.status.in_(ANSWERED)
+    is_reply = and_(Message.direction == "outbound", Message.sender_type.in_(("ai", "human")), answered)
     act = (
         select(
-            Message.conversation_id.label("cid"),
+            Conversation.id.label("cid"),
+            Conversation.channel.label("channel"),
+            Conversation.location_id.label("location_id"),
+            Conversation.created_at.label("created_at"),
+            Conversation.taken_over_at.label("taken_over_at"),
             func.count().label("messages"),
             func.sum(case((Message.direction == "inbound", 1), else_=0)).label("inbound"),
             func.sum(case((Message.direction == "outbound", 1), else_=0)).label("outbound"),
@@ -154,54 +164,53 @@ def _activity(org_id: int, period: Period):
             func.max(case((and_(Message.sender_type == "human", answered), 1), else_=0)).label("has_human"),
             func.sum(case((Message.status == "failed", 1), else_=0)).label("failed"),
             func.min(case((Message.direction == "inbound", Message.created_at))).label("first_in"),
+            func.min(case((is_reply, Message.created_at))).label("first_reply"),
         )
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Conversation.organization_id == org_id, in_period)
-        .group_by(Message.conversation_id)
+        # Redundant but true (a conversation with a message in the period was active since its start), and it
+        # lets PostgreSQL start from the inbox index instead of every message of every organization.
+        .where(Conversation.organization_id == org_id, Conversation.last_message_at >= period.start, in_period)
+        .group_by(Conversation.id)
         .cte("act")
     )
-    first_out = (
-        select(act.c.cid.label("cid"), func.min(Message.created_at).label("first_out"))
-        .join(
-            Message,
-            and_(
-                Message.conversation_id == act.c.cid,
-                Message.created_at >= act.c.first_in,
-                Message.created_at < period.end,
-                Message.direction == "outbound",
-                Message.sender_type.in_(("ai", "human")),
-                answered,
-            ),
+    later = aliased(Message)
+    first_after = (
+        select(func.min(later.created_at))
+        .where(
+            later.conversation_id == act.c.cid,
+            later.created_at >= act.c.first_in,
+            later.created_at < period.end,
+            later.direction == "outbound",
+            later.sender_type.in_(("ai", "human")),
+            later.status.in_(ANSWERED),
         )
-        .group_by(act.c.cid)
-        .cte("first_out")
+        .scalar_subquery()
+    )
+    first_out = case(
+        (act.c.first_in.is_(None), None),
+        (act.c.first_reply >= act.c.first_in, act.c.first_reply),
+        else_=first_after,
     )
     # IS NOT NULL first: a NULL comparison would make "not handed to people" unknown, not true.
     taken_over = and_(
-        Conversation.taken_over_at.is_not(None),
-        Conversation.taken_over_at >= period.start,
-        Conversation.taken_over_at < period.end,
+        act.c.taken_over_at.is_not(None),
+        act.c.taken_over_at >= period.start,
+        act.c.taken_over_at < period.end,
     )
     human = (act.c.has_human == 1) | taken_over
-    rows = (
-        select(
-            Conversation.channel.label("channel"),
-            Conversation.location_id.label("location_id"),
-            act.c.messages,
-            act.c.inbound,
-            act.c.outbound,
-            act.c.failed,
-            case((and_(act.c.inbound > 0, human), 1), else_=0).label("is_human"),
-            case((and_(act.c.inbound > 0, ~human, act.c.has_ai == 1), 1), else_=0).label("is_ai"),
-            case((and_(act.c.inbound > 0, ~human, act.c.has_ai == 0), 1), else_=0).label("is_unanswered"),
-            case((Conversation.created_at >= period.start, 1), else_=0).label("is_new"),
-            _seconds_between(first_out.c.first_out, act.c.first_in).label("response"),
-        )
-        .select_from(act)
-        .join(Conversation, Conversation.id == act.c.cid)
-        .outerjoin(first_out, first_out.c.cid == act.c.cid)
+    return select(
+        act.c.channel,
+        act.c.location_id,
+        act.c.messages,
+        act.c.inbound,
+        act.c.outbound,
+        act.c.failed,
+        case((and_(act.c.inbound > 0, human), 1), else_=0).label("is_human"),
+        case((and_(act.c.inbound > 0, ~human, act.c.has_ai == 1), 1), else_=0).label("is_ai"),
+        case((and_(act.c.inbound > 0, ~human, act.c.has_ai == 0), 1), else_=0).label("is_unanswered"),
+        case((act.c.created_at >= period.start, 1), else_=0).label("is_new"),
+        _seconds_between(first_out, act.c.first_in).label("response"),
     ).subquery("per_conversation")
-    return rows
 
 
 SUMMED = ("messages", "inbound", "outbound", "failed", "is_new", "is_ai", "is_human", "is_unanswered")
@@ -286,6 +295,12 @@ def build_report(org_id: int, period: Period) -> Report:
     """Everything the analytics page and its CSV show, for one organization and period."""
     rows = _activity(org_id, period)
     if db.engine.dialect.name == "postgresql":
+        # Enough memory to group and sort a busy month without spilling to disk, and no JIT: compiling these
+        # queries took a third of their time (docs/performance.md). LOCAL: this transaction only.
+        work_mem = current_app.config.get("INBOX_ANALYTICS_WORK_MEM", "64MB")
+        if re.fullmatch(r"\d+(kB|MB|GB)", work_mem):
+            db.session.execute(text(f"SET LOCAL work_mem = '{work_mem}'"))
+        db.session.execute(text("SET LOCAL jit = off"))
         grouped = _grouped_postgresql(rows)
     else:
         grouped = _grouped_python(rows)
@@ -341,6 +356,7 @@ def _daily(org_id: int, period: Period) -> list[tuple[date, dict[str, int]]]:
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(
             Conversation.organization_id == org_id,
+            Conversation.last_message_at >= period.start,
             Message.created_at >= period.start,
             Message.created_at < period.end,
             Message.status != "internal",

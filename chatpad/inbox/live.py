@@ -12,13 +12,17 @@ ids only; the page fetches what changed through the same scoped views as everyth
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
 
 from flask import Flask, Response, current_app
+from redis.exceptions import RedisError
 
 from chatpad.realtime import subscribe
+
+log = logging.getLogger("chatpad.inbox.live")
 
 STREAM_HEADERS = {
     "Cache-Control": "no-cache, no-transform",
@@ -83,7 +87,12 @@ def event_stream(channels: list[str]) -> Response:
             yield f"retry: {min(poll_ms, 5000)}\n" + _frame("ready", json.dumps({"poll_ms": poll_ms}))
             started = last = time.monotonic()
             while time.monotonic() - started < max_seconds:
-                message = pubsub.get_message(timeout=1.0)
+                try:
+                    message = pubsub.get_message(timeout=1.0)
+                except RedisError:
+                    # Redis went away: end the stream; the page reconnects, or polls if that fails too.
+                    log.warning("live updates stream lost Redis; closing it", exc_info=True)
+                    break
                 now = time.monotonic()
                 if message and message.get("type") == "message":
                     data = message["data"].decode() if isinstance(message["data"], bytes) else message["data"]

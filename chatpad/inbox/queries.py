@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, func, literal_column, or_, select, tuple_
-from sqlalchemy.orm import contains_eager, joinedload
+from markupsafe import Markup, escape
+from sqlalchemy import String, and_, any_, cast, func, literal_column, or_, select, true, tuple_
 
 from chatpad.extensions import db
 from chatpad.models import (
@@ -107,7 +107,7 @@ def _uuid(value: str) -> uuid.UUID | None:
 # --- keyset cursor ---
 
 
-def encode_cursor(conversation: Conversation) -> str:
+def encode_cursor(conversation) -> str:
     """An opaque, URL-safe position just after this conversation in newest-first order."""
     raw = f"{conversation.last_message_at.astimezone(UTC).isoformat()}|{conversation.id.hex}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -154,33 +154,72 @@ def search_clause(org_id: int, q: str):
             Contact.phone.ilike(pattern, escape="\\"),
         ),
     )
-    clauses = [Conversation.contact_id.in_(contact_ids), Conversation.subject.ilike(pattern, escape="\\")]
+    subject = Conversation.subject.ilike(pattern, escape="\\")
     if db.engine.dialect.name == "postgresql":
+        # Every arm can use an index (ANY(ARRAY(subquery)) is computed once, then a btree lookup; the stored
+        # per-conversation tsvector has GIN; the subject has trigrams), so PostgreSQL may either OR three bitmaps
+        # (a rare word) or walk the inbox index newest first and test each row cheaply (a common word).
+        clauses = [Conversation.contact_id == any_(func.array(contact_ids.scalar_subquery())), subject]
         query = tsquery_text(q)
         if query:
-            # Must match the index expression in the migration exactly, regconfig literal included.
-            simple = literal_column("'simple'::regconfig")
-            matched = func.to_tsvector(simple, Message.content).op("@@")(func.to_tsquery(simple, query))
-            clauses.append(
-                Conversation.id.in_(select(Message.conversation_id).where(matched, Message.deleted_at.is_(None)))
-            )
-    else:
-        clauses.append(
-            Conversation.id.in_(
-                select(Message.conversation_id).where(
-                    Message.content.ilike(pattern, escape="\\"), Message.deleted_at.is_(None)
-                )
-            )
-        )
-    return or_(*clauses)
+            clauses.append(SEARCH_VECTOR.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"), query)))
+        return or_(*clauses)
+    messages = select(Message.conversation_id).where(
+        Message.content.ilike(pattern, escape="\\"), Message.deleted_at.is_(None), Message.sender_type != "system"
+    )
+    return or_(Conversation.contact_id.in_(contact_ids), subject, Conversation.id.in_(messages))
+
+
+# PostgreSQL only: the conversation's words, kept by triggers on messages (migrations/versions/0002_inbox.py).
+SEARCH_VECTOR = literal_column("conversations.search_vector")
 
 
 # --- the page ---
 
 
+@dataclass(slots=True)
+class InboxRow:
+    """One line of the list: plain values (fifty ORM objects with their relations cost more than the query)."""
+
+    id: uuid.UUID
+    channel: str
+    status: str
+    human_takeover: bool
+    last_message_at: datetime
+    last_message_preview: str | None
+    unread_count: int
+    subject: str | None
+    contact_name: str | None
+    contact_email: str | None
+    contact_phone: str | None
+    account_name: str | None
+    location_name: str | None
+
+    @property
+    def display_name(self) -> str:
+        return self.contact_name or self.contact_email or self.contact_phone or "Unknown customer"
+
+
+ROW_COLUMNS = (
+    Conversation.id,
+    Conversation.channel,
+    Conversation.status,
+    Conversation.human_takeover,
+    Conversation.last_message_at,
+    Conversation.last_message_preview,
+    Conversation.unread_count,
+    Conversation.subject,
+    Contact.name,
+    Contact.email,
+    Contact.phone,
+    SocialAccount.account_name,
+    Location.name,
+)
+
+
 @dataclass
 class InboxPage:
-    conversations: list[Conversation]
+    conversations: list[InboxRow]
     next_cursor: str | None
     is_first: bool
 
@@ -219,18 +258,15 @@ def inbox_page(
     if position:
         clauses.append(tuple_(Conversation.last_message_at, Conversation.id) < tuple_(*position))
     stmt = (
-        select(Conversation)
-        .join(Conversation.contact)
-        .options(
-            contains_eager(Conversation.contact),
-            joinedload(Conversation.social_account),
-            joinedload(Conversation.location),
-        )
+        select(*ROW_COLUMNS)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .outerjoin(SocialAccount, SocialAccount.id == Conversation.social_account_id)
+        .outerjoin(Location, Location.id == Conversation.location_id)
         .where(and_(*clauses))
         .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
         .limit(limit + 1)
     )
-    rows = list(db.session.scalars(stmt).unique())
+    rows = [InboxRow(*row) for row in db.session.execute(stmt)]
     more = len(rows) > limit
     rows = rows[:limit]
     return InboxPage(rows, encode_cursor(rows[-1]) if more and rows else None, position is None)
@@ -245,21 +281,80 @@ def waiting_count(org_id: int) -> int:
     )
 
 
+@dataclass(frozen=True)
+class Choice:
+    id: uuid.UUID
+    label: str
+    channel: str | None = None
+    location_id: uuid.UUID | None = None
+
+
 @dataclass
 class FilterChoices:
-    locations: list[Location]
-    accounts: list[SocialAccount]
+    locations: list  # (id, name) rows
+    accounts: list[Choice]
     channels: list[str]
+    accounts_need_location: bool = False  # too many accounts to list them all: pick a location first
 
 
-def filter_choices(org_id: int) -> FilterChoices:
-    """The organization's locations, accounts and channels in use, for the filter dropdowns."""
-    locations = db.session.scalars(select(Location).where(Location.tenant_clause(org_id)).order_by(Location.name)).all()
-    accounts = db.session.scalars(
-        select(SocialAccount)
-        .where(SocialAccount.tenant_clause(org_id))
+# Above this many accounts, the account filter lists one location's accounts (a dropdown of thousands helps nobody).
+MAX_ACCOUNT_CHOICES = 200
+
+
+def _org_choices(org_id: int) -> tuple[list, list[Choice], list[str], bool]:
+    """(locations, accounts or [] when there are too many, channels in use, too many accounts)."""
+    # Ids as text and a Core (not ORM) execution: for hundreds of rows the conversions cost more than the query.
+    locations = (
+        db.session.connection()
+        .execute(
+            select(cast(Location.id, String), Location.name)
+            .where(Location.tenant_clause(org_id))
+            .order_by(Location.name)
+        )
+        .all()
+    )
+    used = set(db.session.scalars(select(SocialAccount.channel).where(SocialAccount.tenant_clause(org_id)).distinct()))
+    capped = select(SocialAccount.id).where(SocialAccount.tenant_clause(org_id)).limit(MAX_ACCOUNT_CHOICES + 1)
+    too_many = db.session.scalar(select(func.count()).select_from(capped.subquery())) > MAX_ACCOUNT_CHOICES
+    accounts = [] if too_many else _accounts(org_id, True)
+    return locations, accounts, [c for c in CHANNELS if c in used] or list(CHANNELS), too_many
+
+
+def _accounts(org_id: int, where) -> list[Choice]:
+    rows = db.session.execute(
+        select(SocialAccount.id, SocialAccount.account_name, SocialAccount.channel, SocialAccount.location_id)
+        .where(SocialAccount.tenant_clause(org_id), true() if where is True else where)
         .order_by(SocialAccount.channel, SocialAccount.account_name)
+        .limit(MAX_ACCOUNT_CHOICES)
     ).all()
-    used = {a.channel for a in accounts}
-    channels = [c for c in CHANNELS if c in used] or list(CHANNELS)
-    return FilterChoices(list(locations), list(accounts), channels)
+    return [Choice(r.id, r.account_name, r.channel, r.location_id) for r in rows]
+
+
+def filter_choices(org_id: int, location: str | None = None) -> FilterChoices:
+    """The organization's locations, accounts and channels in use, for the filter dropdowns (ids and names only).
+    With many accounts, the account dropdown lists the chosen location's accounts only."""
+    locations, accounts, channels, too_many = _org_choices(org_id)
+    if location == NO_LOCATION:
+        if too_many:
+            accounts = _accounts(org_id, SocialAccount.location_id.is_(None))
+        else:
+            accounts = [a for a in accounts if a.location_id is None]
+    elif location:
+        if too_many:
+            accounts = _accounts(org_id, SocialAccount.location_id == uuid.UUID(location))
+        else:
+            accounts = [a for a in accounts if str(a.location_id) == location]
+    return FilterChoices(locations, accounts, channels, too_many and not location)
+
+
+def options_html(rows, selected: str | None) -> Markup:
+    """<option> tags for (id, name) rows, built in Python: a Jinja loop over hundreds of locations costs
+    milliseconds on every page."""
+    parts = []
+    # The database renders ids with dashes (PostgreSQL) or as bare hex (SQLite); both parse back as the same UUID.
+    wanted = (selected or "").replace("-", "")
+    for ident, name in rows:
+        value = str(ident)
+        mark = " selected" if value.replace("-", "") == wanted else ""
+        parts.append(f'<option value="{value}"{mark}>{escape(name)}</option>')
+    return Markup("".join(parts))  # noqa: S704 (ids are UUIDs, names escaped)

@@ -57,7 +57,15 @@ from .forms import (
     TakeOverForm,
 )
 from .live import event_stream
-from .queries import NO_LOCATION, STATUS_LABELS, InboxFilters, filter_choices, inbox_page, waiting_count
+from .queries import (
+    NO_LOCATION,
+    STATUS_LABELS,
+    InboxFilters,
+    filter_choices,
+    inbox_page,
+    options_html,
+    waiting_count,
+)
 from .thread import build_thread, reply_guide
 
 # Images the browser may show inline; anything else (SVG included: it can carry script) downloads as a file.
@@ -117,11 +125,7 @@ class InboxView(SecureViewMixin, BaseView):
             return _etag_response(self.render("inbox/_rows.html", page=page, filters=filters))
         if filters.invalid:
             flash(f"Ignored a filter that no longer exists: {', '.join(filters.invalid)}.", "warning")
-        choices = filter_choices(_org_id())
-        if filters.location and filters.location != NO_LOCATION:
-            choices.accounts = [a for a in choices.accounts if str(a.location_id) == filters.location]
-        elif filters.location == NO_LOCATION:
-            choices.accounts = [a for a in choices.accounts if a.location_id is None]
+        choices = filter_choices(_org_id(), filters.location)
         return self.render(
             "inbox/list.html",
             page=page,
@@ -130,6 +134,7 @@ class InboxView(SecureViewMixin, BaseView):
             status_labels=STATUS_LABELS,
             waiting=waiting_count(_org_id()),
             no_location=NO_LOCATION,
+            location_options=options_html(choices.locations, filters.location),
             live_url=url_for(".events"),
             partial_url=url_for(".index", partial=1, **filters.to_args()),
         )

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from chatpad.extensions import db
 
 from .base import bigint_pk, created_at_column
-from .conversation import Conversation
+from .conversation import Conversation, Message
 from .org import User
 
 
@@ -59,3 +59,12 @@ INBOX_FILTER_INDEXES = [
         ("assigned", "assigned_user_id"),
     )
 ]
+
+# Failed sends are few: analytics finds a period's failures through this small partial index, not by reading every
+# message of the period.
+FAILED_MESSAGES_INDEX = Index(
+    "ix_messages_failed_created",
+    Message.__table__.c.created_at,
+    postgresql_where=Message.__table__.c.status == "failed",
+    sqlite_where=Message.__table__.c.status == "failed",
+)

@@ -152,3 +152,20 @@ def test_analytics_is_for_owners_and_admins(client, traffic, make):
     assert client.get("/admin/analytics/").status_code == 403
     assert client.get("/admin/analytics/export.csv").status_code == 403
     assert 'href="/admin/analytics/"' not in client.get("/admin/inbox/").get_data(as_text=True)
+
+
+def test_first_response_counts_from_the_customers_first_message_in_the_period(db, make, inbox_make):
+    """A reply that ended an exchange from before the period is not this period's first response."""
+    biz = make.business()
+    period = parse_period({"days": "7"})
+    start = period.start
+    conv = inbox_make.conversation(biz.account)
+    inbox_make.message(conv, "Late question", at=start - timedelta(hours=1))
+    inbox_make.message(conv, "Late answer", direction="outbound", at=start + timedelta(minutes=1))
+    inbox_make.message(conv, "New question", at=start + timedelta(hours=2))
+    inbox_make.message(
+        conv, "New answer", direction="outbound", sender_type="human", at=start + timedelta(hours=2, minutes=10)
+    )
+    report = build_report(biz.org.id, period)
+    assert report.total.median_first_response == pytest.approx(600)
+    assert report.total.human == 1 and report.total.messages == 3

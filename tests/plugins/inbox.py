@@ -92,7 +92,7 @@ class InboxFactories:
             created_at=at,
             **kw,
         )
-        if at >= conversation.last_message_at - timedelta(seconds=1):
+        if conversation.last_message_preview is None or at >= conversation.last_message_at - timedelta(seconds=1):
             conversation.last_message_at = at
             conversation.last_message_preview = text.split("\n")[0][:200]
         if direction == "inbound":
