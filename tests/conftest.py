@@ -26,7 +26,10 @@ from . import factories
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
+# Shared fixtures by area, one module each (tests/plugins/).
 pytest_plugins = [
+    "tests.plugins.loopback",
+    "tests.plugins.workers",
     "tests.plugins.sandbox",
     "tests.plugins.meta_sandbox",
 ]
