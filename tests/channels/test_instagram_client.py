@@ -179,3 +179,21 @@ def test_story_mention_link_lives_then_expires(account, ig_sandbox, app):
     ig_sandbox.expire_story(mention["story_id"])
     expired = requests.get(url, timeout=10)
     assert expired.status_code == 403 and "expired" in expired.text
+
+
+def test_the_customer_page_lists_the_accounts(sandbox_server, ig_sandbox):
+    """The sandbox's /instagram page offers every demo account, and the sandbox home links to it."""
+    page = requests.get(f"{sandbox_server.url}/instagram", timeout=10)
+    assert page.status_code == 200 and f"@{ig_sandbox.username()}" in page.text
+    assert 'href="/instagram"' in requests.get(f"{sandbox_server.url}/", timeout=10).text
+
+
+def test_simulator_refuses_nonsense(ig_sandbox):
+    """Unknown accounts and kinds are a 400 with a reason, not a crash."""
+    for spec in ({"account": "@nobody", "text": "hi"}, {"kind": "teleport", "text": "hi"}, {"kind": "text"}):
+        response = ig_sandbox.meta.http.post(
+            f"{ig_sandbox.url}/sandbox-api/meta/instagram/simulate",
+            json={"account": ig_sandbox.account_id(), **spec},
+            timeout=10,
+        )
+        assert response.status_code == 400 and response.json()["error"]
