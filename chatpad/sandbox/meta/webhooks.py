@@ -132,9 +132,12 @@ class Dispatcher:
         if delivery.generation != world.generation:
             return  # the world was reset: Meta forgot about it
         started = time.time()
+        # Like Meta, each attempt goes to the callback URL configured now (a fixed URL starts receiving retries).
+        url = world.webhook_urls.get(delivery.object) or delivery.url
+        delivery.url = url
         try:
             response = self.session.post(
-                delivery.url,
+                url,
                 data=delivery.body.encode(),
                 headers=delivery.headers,
                 timeout=float(world.settings["webhook_timeout"]),
@@ -144,7 +147,7 @@ class Dispatcher:
         except requests.RequestException as exc:
             status, error = None, type(exc).__name__
         with world.lock:
-            delivery.attempts.append({"at": started, "status": status, "error": error})
+            delivery.attempts.append({"at": started, "url": url, "status": status, "error": error})
             if status == 200:
                 delivery.state = "delivered"
                 return
