@@ -73,7 +73,6 @@ def test_story_mention_is_thanked_opens_the_window_and_shows_the_story(db, app, 
     """A story mention is stored as a link (never the media), opens the messaging window, is thanked with the
     location's own text, gets no second answer from the AI, and shows the story until it expires."""
     mention = ig_sandbox.simulate(kind="story_mention", ttl_seconds=3600)
-    assert workers.queued("inbound") == 1
     workers.run(*FLOW)
     assert workers.queued("ai") == 0 and workers.scheduled("ai") == 0
 
@@ -195,7 +194,6 @@ def test_long_reply_is_split_under_1000_bytes(db, ig_account, ig_sandbox, worker
 def test_duplicate_deliveries_store_one_message(db, ig_account, ig_sandbox, workers):
     """Meta delivering one DM five times (at least once, unordered) stores one message and asks for one reply."""
     ig_sandbox.simulate("Hello!", duplicates=5)
-    assert workers.queued("inbound") == 5
     workers.run("inbound")
     assert len(inbound_messages(db)) == 1
     assert workers.queued("ai") + workers.scheduled("ai") == 1
