@@ -217,10 +217,11 @@ def test_story_mention_without_a_signed_expiry_lives_24_hours():
     assert event.message.metadata.extra["story_mention"]["expires_at"] == "2026-01-02T00:00:00.123000+00:00"
 
 
-def test_story_mention_by_the_business_is_an_echo():
-    """The business mentioning a customer in its own story comes back as an echo with the story link."""
-    (event,) = check_webhook("instagram", "story_mention__echo", [{"kind": "echo", "sender_id": IGSID}])
-    assert event.message.media[0].type == "story_mention"
+def test_story_mention_by_the_business_is_not_a_reply():
+    """The business mentioning a customer in its own story comes back as an echo; it is acknowledged, not taken for
+    a person answering in the Instagram app."""
+    (event,) = check_webhook("instagram", "story_mention__echo", expect_noop=True)
+    assert event.data == {"type": "story_mention_echo", "mid": "aWdfZAG1_mention_echo"}
 
 
 def test_story_reply_knows_the_story():
@@ -273,8 +274,9 @@ def test_postbacks():
 
 
 def test_seen():
-    """messaging_seen names the message the customer saw (Instagram sends a mid, not a watermark)."""
-    check_webhook("instagram", "seen", [customer(kind="read", target="aWdfZAG1_echo", watermark=None)])
+    """messaging_seen names the message the customer saw; with no deliveries on Instagram, everything sent before
+    that moment counts as seen (a watermark at the event's time)."""
+    check_webhook("instagram", "seen", [customer(kind="read", target=None, watermark=T, data={"mid": "aWdfZAG1_echo"})])
 
 
 def test_reactions():

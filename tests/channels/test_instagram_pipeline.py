@@ -191,6 +191,21 @@ def test_long_reply_is_split_under_1000_bytes(db, ig_account, ig_sandbox, worker
     assert all(m.status == "sent" and m.external_id for m in outbound_messages(db))
 
 
+def test_seen_marks_what_was_sent_before_it_read(db, ig_account, ig_sandbox, workers):
+    """When the customer sees the latest reply, every reply sent before it shows as read in the inbox."""
+    sent = ig_sandbox.simulate("Hello!")
+    workers.run("inbound")
+    conversation = only_conversation(db)
+    for text in ("Hi Jane!", "Lot 14 is available."):
+        queue_reply(conversation, OutboundReply(text, sender_type="human"), user=ig_account.user)
+    workers.run("outbound")
+    assert [m.status for m in outbound_messages(db)] == ["sent", "sent"]
+    ig_sandbox.simulate(kind="seen", igsid=sent["igsid"])
+    echoes_processed(db, ig_sandbox, 4)
+    workers.run("inbound")
+    assert [m.status for m in outbound_messages(db)] == ["read", "read"]
+
+
 def test_duplicate_deliveries_store_one_message(db, ig_account, ig_sandbox, workers):
     """Meta delivering one DM five times (at least once, unordered) stores one message and asks for one reply."""
     ig_sandbox.simulate("Hello!", duplicates=5)

@@ -90,6 +90,23 @@ class InstagramChannel(FacebookChannel):
 
     def _instagram_item(self, mi: MessagingItem) -> InboundEvent:
         event = self._parse_item(mi)
+        if event.kind == "read" and event.target_external_id:
+            # messaging_seen names the message seen, and Instagram sends no deliveries: seeing it means everything
+            # sent before that moment was seen, so the event becomes a watermark at its own time.
+            event.data["mid"] = event.target_external_id
+            event.target_external_id = None
+            event.watermark = event.timestamp
+            return event
+        if event.kind == "echo" and event.message is not None and _only_story_mention(event.message):
+            # The business mentioned the customer in its own story: not a DM answer, so no human takeover.
+            return InboundEvent(
+                kind="unsupported",
+                channel=self.key,
+                account_id=event.account_id,
+                sender_id=event.sender_id,
+                timestamp=event.timestamp,
+                data={"type": "story_mention_echo", "mid": event.message.metadata.external_id},
+            )
         if event.kind != "message" or event.message is None:
             return event
         extra = event.message.metadata.extra
@@ -256,3 +273,11 @@ def story_mention_reply(conversation: Conversation) -> str | None:
         value = settings.get(STORY_MENTION_SETTING)
         return value.strip() if isinstance(value, str) and value.strip() else None
     return DEFAULT_STORY_MENTION_REPLY
+
+
+def _only_story_mention(message: UnifiedMessage) -> bool:
+    return (
+        not (message.content or "").strip()
+        and bool(message.media)
+        and all(m.type == "story_mention" for m in message.media)
+    )
