@@ -23,6 +23,8 @@ def test_mention_an_account_in_a_story_and_get_thanked(
     page.click("#mention")
     page.wait_for_selector(".row.customer .story img")
 
+    # The page asks for the webhook without waiting for it: wait until ChatPad has acknowledged it.
+    ig_sandbox.wait_for(lambda: any(d["state"] == "delivered" for d in ig_sandbox.meta.deliveries()))
     workers.run("inbound", "outbound")
     (stored,) = db.session.scalars(select(Message).where(Message.direction == "inbound")).all()
     assert stored.media[0]["type"] == "story_mention"
