@@ -54,7 +54,7 @@ def hbar_chart(
         fill = colors[i] if colors else color
         body.append(
             f'<text x="{label_width - 6}" y="{y + 13}" text-anchor="end" fill="#343a40">'
-            f"<title>{escape(label)}</title>{escape(_trim(label, 26))}</text>"
+            f"<title>{escape(label)}</title>{escape(_trim(label, max(12, label_width // 7)))}</text>"
             f'<rect x="{label_width}" y="{y}" width="{w:.1f}" height="{bar_h}" rx="2" fill="{fill}">'
             f"<title>{escape(label)}: {escape(text)}</title></rect>"
             f'<text x="{label_width + w + 5:.1f}" y="{y + 13}" fill="#343a40">{escape(text)}</text>'
