@@ -508,7 +508,8 @@ def measure(database_url: str, info: dict) -> dict:
             "channel + location + status": sql_for(
                 InboxFilters(channel="facebook", location=locations[0], status="open")
             ),
-            "search (tour)": sql_for(InboxFilters(q="tour")),
+            "search (tour): a common word": sql_for(InboxFilters(q="tour")),
+            "search (zimmerman): a rare word": sql_for(InboxFilters(q="zimmerman")),
         }
         plan_lines = {name: _plan_lines(engine, sql, params) for name, (sql, params) in plans.items()}
         # With the settings the analytics page makes for itself (chatpad/inbox/analytics.py).
