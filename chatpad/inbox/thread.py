@@ -233,6 +233,12 @@ def reply_guide(conversation: Conversation, *, window_reason: str | None = None,
     if adapter is not None:
         guide.limit = getattr(adapter, "max_text", None)
         guide.limit_unit = getattr(adapter, "max_text_unit", "characters")
+    else:
+        guide.can_send = False
+        guide.level = "warning"
+        guide.notes = [
+            f"Replies on {conversation.channel} are not available on this server yet; answer from the platform itself."
+        ]
     if window_reason:
         guide.can_send = False
         guide.level = "danger"

@@ -224,6 +224,9 @@ class InboxView(SecureViewMixin, BaseView):
         form = ReplyForm()
         if not form.validate_on_submit():
             return self._render_conversation(conversation, 400, reply_form=form)
+        if _adapter(conversation.channel) is None:
+            form.text.errors = [*form.text.errors, f"Not sent: replies on {conversation.channel} are not available."]
+            return self._render_conversation(conversation, 409, reply_form=form)
         token = (request.form.get("reply_token") or "")[:64] or uuid.uuid4().hex
         took_over = False
         if not conversation.human_takeover:
