@@ -406,3 +406,18 @@ def test_a_channel_without_an_adapter_explains_instead_of_failing(client, db, ma
     )
     db.session.expire_all()
     assert not db.session.get(Conversation, conv.id).human_takeover
+
+
+def test_the_email_reply_note_keeps_one_re(make, inbox_make):
+    """An email reply's subject gets "Re: " once, however many times the thread was answered."""
+    from chatpad.channels import get_channel
+    from chatpad.inbox.thread import reply_guide
+
+    biz = make.business()
+    mail = make.account(biz.agent, "email", None, account_id="info@x.test", account_name="info@x.test")
+    adapter = get_channel("loopback")  # any registered adapter: the note depends on the conversation's channel
+    first = inbox_make.conversation(mail, subject="Availability inquiry")
+    again = inbox_make.conversation(mail, subject="RE: Availability inquiry")
+    assert '"Re: Availability inquiry"' in reply_guide(first, adapter=adapter).notes[0]
+    assert '"RE: Availability inquiry"' in reply_guide(again, adapter=adapter).notes[0]
+    assert "In-Reply-To and References" in reply_guide(first, adapter=adapter).notes[0]
