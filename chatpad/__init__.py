@@ -60,11 +60,15 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     from .cli import bp as cli_bp
     from .security import init_security
     from .webhooks import bp as webhooks_bp
+    from .widget import bp as widget_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(cli_bp)
     csrf.exempt(webhooks_bp)
+    # The widget's visitor API: no cookies (a signed token in a header) and CORS-checked origins, so no CSRF token.
+    app.register_blueprint(widget_bp)
+    csrf.exempt(widget_bp)
     init_security(app)
 
     from .admin import init_admin
