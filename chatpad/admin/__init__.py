@@ -7,7 +7,6 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from chatpad.models import Agent, KnowledgeItem, Location, SocialAccount, User
-from chatpad.widget.admin import WidgetAdminView
 
 from .views import AgentView, DashboardView, KnowledgeItemView, LocationView, SocialAccountView, UserView
 
@@ -26,6 +25,8 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts"))
     admin.add_view(KnowledgeItemView(KnowledgeItem, name="Knowledge", endpoint="knowledge"))
     admin.add_view(UserView(User, name="Users", endpoint="users"))
+    from chatpad.widget.admin import WidgetAdminView  # here: chatpad.widget imports the admin's base views
+
     admin.add_view(WidgetAdminView(name="Web widgets", endpoint="widgets", url="/admin/widgets"))
     app.extensions["chatpad.admin"] = admin
     return admin

@@ -84,16 +84,19 @@ def events(key: str):
     except TokenError as exc:
         raise ApiError(401, "invalid_ticket", f"The stream ticket is {exc.reason}; start a new session.") from None
     _limit("WIDGET_RATE_LIMIT_REQUESTS_VISITOR", str(req.account.id), visitor.visitor_id)
-    after_id, since = parse_cursor(request.args.get("cursor"))
+    after_id, read_at = parse_cursor(request.args.get("cursor"))
+    since = read_at - CURSOR_SLACK if read_at else None
     last_event_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    resumed = False
     if last_event_id:
         resumed_id, _ = parse_cursor(last_event_id)
         if resumed_id >= after_id:
-            after_id, since = resumed_id, utcnow() - RECONNECT_LOOKBACK
+            after_id, since, resumed = resumed_id, utcnow() - RECONNECT_LOOKBACK, True
     slots = _slots()
     if not slots.acquire(blocking=False):
         raise _busy()
-    generator = _event_stream(req.account.id, visitor.visitor_id, req.settings.appearance["title"], after_id, since)
+    title = req.settings.appearance["title"]
+    generator = _event_stream(req.account.id, visitor.visitor_id, title, after_id, since, resumed)
     response = Response(stream_with_context(generator), mimetype="text/event-stream")
     # Released when the server closes the response, whether or not the generator ever ran.
     response.call_on_close(slots.release)
@@ -102,52 +105,62 @@ def events(key: str):
     return response
 
 
-def _event_stream(account_id, visitor_id: str, assistant_name: str, after_id: int, since) -> Iterator[str]:
+def _event_stream(
+    account_id, visitor_id: str, assistant_name: str, after_id: int, since, resumed: bool = False
+) -> Iterator[str]:
     config = current_app.config
     heartbeat = float(config["WIDGET_HEARTBEAT_SECONDS"])
     deadline = time.monotonic() + float(config["WIDGET_STREAM_MAX_SECONDS"])
     pubsub = realtime.subscribe(visitor_channel(account_id, visitor_id))
     watching: set[str] = set()
     seen: set[int] = set()
-    position = {"after_id": after_id, "since": since, "state": None}
+    # After a Last-Event-ID resume the visitor has every message up to after_id except replies delivered late.
+    position = {"after_id": after_id, "since": since, "state": None, "recent_inbound": not resumed}
 
-    def flush() -> Iterator[str]:
-        """Send what the visitor does not have yet; subscribe to their current conversation."""
-        account = db.session.get(SocialAccount, account_id)
-        if account is None:
-            return
-        read_at = utcnow()
-        messages = [
-            m for m in new_messages(account, visitor_id, position["after_id"], position["since"]) if m.id not in seen
-        ]
-        for item in serialize_messages(messages, assistant_name=assistant_name):
-            seen.add(item["id"])
-            yield frame("message", item, event_id=item["id"])
-        if messages:
-            position["after_id"] = max(position["after_id"], *(m.id for m in messages))
-        position["since"] = read_at - CURSOR_SLACK
-        conversation = current_conversation(account, visitor_id)
-        if conversation is not None and str(conversation.id) not in watching:
-            watching.add(str(conversation.id))
-            pubsub.subscribe(realtime.conversation_channel(conversation.id))
-        state = conversation_state(conversation)
-        if state != position["state"]:
-            position["state"] = state
-            yield frame("state", state)
-        db.session.remove()  # no database connection is held while the stream waits
+    def flush() -> list[str]:
+        """What the visitor does not have yet, as frames; subscribes to their current conversation. The session is
+        released before anything is sent, so no database connection waits on a slow client."""
+        frames: list[str] = []
+        try:
+            account = db.session.get(SocialAccount, account_id)
+            if account is None:
+                return frames
+            read_at = utcnow()
+            found = new_messages(
+                account, visitor_id, position["after_id"], position["since"], recent_inbound=position["recent_inbound"]
+            )
+            messages = [m for m in found if m.id not in seen]
+            position["recent_inbound"] = True
+            for item in serialize_messages(messages, assistant_name=assistant_name):
+                seen.add(item["id"])
+                frames.append(frame("message", item, event_id=item["id"]))
+            if messages:
+                position["after_id"] = max(position["after_id"], *(m.id for m in messages))
+            position["since"] = read_at - CURSOR_SLACK
+            conversation = current_conversation(account, visitor_id)
+            if conversation is not None and str(conversation.id) not in watching:
+                watching.add(str(conversation.id))
+                pubsub.subscribe(realtime.conversation_channel(conversation.id))
+            state = conversation_state(conversation)
+            if state != position["state"]:
+                position["state"] = state
+                frames.append(frame("state", state))
+        finally:
+            db.session.remove()
+        return frames
 
     try:
         yield PADDING + "retry: 3000\n\n"
-        yield from flush()
+        yield "".join(flush())
         yield frame("ready", {"heartbeat": heartbeat, "cursor": make_cursor([], after_id=position["after_id"])})
         quiet_beats = 0
         while (remaining := deadline - time.monotonic()) > 0:
             message = pubsub.get_message(timeout=min(heartbeat, remaining))
             if message is None:
                 quiet_beats += 1
-                if quiet_beats % 4 == 0:  # a missed publish is caught up within a minute
-                    yield from flush()
-                yield frame("ping", {})
+                # A missed publish is caught up within a minute.
+                caught_up = flush() if quiet_beats % 4 == 0 else []
+                yield "".join(caught_up) + frame("ping", {})
                 continue
             batch = [message]
             while len(batch) < 100 and (more := pubsub.get_message(timeout=0)) is not None:
@@ -160,7 +173,9 @@ def _event_stream(account_id, visitor_id: str, assistant_name: str, after_id: in
                 else:
                     wanted = True
             if wanted:
-                yield from flush()
+                frames = flush()
+                if frames:
+                    yield "".join(frames)
     finally:
         pubsub.close()
         db.session.remove()
@@ -197,12 +212,18 @@ def history_or_poll(req: WidgetRequest) -> Response:
     except ValueError:
         wait = 0.0
     wait = max(0.0, min(wait, float(current_app.config["WIDGET_LONG_POLL_SECONDS"])))
-    after_id, since = parse_cursor(after)
+    after_id, cursor_at = parse_cursor(after)
+    since = cursor_at - CURSOR_SLACK if cursor_at else None
+
+    def fresh(rows) -> bool:
+        """Anything the visitor surely lacks (rows inside the look-back slack may be ones they have)."""
+        return any(m.id > after_id or (cursor_at and m.sent_at and m.sent_at >= cursor_at) for m in rows)
+
     typing = None
     read_at = utcnow()
     messages = new_messages(account, visitor_id, after_id, since)
     conversation = current_conversation(account, visitor_id)
-    if not messages and wait > 0:
+    if not fresh(messages) and wait > 0:
         slots = _slots()
         if not slots.acquire(blocking=False):
             raise _busy()
@@ -214,17 +235,30 @@ def history_or_poll(req: WidgetRequest) -> Response:
             # Subscribed first, then read again: nothing that happens in between is missed.
             read_at = utcnow()
             messages = new_messages(account, visitor_id, after_id, since)
-            if not messages:
+            deadline = time.monotonic() + wait
+            state = conversation_state(conversation)
+            # Wait until something the visitor sees changes: a delivered message, the conversation's state, typing.
+            while not fresh(messages) and (remaining := deadline - time.monotonic()) > 0:
                 db.session.remove()
-                event = pubsub.get_message(timeout=wait)
-                if event is not None:
-                    data = _decode(event)
-                    if data.get("event") == "typing":
-                        typing = bool(data.get("started"))
-                    read_at = utcnow()
+                event = pubsub.get_message(timeout=remaining)
+                if event is None:
+                    continue
+                data = _decode(event)
+                read_at = utcnow()
                 account = db.session.get(SocialAccount, req.account.id)
                 messages = new_messages(account, visitor_id, after_id, since)
                 conversation = current_conversation(account, visitor_id)
+                if data.get("event") == "typing":
+                    typing = bool(data.get("started"))
+                    break
+                if conversation_state(conversation) != state:
+                    break
+            else:
+                if not fresh(messages):  # timed out: read once more so the cursor moves on
+                    read_at = utcnow()
+                    account = db.session.get(SocialAccount, req.account.id)
+                    messages = new_messages(account, visitor_id, after_id, since)
+                    conversation = current_conversation(account, visitor_id)
         finally:
             pubsub.close()
             slots.release()

@@ -66,12 +66,17 @@ def visible_messages(
     return list(reversed(rows))
 
 
-def new_messages(account: SocialAccount, visitor_id: str, after_id: int, since: datetime | None) -> list[Message]:
-    """Messages the visitor may not have yet: newer ids than they have, plus any delivered or created since the
-    cursor's time (a reply stored before the visitor's last message but delivered after it has a smaller id)."""
+def new_messages(
+    account: SocialAccount, visitor_id: str, after_id: int, since: datetime | None, *, recent_inbound: bool = True
+) -> list[Message]:
+    """Messages the visitor may not have yet: newer ids than they have, plus replies delivered since the cursor's
+    time (a reply stored before the visitor's last message but delivered after it has a smaller id) and, with
+    recent_inbound, messages stored since then (a row committed a moment after a higher id was read)."""
     newer = [Message.id > after_id]
     if since is not None:
-        newer += [Message.sent_at >= since, Message.created_at >= since]
+        newer.append(Message.sent_at >= since)
+        if recent_inbound:
+            newer.append(Message.created_at >= since)
     rows = db.session.scalars(
         select(Message)
         .join(Conversation, Message.conversation_id == Conversation.id)
@@ -94,7 +99,8 @@ def make_cursor(messages: list[Message], *, after_id: int = 0, at: datetime | No
 
 
 def parse_cursor(value: str | None) -> tuple[int, datetime | None]:
-    """(after_id, since) from a cursor; since includes the slack. A bare id (Last-Event-ID) has no time."""
+    """(after_id, read_at) from a cursor. A bare id (Last-Event-ID) has no time. Callers look back CURSOR_SLACK
+    from read_at for rows committed late."""
     if not value:
         return 0, None
     head, _, tail = str(value).partition(".")
@@ -102,13 +108,13 @@ def parse_cursor(value: str | None) -> tuple[int, datetime | None]:
         after_id = max(0, int(head))
     except ValueError:
         return 0, None
-    since = None
+    read_at = None
     if tail:
         try:
-            since = datetime.fromtimestamp(int(tail) / 1000, UTC) - CURSOR_SLACK
+            read_at = datetime.fromtimestamp(int(tail) / 1000, UTC)
         except (ValueError, OverflowError, OSError):
-            since = None
-    return after_id, since
+            read_at = None
+    return after_id, read_at
 
 
 def _first_name(user: User | None) -> str:
