@@ -10,10 +10,10 @@ import json
 import secrets
 import time
 
+from chatpad.channels.meta.signature import sign_body
 from sqlalchemy import create_engine, text
 
 from bench.common import bench_env, flush_redis, redis_url, save, scratch_database, serve, wrk
-from chatpad.channels.meta.signature import sign_body
 
 APP_SECRET = "bench-app-secret-" + secrets.token_hex(4)
 PAGE_ID = "100000000000001"

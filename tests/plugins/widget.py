@@ -160,10 +160,9 @@ class EventStream:
                 return event
 
     def close(self) -> None:
+        import contextlib
         import socket
 
-        try:
+        with contextlib.suppress(OSError):  # already closed by the server
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()

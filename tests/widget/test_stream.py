@@ -93,14 +93,14 @@ def test_the_stream_ends_on_time_so_the_browser_reconnects(app, live_server, cha
 def test_the_stream_refuses_bad_tickets_and_other_origins(live_server, chat):
     """A forged ticket is 401, another page's origin 403: the same rules as the rest of the API."""
     key = chat.widget.account_id
-    forged = requests.get(f"{live_server.url}/api/widget/{key}/events?ticket=forged", headers={"Origin": ORIGIN})
+    forged = requests.get(f"{live_server.url}/api/widget/{key}/events?ticket=forged", headers={"Origin": ORIGIN}, timeout=10)
     assert forged.status_code == 401 and forged.json()["error"] == "invalid_ticket"
     token_as_ticket = requests.get(
         f"{live_server.url}/api/widget/{key}/events?ticket={chat.visitor.token}", headers={"Origin": ORIGIN}
     )
     assert token_as_ticket.status_code == 401  # a visitor token is not a stream ticket
     url = chat.visitor.session["stream_url"]
-    elsewhere = requests.get(live_server.url + url[url.index("/api/") :], headers={"Origin": "https://evil.test"})
+    elsewhere = requests.get(live_server.url + url[url.index("/api/") :], headers={"Origin": "https://evil.test"}, timeout=10)
     assert elsewhere.status_code == 403
 
 
@@ -126,7 +126,7 @@ def test_long_polling_returns_as_soon_as_a_reply_is_delivered(live_server, chat,
     key = chat.widget.account_id
     headers = {"Origin": ORIGIN, "Authorization": f"Bearer {chat.visitor.token}"}
     cursor = chat.visitor.session["cursor"]
-    first = requests.get(f"{live_server.url}/api/widget/{key}/messages?after={cursor}", headers=headers).json()
+    first = requests.get(f"{live_server.url}/api/widget/{key}/messages?after={cursor}", headers=headers, timeout=10).json()
     cursor = first["cursor"]
     assert [m["text"] for m in first["messages"]] == ["Is lot 14 still available?"]
 
