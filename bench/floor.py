@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 
-from chatpad.channels.meta.signature import verify_signature
 from flask import Flask, request
 from redis import Redis
 from rq import Queue
 
 from chatpad.channels.errors import SignatureError
+from chatpad.channels.meta.signature import verify_signature
 
 app = Flask(__name__)
 _secret = os.environ.get("META_APP_SECRET", "")

@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from config import Config, config_from_env
 
@@ -59,13 +60,12 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     from .auth import bp as auth_bp
     from .cli import bp as cli_bp
     from .security import init_security
-    from .webhooks import bp as webhooks_bp
+    from .webhooks import PREFIX as WEBHOOK_PREFIX
+    from .webhooks import create_webhook_app
     from .widget import bp as widget_bp
 
     app.register_blueprint(auth_bp)
-    app.register_blueprint(webhooks_bp)
     app.register_blueprint(cli_bp)
-    csrf.exempt(webhooks_bp)
     # The widget's visitor API: no cookies (a signed token in a header) and CORS-checked origins, so no CSRF token.
     app.register_blueprint(widget_bp)
     csrf.exempt(widget_bp)
@@ -79,6 +79,10 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     from .admin import init_admin
 
     init_admin(app)
+    # The webhook receiver is its own lean app under /api/webhooks (see chatpad/webhooks/__init__.py).
+    webhook_app = create_webhook_app(app)
+    app.extensions["chatpad.webhook_app"] = webhook_app
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {WEBHOOK_PREFIX: webhook_app})
     return app
 
 
