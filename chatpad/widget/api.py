@@ -4,7 +4,7 @@ Every request is checked in this order, and refused with a JSON error before any
 unknown or inactive widget key → 404; missing or disallowed Origin → 403; too many requests → 429 (Retry-After);
 missing, forged or expired visitor token → 401; body too large or message too long → 413; malformed → 400/422.
 Visitor messages go through the shared pipeline: the envelope is stored in webhook_events, then ingested at once
-(the visitor is waiting); if that fails, the stored event is queued for the inbound worker like any webhook.
+(the visitor is waiting); if that fails, the stored event is announced to the inbound workers like any webhook.
 """
 
 from __future__ import annotations
@@ -386,13 +386,11 @@ def post_message(key: str):
         db.session.rollback()
         log.warning("widget event %s not ingested in the request; queued", event.id, exc_info=True)
         try:
-            from chatpad.queue import INBOUND_RETRY, enqueue, job_id
+            from chatpad.pipeline.dispatch import announce
 
-            enqueue(
-                "inbound", "jobs.inbound.process_event", event.id, job_id=job_id("event", event.id), retry=INBOUND_RETRY
-            )
-        except Exception:  # the sweeper re-queues stored events
-            log.warning("could not enqueue widget event %s; the sweeper will", event.id, exc_info=True)
+            announce(event.id)  # the inbound workers' dispatchers queue it like any webhook event
+        except Exception:  # the sweeper queues stored events that were never announced
+            log.warning("could not announce widget event %s; the sweeper will", event.id, exc_info=True)
         return jsonify({"status": "queued", "client_id": client_id}), 202
 
     if result.status == "ignored":
