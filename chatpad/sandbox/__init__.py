@@ -29,6 +29,10 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     parts: list[tuple[str, str, str]] = []
     app.extensions["sandbox.parts"] = parts
 
+    from .meta import init_meta
+
+    init_meta(app)
+
     from .widget import bp as widget_bp
 
     app.register_blueprint(widget_bp)

@@ -79,18 +79,10 @@ def visitor(client, widget):
 
 
 @pytest.fixture
-def widget_site(app, live_server):
-    """The sandbox's demo website on its own port: a page of another origin that embeds a widget of the app."""
-    from chatpad.sandbox import create_sandbox_app
-    from config import TestConfig
-
-    site = create_sandbox_app(TestConfig, PUBLIC_URL=live_server.url)
-    server = make_server("127.0.0.1", 0, site, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.url = f"http://127.0.0.1:{server.server_port}"
-    yield server
-    server.shutdown()
+def widget_site(sandbox_server, live_server, monkeypatch):
+    """The sandbox's demo website (another port, so another origin) embedding widgets of the live app."""
+    monkeypatch.setitem(sandbox_server.app.config, "PUBLIC_URL", live_server.url)
+    return sandbox_server
 
 
 class EventStream:
