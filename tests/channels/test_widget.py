@@ -26,7 +26,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "widget"
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return (FIXTURES / f"{name}.json").read_bytes()
 
 
 def test_widget_is_registered():
@@ -36,7 +36,7 @@ def test_widget_is_registered():
 
 def test_a_visitor_message_becomes_one_message_event():
     """A visitor's message is routed by widget key and threaded by visitor id; the page it came from is kept."""
-    (event,) = WidgetChannel().parse(fixture("message__text.json"))
+    (event,) = WidgetChannel().parse(fixture("message__text"))
     assert event.kind == "message" and event.channel == "widget"
     assert event.account_id == "wk_FixtureKey0000000000000"
     assert event.sender_id == "v_Ab3dEf6hIj9kLm2nOp5qRs"
@@ -52,7 +52,7 @@ def test_a_visitor_message_becomes_one_message_event():
 
 def test_name_and_email_reach_the_pipeline_as_contact_hints():
     """What the visitor typed becomes the contact's name and (unverified) email for cross-channel matching."""
-    (event,) = WidgetChannel().parse(fixture("message__with_contact.json"))
+    (event,) = WidgetChannel().parse(fixture("message__with_contact"))
     assert event.message.metadata.sender_name == "Sarah Johnson"
     assert event.data["contact"] == {"name": "Sarah Johnson", "email": "sarah.johnson@example.com"}
     assert event.data["email_verified"] is False
