@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from flask import Response, current_app, g, jsonify, request, send_from_directory
+from flask import Response, current_app, g, jsonify, request, send_from_directory, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -213,11 +213,6 @@ def _profile(data: dict) -> tuple[str | None, str | None]:
     return name, email
 
 
-def public_base() -> str:
-    """The app's public address (PUBLIC_URL), else the address this request came to."""
-    return (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
-
-
 # --- the embed script ------------------------------------------------------------------------------------------
 
 
@@ -278,14 +273,12 @@ def session(key: str):
 def _session_payload(req: WidgetRequest) -> dict[str, Any]:
     visitor = req.visitor
     messages = visible_messages(req.account, visitor.visitor_id)
-    from flask import url_for
-
-    stream_path = url_for("widget.events", key=req.account.account_id, ticket=issue_stream_ticket(visitor))
+    # Paths, not URLs: the script resolves them against the address it was loaded from, whatever the proxy in front.
     return {
         "token": issue_visitor_token(visitor),
         "visitor": {"id": visitor.visitor_id, "name": visitor.name, "email": visitor.email},
-        "stream_url": public_base() + stream_path,
-        "poll_url": public_base() + f"/api/widget/{req.account.account_id}/messages",
+        "stream_url": url_for("widget.events", key=req.account.account_id, ticket=issue_stream_ticket(visitor)),
+        "poll_url": url_for("widget.messages", key=req.account.account_id),
         "heartbeat": current_app.config["WIDGET_HEARTBEAT_SECONDS"],
         "conversation": conversation_state(current_conversation(req.account, visitor.visitor_id)),
         "messages": serialize_messages(messages, assistant_name=req.settings.appearance["title"]),

@@ -53,7 +53,9 @@ def test_an_admin_creates_a_widget_and_gets_its_script_tag(client, db, make):
     edit = client.get(response.headers["Location"]).get_data(as_text=True)
     assert f"data-chatpad-key=&#34;{account.account_id}&#34; async" in edit  # the tag, escaped into the input
     assert "/widget.js" in edit
-    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "social_accounts.create"))
+    assert db.session.scalar(
+        select(func.count()).select_from(AuditLog).where(AuditLog.action == "social_accounts.create")
+    )
 
     listing = client.get("/admin/widgets/").get_data(as_text=True)
     assert "Widget • forgelake.com" in listing and "https://www.forgelake.com" in listing
@@ -106,7 +108,9 @@ def test_another_organizations_location_and_widgets_are_out_of_reach(client, db,
     response = client.post("/admin/widgets/new", data=widget_form(page, theirs.location.id))
     assert response.status_code == 200 and "Not a valid choice" in response.get_data(as_text=True)
     assert client.get(f"/admin/widgets/edit/{their_widget.id}").status_code == 404
-    assert client.post(f"/admin/widgets/rotate/{their_widget.id}", data={"csrf_token": csrf_from(page)}).status_code == 404
+    assert (
+        client.post(f"/admin/widgets/rotate/{their_widget.id}", data={"csrf_token": csrf_from(page)}).status_code == 404
+    )
     assert "theirs.com" not in client.get("/admin/widgets/").get_data(as_text=True)
 
 

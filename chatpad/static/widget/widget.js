@@ -46,6 +46,11 @@
     }
   }
 
+  // A path from the API, on the server this script came from.
+  function absolute(path) {
+    return new URL(path, script.src).href;
+  }
+
   // --- DOM helpers ---
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -176,7 +181,7 @@
     if (body !== undefined) headers["Content-Type"] = "application/json";
     var token = options.token !== undefined ? options.token : session && session.token;
     if (token) headers.Authorization = "Bearer " + token;
-    var url = path.indexOf("http") === 0 ? path : API + path;
+    var url = path.charAt(0) === "/" && path.indexOf("/api/") === 0 ? absolute(path) : API + path;
     return fetch(url, {
       method: method,
       headers: headers,
@@ -667,7 +672,7 @@
 
   function openStream() {
     if (live.es) live.es.close();
-    var url = session.stream_url + "&cursor=" + encodeURIComponent(cursor || "0");
+    var url = absolute(session.stream_url) + "&cursor=" + encodeURIComponent(cursor || "0");
     var es = new EventSource(url);
     live.es = es;
     live.openedAt = Date.now();
@@ -700,22 +705,25 @@
       setTyping(!!(data && data.typing));
     });
     es.addEventListener("error", function () {
-      if (es.readyState === EventSource.CLOSED) {
-        // Refused (an expired ticket, a busy server): new session, new ticket, a little later.
-        live.failures += 1;
-        es.close();
-        live.es = null;
-        window.setTimeout(reconnect, Math.min(30000, 1000 * Math.pow(2, live.failures)));
+      if (live.readyAt && es.readyState !== EventSource.CLOSED) {
+        // A stream that worked has ended (the server closes them every few minutes): EventSource reconnects by
+        // itself with Last-Event-ID. The next "ready" says it worked.
+        live.readyAt = 0;
+        live.openedAt = Date.now();
+        return;
       }
+      // Never got through, or refused (an expired ticket, a busy server): a new session and ticket, a little later;
+      // after two failures in a row, plain long polling.
+      live.failures += 1;
+      es.close();
+      live.es = null;
+      if (live.failures >= 2) switchToPolling();
+      else window.setTimeout(reconnect, Math.min(30000, 1000 * Math.pow(2, live.failures)));
     });
   }
 
   function reconnect() {
     if (live.mode !== "stream") return;
-    if (live.failures >= 3) {
-      switchToPolling();
-      return;
-    }
     ensureSession(true)
       .then(function () {
         openStream();
