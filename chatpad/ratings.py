@@ -103,3 +103,25 @@ def rating_summary(
         for row in db.session.execute(query)
     ]
     return sorted(rows, key=lambda r: (r.channel, r.location_name))
+
+
+def ratings_by_account(organization_id: int, channel: str | None = None) -> dict[uuid.UUID, RatingSummary]:
+    """Ratings per social account (one widget, one Page…), keyed by the account's id."""
+    query = (
+        select(
+            Conversation.social_account_id,
+            Conversation.channel,
+            func.count(Rating.id),
+            func.sum(case((POSITIVE, 1), else_=0)),
+        )
+        .select_from(Rating)
+        .join(Conversation, Rating.conversation_id == Conversation.id)
+        .where(Conversation.tenant_clause(organization_id), Conversation.social_account_id.is_not(None))
+        .group_by(Conversation.social_account_id, Conversation.channel)
+    )
+    if channel is not None:
+        query = query.where(Conversation.channel == channel)
+    out = {}
+    for account_id, chan, total, positive in db.session.execute(query):
+        out[account_id] = RatingSummary(chan, None, "", int(total), int(positive or 0), 0, 0, 0, None)
+    return out

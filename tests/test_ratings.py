@@ -9,7 +9,7 @@ from flask import render_template_string
 from flask_login import login_user
 
 from chatpad.models import Contact, Conversation, Rating, utcnow
-from chatpad.ratings import conversation_ratings, rating_summary
+from chatpad.ratings import conversation_ratings, rating_summary, ratings_by_account
 
 
 def conversation(db, biz, channel: str, location=None, account=None) -> Conversation:
@@ -95,3 +95,17 @@ def test_a_conversation_shows_its_rating_escaped_and_only_to_its_organization(ap
     with app.test_request_context():
         login_user(other.user)
         assert render_template_string(template, conversation=conv).strip() == ""
+
+
+def test_ratings_add_up_per_account(db, make):
+    """Two widgets of one location are told apart (the widget page shows each one's ratings)."""
+    biz = make.business()
+    first = make.account(biz.agent, "widget", biz.location, access_token=None)
+    second = make.account(biz.agent, "widget", biz.location, access_token=None)
+    rate(db, conversation(db, biz, "widget", biz.location, first), "thumbs", 1)
+    rate(db, conversation(db, biz, "widget", biz.location, first), "five", 2)
+    rate(db, conversation(db, biz, "widget", biz.location, second), "five", 5)
+    by_account = ratings_by_account(biz.org.id, channel="widget")
+    assert (by_account[first.id].count, by_account[first.id].positive) == (2, 1)
+    assert (by_account[second.id].count, by_account[second.id].positive) == (1, 1)
+    assert ratings_by_account(make.business().org.id) == {}

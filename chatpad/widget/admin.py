@@ -28,7 +28,7 @@ from chatpad.channels.widget.settings import (
 )
 from chatpad.extensions import db
 from chatpad.models import Agent, Conversation, Location, SocialAccount
-from chatpad.ratings import conversation_ratings, rating_summary
+from chatpad.ratings import conversation_ratings, ratings_by_account
 
 from . import bp
 
@@ -202,7 +202,7 @@ class WidgetAdminView(SecureViewMixin, BaseView):
     def index(self):
         widgets = self._widgets()
         rows = [(w, WidgetSettings.of(w), snippet(self._public_url(), w.account_id)) for w in widgets]
-        summary = {r.location_id: r for r in rating_summary(current_org_id(), channel="widget")}
+        summary = ratings_by_account(current_org_id(), channel="widget")
         return self.render("admin/widgets/index.html", rows=rows, summary=summary)
 
     @expose("/new", methods=("GET", "POST"))

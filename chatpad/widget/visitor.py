@@ -161,19 +161,20 @@ def serialize_messages(messages: list[Message], *, assistant_name: str) -> list[
 
 
 def conversation_state(conversation: Conversation | None) -> dict[str, Any] | None:
-    """Whether a person is in the chat, whether it ended, and its rating, for the widget's header and footer."""
+    """What the widget's header and footer show: a person has joined (human), the chat waits for one after the AI
+    handed it off (waiting), it ended (status resolved), and its rating."""
     if conversation is None:
         return None
-    agent = None
-    if conversation.human_takeover:
-        agent = _first_name(db.session.get(User, conversation.taken_over_by) if conversation.taken_over_by else None)
+    joined = bool(conversation.human_takeover and conversation.taken_over_by)
+    agent = _first_name(db.session.get(User, conversation.taken_over_by)) if joined else None
     rating = db.session.scalar(
         select(Rating).where(Rating.conversation_id == conversation.id).order_by(Rating.id.desc()).limit(1)
     )
     return {
         "id": str(conversation.id),
         "status": conversation.status,
-        "human": bool(conversation.human_takeover),
+        "human": joined,
+        "waiting": bool(conversation.human_takeover and not conversation.taken_over_by),
         "agent_name": agent,
         "rating": {"scale": rating.scale, "score": rating.score} if rating else None,
     }

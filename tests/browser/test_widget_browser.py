@@ -85,6 +85,7 @@ def test_visitor_chats_gets_ai_reply_admin_takes_over_visitor_rates(
         launcher.wait_for()
         # The host page's aggressive CSS (serif everywhere, dashed buttons) does not reach inside the widget.
         assert "Georgia" not in launcher.evaluate("e => getComputedStyle(e).fontFamily")
+        assert launcher.evaluate("e => getComputedStyle(e).letterSpacing") == "normal"
         assert launcher.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(15, 118, 110)"
 
         launcher.focus()
@@ -154,12 +155,12 @@ def test_visitor_chats_gets_ai_reply_admin_takes_over_visitor_rates(
         # A page on another origin (localhost instead of 127.0.0.1) gets no widget, and nothing is stored.
         before = (count(db, WebhookEvent), count(db, Message), count(db, Conversation))
         elsewhere = visitor_ctx.new_page()
-        warnings = []
-        elsewhere.on("console", lambda msg: warnings.append(msg.text) if msg.type == "warning" else None)
-        with elsewhere.expect_response(lambda r: "/config" in r.url) as refused:
+        with (
+            elsewhere.expect_console_message(lambda m: "not an allowed origin" in m.text) as warning,
+            elsewhere.expect_response(lambda r: "/config" in r.url) as refused,
+        ):
             elsewhere.goto(forge.page_url.replace("127.0.0.1", "localhost"))
-        assert refused.value.status == 403
-        wait_for(lambda: any("not an allowed origin" in w for w in warnings), what="the console warning")
+        assert refused.value.status == 403 and warning.value.type == "warning"
         assert elsewhere.locator(".cp-launcher").count() == 0
         assert (count(db, WebhookEvent), count(db, Message), count(db, Conversation)) == before
     finally:

@@ -102,9 +102,12 @@
   }
 
   var CSS = [
+    // The page's rules on the host element beat :host, and inherited values (letter-spacing, fonts) would flow in:
+    // the widget's root starts from initial values instead.
     ":host{all:initial}",
-    ".cp{--cp-accent:#1d4ed8;--cp-accent-text:#fff;position:fixed;bottom:20px;right:20px;z-index:2147483000;",
-    "font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2328}",
+    ".cp{all:initial;display:block;--cp-accent:#1d4ed8;--cp-accent-text:#fff;position:fixed;bottom:20px;right:20px;",
+    "z-index:2147483000;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2328;",
+    "text-align:left;direction:ltr}",
     ".cp.cp-left{right:auto;left:20px}",
     ".cp *{box-sizing:border-box}",
     ".cp-launcher{display:flex;align-items:center;gap:8px;border:0;border-radius:999px;padding:12px 18px;",
@@ -211,7 +214,8 @@
 
   // --- building the widget ---
   function build() {
-    var host = el("div", { id: "chatpad-widget-" + KEY, "data-chatpad-widget": KEY });
+    // A custom element name: the page's own "div { … }" rules cannot match the host.
+    var host = el("chatpad-widget", { id: "chatpad-widget-" + KEY, "data-chatpad-widget": KEY });
     var root = host.attachShadow({ mode: "open" });
     if (root.adoptedStyleSheets !== undefined && typeof CSSStyleSheet === "function" && "replaceSync" in CSSStyleSheet.prototype) {
       var sheet = new CSSStyleSheet();
@@ -496,6 +500,9 @@
     if (state && state.human) {
       ui.status.hidden = false;
       ui.status.textContent = "A team member has joined the conversation";
+    } else if (state && state.waiting && state.status !== "resolved") {
+      ui.status.hidden = false;
+      ui.status.textContent = "A team member will be with you shortly";
     } else {
       ui.status.hidden = true;
     }
