@@ -97,7 +97,7 @@ def test_the_stream_refuses_bad_tickets_and_other_origins(live_server, chat):
     )
     assert forged.status_code == 401 and forged.json()["error"] == "invalid_ticket"
     token_as_ticket = requests.get(
-        f"{live_server.url}/api/widget/{key}/events?ticket={chat.visitor.token}", headers={"Origin": ORIGIN}
+        f"{live_server.url}/api/widget/{key}/events?ticket={chat.visitor.token}", headers={"Origin": ORIGIN}, timeout=10
     )
     assert token_as_ticket.status_code == 401  # a visitor token is not a stream ticket
     url = live_server.url + chat.visitor.session["stream_url"]
