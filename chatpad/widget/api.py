@@ -3,8 +3,9 @@
 Every request is checked in this order, and refused with a JSON error before anything is stored:
 unknown or inactive widget key → 404; missing or disallowed Origin → 403; too many requests → 429 (Retry-After);
 missing, forged or expired visitor token → 401; body too large or message too long → 413; malformed → 400/422.
-Visitor messages go through the shared pipeline: the envelope is stored in webhook_events, then ingested at once
-(the visitor is waiting); if that fails, the stored event is announced to the inbound workers like any webhook.
+Visitor messages go through the shared pipeline: the envelope is stored in webhook_events and ingested at once, in
+one transaction (the visitor is waiting); if that fails, the event is stored pending and announced to the inbound
+workers like any webhook.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Response, current_app, g, jsonify, request, send_from_directory, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import joinedload
 
 from chatpad import realtime
 from chatpad.channels import get_channel
@@ -149,7 +151,9 @@ def load_widget(key: str) -> SocialAccount | None:
     if not key or len(key) > 100:
         return None
     account = db.session.scalar(
-        select(SocialAccount).where(SocialAccount.channel == "widget", SocialAccount.account_id == key)
+        select(SocialAccount)
+        .options(joinedload(SocialAccount.agent), joinedload(SocialAccount.location))
+        .where(SocialAccount.channel == "widget", SocialAccount.account_id == key)
     )
     if account is None or not account.is_active or account.status == "disconnected":
         return None
@@ -345,11 +349,6 @@ def post_message(key: str):
         page_url = None
     page_title = _optional_text(data, "page_title", PAGE_TITLE_MAX)
 
-    external_id = external_id_for(visitor.visitor_id, client_id)
-    existing = _stored(req.account, external_id)
-    if existing is not None:  # the browser retried a POST that had worked
-        return jsonify(_message_payload(req, existing)), 200
-
     _limit("WIDGET_RATE_LIMIT_MESSAGES_VISITOR", str(req.account.id), visitor.visitor_id)
     _limit("WIDGET_RATE_LIMIT_MESSAGES_WIDGET", str(req.account.id))
 
@@ -365,51 +364,60 @@ def post_message(key: str):
         origin=req.origin,
     )
     try:
-        event = WebhookEvent(channel="widget", body=body)
-        db.session.add(event)
-        db.session.commit()
-    except SQLAlchemyError:
-        db.session.rollback()
-        log.exception("could not store a widget message for %s", key)
-        raise ApiError(503, "unavailable", "We could not take your message just now; please try again.") from None
-
-    try:
-        result = _ingest_now(event)
+        result = _ingest_now(body)
     except Exception:
         db.session.rollback()
-        log.warning("widget event %s not ingested in the request; queued", event.id, exc_info=True)
-        try:
-            from chatpad.pipeline.dispatch import announce
-
-            announce(event.id)  # the inbound workers' dispatchers queue it like any webhook event
-        except Exception:  # the sweeper queues stored events that were never announced
-            log.warning("could not announce widget event %s; the sweeper will", event.id, exc_info=True)
+        log.warning("widget message for %s not ingested in the request; stored and queued", key, exc_info=True)
+        _store_for_later(body)
         return jsonify({"status": "queued", "client_id": client_id}), 202
 
     if result.status == "ignored":
         raise ApiError(409, "widget_unavailable", "This chat is not taking messages right now.")
+    external_id = external_id_for(visitor.visitor_id, client_id)
     message = db.session.get(Message, result.message_id) if result.message_id else _stored(req.account, external_id)
     if message is None:
         raise ApiError(409, "widget_unavailable", "This chat is not taking messages right now.")
     realtime_payload = {"event": "visitor.message", "conversation_id": str(message.conversation_id)}
     _publish_visitor(req.account, visitor.visitor_id, realtime_payload)
+    # 200 with the same message when the browser retried a POST that had worked (same client_id).
     return jsonify(_message_payload(req, message)), 201 if result.status == "stored" else 200
 
 
-def _ingest_now(event: WebhookEvent):
-    """Ingest a stored widget event in this request, and mark it processed (the inbound job would do the same)."""
+def _ingest_now(body: bytes):
+    """Store the raw event and ingest it in one transaction: ingest's commit makes the event, the contact, the
+    conversation and the message durable together (the visitor's browser retries with the same client_id if the
+    request dies before that). Events ingest does not commit (duplicates, ignored) are committed here."""
     from chatpad.pipeline import ingest
 
-    (parsed,) = get_channel("widget").parse(event.body)
-    event_id = event.id
-    result = ingest(parsed, raw_event_id=event_id)
-    stored = db.session.get(WebhookEvent, event_id)
-    stored.status = "ignored" if result.status == "ignored" else "processed"
-    stored.error = result.reason
-    stored.attempts = (stored.attempts or 0) + 1
-    stored.processed_at = utcnow()
-    db.session.commit()
+    (parsed,) = get_channel("widget").parse(body)
+    event = WebhookEvent(channel="widget", body=body, status="processed", attempts=1, processed_at=utcnow())
+    db.session.add(event)
+    db.session.flush()
+    result = ingest(parsed, raw_event_id=event.id)
+    if result.status != "stored":
+        event.status = "ignored" if result.status == "ignored" else "processed"
+        event.error = result.reason
+        db.session.commit()
     return result
+
+
+def _store_for_later(body: bytes) -> None:
+    """The queued path: the raw event as pending, announced to the inbound workers like any webhook (the sweeper
+    queues it if the announcement is lost). If even this fails the visitor is told to try again."""
+    try:
+        event = WebhookEvent(channel="widget", body=body)
+        db.session.add(event)
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("could not store a widget message")
+        raise ApiError(503, "unavailable", "We could not take your message just now; please try again.") from None
+    try:
+        from chatpad.pipeline.dispatch import announce
+
+        announce(event.id)
+    except Exception:  # the sweeper queues stored events that were never announced
+        log.warning("could not announce widget event %s; the sweeper will", event.id, exc_info=True)
 
 
 def _stored(account: SocialAccount, external_id: str) -> Message | None:
