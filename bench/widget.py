@@ -15,6 +15,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -167,7 +168,7 @@ def _delivery(app, base: str, key: str) -> list[float]:
     sent_at: dict[str, float] = {}
     with app.app_context():
         for n, (_, conversation_id) in enumerate(visitors):
-            conversation = db.session.get(Conversation, conversation_id)
+            conversation = db.session.get(Conversation, uuid.UUID(conversation_id))
             text = f"Reply {n}"
             rows = queue_reply(conversation, OutboundReply(text, sender_type="human"))
             send_messages([r.id for r in rows])  # the send job's work, here: commit "sent", publish

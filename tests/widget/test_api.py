@@ -4,6 +4,7 @@ every kind of bad input refused with a clear 4xx and nothing stored."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -163,7 +164,7 @@ def test_a_visitor_message_goes_through_the_pipeline(visitor, widget, db, worker
     body = response.get_json()
     assert body["message"]["text"] == "Is lot 14 available?" and body["message"]["from"] == "visitor"
     assert body["message"]["client_id"] == "c-1"
-    conversation = db.session.get(Conversation, body["conversation"]["id"])
+    conversation = db.session.get(Conversation, uuid.UUID(body["conversation"]["id"]))
     assert conversation.channel == "widget" and conversation.social_account_id == widget.widget.id
     assert conversation.location_id == widget.location.id and conversation.agent_id == widget.agent.id
     assert conversation.thread_key == visitor.session["visitor"]["id"]
@@ -226,7 +227,7 @@ def test_a_returning_visitor_sees_the_earlier_conversation(client, widget, db, w
     first = WidgetVisitor(client, widget.widget.account_id)
     first.start()
     posted = first.send("Do you have 3 bedroom homes?").get_json()
-    conversation = db.session.get(Conversation, posted["conversation"]["id"])
+    conversation = db.session.get(Conversation, uuid.UUID(posted["conversation"]["id"]))
     queue_reply(conversation, OutboundReply("Yes, lot 14 is a 3 bed, 2 bath.", sender_type="human"), user=widget.user)
     workers.run("outbound")
 
@@ -250,7 +251,7 @@ def test_a_reply_is_invisible_until_delivered_and_internal_notes_never_show(visi
 
     visitor.start()
     conversation_id = visitor.send("Hello").get_json()["conversation"]["id"]
-    conversation = db.session.get(Conversation, conversation_id)
+    conversation = db.session.get(Conversation, uuid.UUID(conversation_id))
     take_over(conversation, user=widget.user, reason="test")
     queue_reply(conversation, OutboundReply("Hi, Dana here.", sender_type="human"), user=widget.user)
     assert [m["text"] for m in visitor.get("messages").get_json()["messages"]] == ["Hello"]
@@ -432,7 +433,7 @@ def test_ending_the_chat_resolves_it_and_the_next_message_starts_a_new_one(visit
     first = visitor.send("Question one").get_json()["conversation"]["id"]
     ended = visitor.post("end", {})
     assert ended.status_code == 200 and ended.get_json()["conversation"]["status"] == "resolved"
-    assert db.session.get(Conversation, first).status == "resolved"
+    assert db.session.get(Conversation, uuid.UUID(first)).status == "resolved"
     second = visitor.send("A new question").get_json()["conversation"]["id"]
     assert second != first
     history = visitor.get("messages").get_json()

@@ -3,6 +3,8 @@ handoff tells the visitor a person is coming, and a stored widget event replays 
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import func, select
 
@@ -32,7 +34,7 @@ def test_a_handoff_tells_the_visitor_a_person_is_coming_until_one_joins(visitor,
     """The AI (or the pipeline) handing off shows "waiting"; a person taking over shows "joined"."""
     visitor.start()
     conversation_id = visitor.send("I need to talk to a person").get_json()["conversation"]["id"]
-    conversation = db.session.get(Conversation, conversation_id)
+    conversation = db.session.get(Conversation, uuid.UUID(conversation_id))
     take_over(conversation, reason="The customer asked for a person")
     state = visitor.get("messages").get_json()["conversation"]
     assert state["waiting"] is True and state["human"] is False

@@ -4,6 +4,7 @@ the visitor's browser as they happen, resume after a reconnect, and refuse what 
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 import requests
@@ -22,7 +23,7 @@ def chat(client, widget, db):
     visitor.start()
     posted = visitor.send("Is lot 14 still available?").get_json()
     widget.visitor = visitor
-    widget.conversation = db.session.get(Conversation, posted["conversation"]["id"])
+    widget.conversation = db.session.get(Conversation, uuid.UUID(posted["conversation"]["id"]))
     widget.first_message_id = posted["message"]["id"]
     return widget
 
@@ -160,7 +161,7 @@ def test_the_visitor_channel_wakes_a_stream_opened_before_the_first_message(live
         posted = visitor.send("First words").get_json()
         _, _, data = stream.next("message")
         assert data["text"] == "First words" and data["id"] == posted["message"]["id"]
-        conversation = db.session.get(Conversation, posted["conversation"]["id"])
+        conversation = db.session.get(Conversation, uuid.UUID(posted["conversation"]["id"]))
         publish(widget.org.id, conversation.id, "typing", {"started": True})
         assert stream.next("typing")[2] == {"typing": True}
     finally:
