@@ -2,8 +2,8 @@
 
 Inbound: the visitor API (chatpad/widget/api.py) checks the widget key, the Origin and the visitor token, then stores
 an envelope it built from the visitor's POST in webhook_events; parse() turns that envelope into an InboundEvent.
-Outbound: there is no platform to call. The stored message is what the visitor reads (history, event stream), so
-send() marks the delivery by publishing on the conversation's live channel, which wakes the visitor's stream.
+Outbound: there is no platform to call. The stored message is what the visitor reads (history, event stream): send()
+is the moment of delivery, and the pipeline's publish after it wakes the visitor's stream.
 """
 
 from __future__ import annotations
@@ -149,25 +149,11 @@ class WidgetChannel(Channel):
         return parts
 
     def send(self, payload: dict[str, Any], ctx: SendContext) -> str | None:
-        """Deliver to the visitor: wake their live stream (now, and again once the sent status is committed).
-
-        The visitor's stream reads sent messages from the database, so the publish after commit is the one that
-        shows the reply; the immediate one is for a caller that committed before calling send()."""
-        from chatpad import realtime
-        from chatpad.extensions import db
-
-        conversation = ctx.conversation
-        message_id = "wo_" + uuid.uuid4().hex
-        data = {"channel": self.key, "external_id": message_id}
-
-        def _publish(*_args: Any) -> None:
-            realtime.publish(conversation.organization_id, conversation.id, "message.sent", data)
-
-        _publish()
-        from sqlalchemy import event
-
-        event.listen(db.session(), "after_commit", _publish, once=True)
-        return message_id
+        """Deliver to the visitor. There is no platform to call: the stored message is what the visitor reads, and
+        it becomes visible to them once the send job commits it as sent. The job then publishes message.updated on
+        the conversation's live channel (chatpad.realtime), which wakes the visitor's stream or long poll. Returns
+        the message's id on the widget channel."""
+        return "wo_" + uuid.uuid4().hex
 
     def resolve_conversation(self, account, contact, event: InboundEvent):
         """The visitor's open conversation on this widget (by visitor id, not contact: two visitors that typed the
