@@ -12,6 +12,7 @@ import sys
 BENCHMARKS = {
     "webhook_ack": "bench.webhook_ack",
     "inbox": "bench.inbox",
+    "widget": "bench.widget",
 }
 
 

@@ -34,6 +34,7 @@ pytest_plugins = [
     "tests.plugins.meta_sandbox",
     "tests.plugins.instagram",
     "tests.plugins.inbox",
+    "tests.plugins.widget",
 ]
 
 
