@@ -30,6 +30,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 pytest_plugins = [
     "tests.plugins.loopback",
     "tests.plugins.workers",
+    "tests.plugins.security",
 ]
 
 

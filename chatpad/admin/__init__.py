@@ -7,6 +7,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from chatpad.models import Agent, KnowledgeItem, Location, SocialAccount, User
+from chatpad.security import csp_nonce
 
 from .views import AgentView, DashboardView, KnowledgeItemView, LocationView, SocialAccountView, UserView
 
@@ -19,6 +20,8 @@ def init_admin(app: Flask) -> Admin:
         url="/admin",
         index_view=DashboardView(name="Home", url="/admin"),
         theme=Bootstrap4Theme(base_template="admin/chatpad_base.html", swatch="default", fluid=True),
+        # Every script and stylesheet Flask-Admin emits carries this response's CSP nonce (chatpad/security.py).
+        csp_nonce_generator=csp_nonce,
     )
     admin.add_view(AgentView(Agent, name="Agents", endpoint="agents"))
     admin.add_view(LocationView(Location, name="Locations", endpoint="locations"))
