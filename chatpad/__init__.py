@@ -115,10 +115,14 @@ def _configure_secrets(app: Flask) -> None:
 
 
 def _configure_logging(app: Flask) -> None:
+    from .redact import install_log_redaction
+
     logging.basicConfig(
         level=app.config.get("LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Secrets that slip into a log line anyway come out as [redacted] (chatpad/redact.py).
+    install_log_redaction(app.config)
 
 
 def _limits_storage_uri(redis_url: str) -> str:
