@@ -125,6 +125,9 @@ class Config:
     # many seconds so a first run over years of history never hits the job timeout.
     RETENTION_BATCH_SIZE = _env_int("RETENTION_BATCH_SIZE", 200)
     RETENTION_RUN_SECONDS = _env_int("RETENTION_RUN_SECONDS", 480)
+    # Raw webhook deliveries (webhook_events) are kept this many days for replay, then deleted: the messages in them
+    # are stored, and the raw copies hold the same personal data. 0 keeps them forever.
+    WEBHOOK_EVENT_RETENTION_DAYS = _env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30)
 
 
 class DevelopmentConfig(Config):

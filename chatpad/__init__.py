@@ -59,12 +59,14 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     from . import models  # noqa: F401  (register the tables)
     from .auth import bp as auth_bp
     from .cli import bp as cli_bp
+    from .privacy.views import bp as privacy_bp
     from .security import init_security
     from .webhooks import PREFIX as WEBHOOK_PREFIX
     from .webhooks import create_webhook_app
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(cli_bp)
+    app.register_blueprint(privacy_bp)
     init_security(app)
 
     @app.get("/healthz")

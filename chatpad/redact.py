@@ -31,10 +31,14 @@ SECRET_SETTINGS = (
 )
 URL_SETTINGS = ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "ALERT_SMTP_URL", "RATELIMIT_STORAGE_URI")
 
-_SECRET_NAMES = (
-    r"access_token|refresh_token|id_token|input_token|fb_exchange_token|client_secret|app_secret|appsecret_proof"
-    r"|hub\.verify_token|verify_token|signed_request|password|passwd|api_key|apikey|secret|code|token"
-)
+# Names of parameters and fields that hold secrets (the names, not secrets).
+_SECRET_NAMES = "|".join(
+    (
+        "access_token", "refresh_token", "id_token", "input_token", "fb_exchange_token", "client_secret",
+        "app_secret", "appsecret_proof", r"hub\.verify_token", "verify_token", "signed_request", "password",
+        "passwd", "api_key", "apikey", "secret", "code", "token",
+    )
+)  # fmt: skip
 _PATTERNS = [
     # query strings and form bodies: ?access_token=…&code=…
     (re.compile(rf"(?i)([?&;](?:{_SECRET_NAMES})=)[^&\s\"'#<>]+"), rf"\1{REDACTED}"),

@@ -6,7 +6,8 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from chatpad.models import Agent, KnowledgeItem, Location, SocialAccount, User
+from chatpad.models import Agent, AuditLog, KnowledgeItem, Location, SocialAccount, User
+from chatpad.privacy.admin import AuditLogView, CustomerDataView, RetentionView
 from chatpad.security import csp_nonce
 
 from .views import AgentView, DashboardView, KnowledgeItemView, LocationView, SocialAccountView, UserView
@@ -28,5 +29,10 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts"))
     admin.add_view(KnowledgeItemView(KnowledgeItem, name="Knowledge", endpoint="knowledge"))
     admin.add_view(UserView(User, name="Users", endpoint="users"))
+    admin.add_view(
+        CustomerDataView(name="Customer data", endpoint="customer_data", url="/admin/customer-data", category="Privacy")
+    )
+    admin.add_view(RetentionView(name="Retention", endpoint="retention", url="/admin/retention", category="Privacy"))
+    admin.add_view(AuditLogView(AuditLog, name="Audit log", endpoint="audit", url="/admin/audit", category="Privacy"))
     app.extensions["chatpad.admin"] = admin
     return admin
