@@ -31,6 +31,7 @@ pytest_plugins = [
     "tests.plugins.loopback",
     "tests.plugins.workers",
     "tests.plugins.security",
+    "tests.plugins.privacy",
 ]
 
 

@@ -166,7 +166,8 @@ def preview_erasure(contact: Contact) -> ErasureSummary:
     ).one()
     summary.attachments, summary.bytes = int(attachments[0]), int(attachments[1])
     summary.ratings = _count(select(func.count(Rating.id)).where(Rating.conversation_id.in_(conversation_ids)))
-    summary.notifications = len(_notification_ids(contact))
+    linked = set(db.session.scalars(select(Notification.id).where(Notification.conversation_id.in_(conversation_ids))))
+    summary.notifications = len(linked | set(_notification_ids(contact)))
     summary.channels = sorted(
         set(db.session.scalars(select(ContactIdentity.channel).where(ContactIdentity.contact_id == contact.id)))
         | set(db.session.scalars(select(Conversation.channel).where(Conversation.contact_id == contact.id)))

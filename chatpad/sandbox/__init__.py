@@ -29,6 +29,10 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     parts: list[tuple[str, str, str]] = []
     app.extensions["sandbox.parts"] = parts
 
+    from .privacy import init_privacy
+
+    init_privacy(app)
+
     @app.get("/")
     def index():
         return render_template("sandbox/index.html", parts=parts)
