@@ -35,9 +35,7 @@ def run_retention() -> dict[str, int]:
             "messages": sum(r.deleted.messages for r in results),
         }
         if any(r.more for r in results):
-            enqueue(
-                "default", "jobs.privacy.run_retention", job_id=job_id("retention", utcnow().strftime("%Y%m%d%H%M%S"))
-            )
+            enqueue("default", "jobs.privacy.run_retention")
             totals["continued"] = 1
         return totals
 

@@ -63,7 +63,7 @@ class SignedRequest:
 def _b64url_decode(value: str) -> bytes:
     padded = value + "=" * (-len(value) % 4)
     try:
-        return base64.urlsafe_b64decode(padded.encode("ascii"))
+        return base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise SignedRequestError("not base64url") from None
 

@@ -60,7 +60,7 @@ def apply_retention(
 ) -> RetentionResult | None:
     """Delete one organization's expired conversations in batches; None when it keeps conversations forever.
 
-    deadline: a time.monotonic() value after which no new batch starts (result.more then says work is left).
+    deadline: a time.monotonic() value after which no further batch starts (result.more then says work is left).
     """
     if not org.retention_days:
         return None
@@ -69,9 +69,6 @@ def apply_retention(
     result = RetentionResult(org.id, org.retention_days, now - timedelta(days=org.retention_days))
     query = expired_conversations(org, now)
     while True:
-        if deadline is not None and time.monotonic() > deadline:
-            result.more = db.session.scalar(query.limit(1)) is not None
-            break
         ids = list(db.session.scalars(query.order_by(Conversation.last_message_at).limit(batch_size)))
         if not ids:
             break
@@ -79,6 +76,10 @@ def apply_retention(
         db.session.commit()
         part.files = remove_files(part.pending_files)
         result.deleted.add(part)
+        # At least one batch per run, so a follow-up always makes progress however small the budget.
+        if deadline is not None and time.monotonic() > deadline:
+            result.more = db.session.scalar(query.limit(1)) is not None
+            break
     if audit:
         record_audit(
             "privacy.retention_run",
