@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, has_request_context
+from flask import Flask, Response, current_app, has_request_context, request
 
 CSP_HEADER = "Content-Security-Policy"
 
@@ -31,9 +31,10 @@ def csp_nonce() -> str:
     """This response's CSP nonce (one per request, created on first use)."""
     if not has_request_context():
         return ""
-    nonce = getattr(g, "_csp_nonce", None)
+    # Kept on the request, not on g: an app context (and its g) can outlive one request.
+    nonce = getattr(request, "_csp_nonce", None)
     if nonce is None:
-        nonce = g._csp_nonce = secrets.token_urlsafe(18)
+        nonce = request._csp_nonce = secrets.token_urlsafe(18)
     return nonce
 
 
@@ -92,10 +93,10 @@ def csp_extend(**directives: Iterable[str]) -> Callable:
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
-            extra = getattr(g, "_csp_extra", None) or {}
+            extra = getattr(request, "_csp_extra", None) or {}
             for name, sources in directives.items():
                 extra.setdefault(name.replace("_", "-"), []).extend(sources)
-            g._csp_extra = extra
+            request._csp_extra = extra
             return view(*args, **kwargs)
 
         return wrapped
@@ -128,8 +129,9 @@ def init_security(app: Flask) -> None:
 def current_policy(response: Response | None = None) -> str:
     """The CSP header value for the current request: the app's policy, this view's additions, the nonce."""
     policy = {k: list(v) for k, v in current_app.extensions["chatpad.csp"].items()}
-    for directive, sources in (getattr(g, "_csp_extra", None) or {}).items():
+    in_request = has_request_context()
+    for directive, sources in ((getattr(request, "_csp_extra", None) if in_request else None) or {}).items():
         base = policy.setdefault(directive, list(policy.get("default-src", [])))
         base.extend(s for s in sources if s not in base)
-    nonce = getattr(g, "_csp_nonce", None) if has_request_context() else None
+    nonce = getattr(request, "_csp_nonce", None) if in_request else None
     return render_policy(policy, nonce)

@@ -288,7 +288,11 @@ class AuditLogView(TenantModelView):
     column_sortable_list = ["created_at", "action"]
     column_searchable_list = ["action", "target_type", "target_id", "ip"]
     column_filters = ["action", "target_type"]
-    column_formatters = {"detail": _detail, "user": _who}
+    column_formatters = {
+        "detail": _detail,
+        "user": _who,
+        "created_at": lambda v, c, m, n: m.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     column_formatters_export = {
         "detail": lambda v, c, m, n: json.dumps(m.detail or {}, sort_keys=True, default=str),
         "user": _who,
