@@ -54,7 +54,15 @@ _PATTERNS = [
     (re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+@"), rf"\1{REDACTED}@"),
     # Fernet tokens (what encrypted columns hold): not secret alone, but no use in a log either
     (re.compile(r"gAAAAA[A-Za-z0-9_\-]{40,}=*"), REDACTED),
+    # The platforms' token shapes, wherever they stand: Meta (EAA…), Google (ya29.…, refresh 1//…), JWTs (eyJ…)
+    (re.compile(r"\bEAA[A-Za-z0-9]{20,}"), REDACTED),
+    (re.compile(r"\bya29\.[A-Za-z0-9_\-.]{10,}"), REDACTED),
+    (re.compile(r"(?<![\w/])1//[A-Za-z0-9_\-]{10,}"), REDACTED),
+    (re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"), REDACTED),
 ]
+# SQLAlchemy's DEBUG "Row (…)" lines print result rows after type processing: encrypted columns come out decrypted.
+# No pattern can know a token's value, so those lines lose their values whatever the level someone debugs at.
+_ROW_LOGGERS = ("sqlalchemy.engine",)
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -104,6 +112,14 @@ def redact(text: str) -> str:
 
 
 def _redact_record(record: logging.LogRecord) -> None:
+    if (
+        record.levelno <= logging.DEBUG
+        and record.name.startswith(_ROW_LOGGERS)
+        and isinstance(record.msg, str)
+        and record.msg.startswith("Row")
+    ):
+        record.msg, record.args = f"Row {REDACTED} (result rows may hold decrypted secrets)", None
+        return
     try:
         message = record.getMessage()
     except Exception:  # a broken format string is the logging module's to report, not ours
