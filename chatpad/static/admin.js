@@ -6,6 +6,7 @@
  *   data-autosubmit            on a select, checkbox or input: send its form when the value changes.
  *   data-model-action="name"   Flask-Admin's "With selected" menu items (templates/admin/actions.html).
  *   data-prevent-default       a link that only triggers script (Flask-Admin's filter menu).
+ *   data-fallback-text="…"     on an image: replace it with this text if it fails to load (an expired story).
  *
  * Links with javascript: URLs (Flask-Admin uses javascript:void(0) for inert tabs and toggles) would be refused by
  * the policy when clicked; their default action is cancelled here instead, which is what they meant. Clicks are
@@ -54,6 +55,25 @@
     }
     if (!ask(form)) event.preventDefault();
   });
+
+  function fallBack(img) {
+    img.replaceWith(document.createTextNode(img.getAttribute("data-fallback-text")));
+  }
+
+  // Load errors do not bubble, but they can be caught on the way down.
+  document.addEventListener("error", function (event) {
+    var img = event.target;
+    if (img instanceof HTMLImageElement && img.hasAttribute("data-fallback-text")) fallBack(img);
+  }, true);
+
+  // Images that failed before this script ran.
+  function sweepBrokenImages() {
+    document.querySelectorAll("img[data-fallback-text]").forEach(function (img) {
+      if (img.complete && img.naturalWidth === 0 && img.getAttribute("src")) fallBack(img);
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", sweepBrokenImages);
+  else sweepBrokenImages();
 
   document.addEventListener("change", function (event) {
     var field = event.target;
