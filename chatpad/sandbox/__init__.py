@@ -29,15 +29,11 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     parts: list[tuple[str, str, str]] = []
     app.extensions["sandbox.parts"] = parts
 
-<<<<<<< HEAD
+    from .meta import init_meta
     from .privacy import init_privacy
 
-    init_privacy(app)
-=======
-    from .meta import init_meta
-
     init_meta(app)
->>>>>>> main
+    init_privacy(app)
 
     @app.get("/")
     def index():

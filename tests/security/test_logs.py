@@ -17,31 +17,29 @@ from chatpad.pipeline import queue_reply
 from chatpad.privacy.meta import make_signed_request
 from chatpad.queue import get_queue
 from chatpad.redact import REDACTED, redact, register_secrets
-from chatpad.webhooks.views import store_event
 from config import TestConfig
 from tests.factories import PASSWORD
-from tests.plugins.loopback import fail_next, sent_messages
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
-def test_a_realistic_flow_logs_no_secret(app, db, make, live_server, workers, caplog):
-    """Sign-ins (one wrong), admin pages, a user created with a password, a platform event through the pipeline,
-    sends (one hitting an expired token), Meta's deletion callback (one forged), an OAuth-style redirect with tokens
-    in its URL: thousands of DEBUG lines from werkzeug, urllib3, SQLAlchemy, RQ and ChatPad, and not one secret."""
+def test_a_realistic_flow_logs_no_secret(app, db, make, live_server, meta_sandbox, workers, caplog):
+    """Sign-ins (one wrong), admin pages, a user created with a password, Meta's webhook handshake, a Messenger
+    message through the pipeline (signed webhook, profile lookup), a reply sent through the Send API, a send with a
+    revoked token, Meta's deletion callback (one forged), a URL with tokens in it: thousands of DEBUG lines from
+    werkzeug, urllib3, SQLAlchemy, RQ and ChatPad, and not one secret among them."""
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="sqlalchemy.engine")  # alembic's logging config quiets it to WARN
     biz = make.business()
-    loop = make.account(
-        biz.agent, "loopback", biz.location, account_id="loop-log", access_token="EAAG-page-token-0123456789abcdef"
-    )
-    loop.refresh_token = "1//refresh-token-abcdef0123456789"
+    page_id = meta_sandbox.page_id(0)
+    biz.account.account_id = page_id
+    biz.account.access_token = meta_sandbox.page_token(page_id)
+    biz.account.refresh_token = "1//refresh-token-abcdef0123456789"
     db.session.commit()
     new_password = "another long password 42"
     secrets = {
-        "page token": loop.access_token,
-        "refresh token": loop.refresh_token,
-        "facebook page token": biz.account.access_token,
+        "page token": biz.account.access_token,
+        "refresh token": biz.account.refresh_token,
         "password": PASSWORD,
         "new password": new_password,
         "SECRET_KEY": app.config["SECRET_KEY"],
@@ -66,13 +64,7 @@ def test_a_realistic_flow_logs_no_secret(app, db, make, live_server, workers, ca
     secrets["session cookie"] = web.cookies.get("chatpad_session")
     secrets["remember cookie"] = web.cookies.get("chatpad_remember")
     assert secrets["session cookie"] and secrets["remember cookie"]
-    for path in (
-        "/admin/",
-        "/admin/accounts/",
-        f"/admin/accounts/edit/?id={loop.id}",
-        "/admin/users/",
-        "/admin/audit/",
-    ):
+    for path in ("/admin/", "/admin/accounts/", f"/admin/accounts/edit/?id={biz.account.id}", "/admin/users/"):
         assert web.get(base + path, timeout=10).status_code == 200
     created = web.post(
         base + "/admin/users/new/",
@@ -84,28 +76,30 @@ def test_a_realistic_flow_logs_no_secret(app, db, make, live_server, workers, ca
         },
     )
     assert created.status_code == 200
+    # Meta's subscription handshake carries the verify token in the query string (werkzeug logs request lines).
+    handshake = web.get(
+        f"{base}/api/webhooks/facebook",
+        params={"hub.mode": "subscribe", "hub.verify_token": app.config["META_VERIFY_TOKEN"], "hub.challenge": "42"},
+        timeout=10,
+    )
+    assert handshake.text == "42"
     # Someone (or a misbehaving integration) puts tokens in a URL: werkzeug and urllib3 both log request lines.
-    web.get(f"{base}/admin/?access_token={loop.access_token}&code={loop.refresh_token}", timeout=10)
+    web.get(f"{base}/admin/?access_token={biz.account.access_token}&code={biz.account.refresh_token}", timeout=10)
     web.get(f"{base}/healthz?client_secret={app.config['META_APP_SECRET']}", timeout=10)
 
-    # A platform event through the pipeline, then replies: one sent, one hitting an expired token.
-    body = json.dumps(
-        {"account": "loop-log", "events": [{"kind": "message", "mid": "mid-1", "text": "Lot 14?", "sender": "cust-9"}]}
-    ).encode()
-    with app.app_context():
-        store_event("loopback", body)
-    get_queue("inbound").enqueue("jobs.inbound.process_event", 1)
+    # A Messenger message through the pipeline, a reply through the Send API, then a send with a revoked token.
+    sent = meta_sandbox.simulate(page=page_id, text="Is lot 14 available?")
     workers.run("inbound")
     conversation = db.session.query(Conversation).one()
     get_queue("ai").empty()
     queue_reply(conversation, OutboundReply("Yes, it is available.", sender_type="human"), user=biz.user)
     workers.run("outbound")
-    assert len(sent_messages()) == 1
-    fail_next("auth")
+    assert len(meta_sandbox.accepted()) == 1 and sent["psid"]
+    meta_sandbox.invalidate_token(page_id)
     queue_reply(conversation, OutboundReply("Tour on Saturday?", sender_type="human"), user=biz.user)
     workers.run("outbound")
     db.session.expire_all()
-    assert db.session.get(SocialAccount, loop.id).status == "needs_reauth"
+    assert db.session.get(SocialAccount, biz.account.id).status == "needs_reauth"
 
     # Meta's deletion callback: one real, one forged.
     signed = make_signed_request("24000000000001", app.config["META_APP_SECRET"], issued_at=int(time.time()))
@@ -116,9 +110,19 @@ def test_a_realistic_flow_logs_no_secret(app, db, make, live_server, workers, ca
 
     text = caplog.text + "\n".join(r.exc_text or "" for r in caplog.records)
     # The flow really was logged, at every layer.
-    for expected in ("/admin/accounts/", "POST /login", "jobs.inbound.process_event", "meta-data-deletion", "SELECT"):
+    for expected in (
+        "/admin/accounts/",
+        "POST /login",
+        "POST /api/webhooks/facebook",
+        "jobs.inbound.process_event",
+        "jobs.replies.send_message",
+        "meta-data-deletion",
+        "SELECT",
+        "Row [redacted]",
+    ):
         assert expected in text, expected
     assert "access_token=[redacted]" in text and "client_secret=[redacted]" in text
+    assert "hub.verify_token=[redacted]" in text
     leaked = {name: value for name, value in secrets.items() if value and value in text}
     assert leaked == {}, f"secrets in the logs: {sorted(leaked)}"
     for key in TestConfig.TOKEN_ENCRYPTION_KEYS.split(","):
