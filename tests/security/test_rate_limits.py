@@ -62,3 +62,21 @@ def test_the_public_status_page_is_limited_per_address(limited):
     client = limited(PRIVACY_STATUS_RATE_LIMIT="5 per minute").test_client()
     codes = [client.get(f"/privacy/deletion/abc{n}").status_code for n in range(7)]
     assert codes == [404] * 5 + [429] * 2
+
+
+def test_webhooks_limit_only_requests_that_fail_verification(limited):
+    """Forged webhooks from one address get 403 and then 429; Meta's signed deliveries are never counted or slowed."""
+    import json
+
+    from chatpad.channels.meta import sign_body
+
+    app = limited(WEBHOOK_UNSIGNED_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    body = json.dumps({"object": "page", "entry": [{"id": "1", "time": 1, "messaging": []}]}).encode()
+    forged = {"X-Hub-Signature-256": "sha256=" + "0" * 64, "Content-Type": "application/json"}
+    codes = [client.post("/api/webhooks/facebook", data=body, headers=forged).status_code for _ in range(5)]
+    assert codes == [403, 403, 403, 429, 429]
+    signed = {**sign_body(body, app.config["META_APP_SECRET"]), "Content-Type": "application/json"}
+    assert [client.post("/api/webhooks/facebook", data=body, headers=signed).status_code for _ in range(10)] == [
+        200
+    ] * 10
