@@ -100,10 +100,15 @@ class CustomerDataView(SecureViewMixin, BaseView):
                     ContactIdentity.display_name.ilike(pattern, escape="\\"),
                 )
             )
+            visible = []
+            merged_into = getattr(Contact, "merged_into_id", None)
+            if merged_into is not None:  # a contact merged into another (the inbox) is found as that one
+                visible.append(merged_into.is_(None))
             contacts = db.session.scalars(
                 select(Contact)
                 .where(
                     Contact.tenant_clause(current_org_id()),
+                    *visible,
                     or_(
                         Contact.name.ilike(pattern, escape="\\"),
                         Contact.email.ilike(pattern, escape="\\"),

@@ -155,7 +155,7 @@ def preview_erasure(contact: Contact) -> ErasureSummary:
     """What erase_contact(contact) would delete, for the confirmation page."""
     conversation_ids = select(Conversation.id).where(Conversation.contact_id == contact.id)
     message_ids = select(Message.id).where(Message.conversation_id.in_(conversation_ids))
-    summary = ErasureSummary(contacts=1)
+    summary = ErasureSummary(contacts=1 + len(merged_contacts(contact)))
     summary.identities = _count(select(func.count(ContactIdentity.id)).where(ContactIdentity.contact_id == contact.id))
     summary.conversations = _count(select(func.count()).select_from(conversation_ids.subquery()))
     summary.messages = _count(select(func.count(Message.id)).where(Message.conversation_id.in_(conversation_ids)))
@@ -184,8 +184,11 @@ def erase_contact(
     """
     org_id, contact_id = contact.organization_id, contact.id
     identities = list(db.session.scalars(select(ContactIdentity).where(ContactIdentity.contact_id == contact_id)))
-    notification_ids = _notification_ids(contact)
-    summary = ErasureSummary(contacts=1)
+    merged = merged_contacts(contact)
+    notification_ids = set(_notification_ids(contact))
+    for other in merged:
+        notification_ids.update(_notification_ids(other))
+    summary = ErasureSummary(contacts=1 + len(merged))
     conversation_ids = list(db.session.scalars(select(Conversation.id).where(Conversation.contact_id == contact_id)))
     for start in range(0, len(conversation_ids), BATCH):
         summary.add(delete_conversations(org_id, conversation_ids[start : start + BATCH], reason=reason))
@@ -194,8 +197,10 @@ def erase_contact(
         summary.notifications += _rowcount(delete(Notification).where(Notification.id.in_(notification_ids)))
     summary.channels = sorted(set(summary.channels) | {i.channel for i in identities})
     summary.identities = _rowcount(delete(ContactIdentity).where(ContactIdentity.contact_id == contact_id))
-    db.session.expunge(contact)
-    _rowcount(delete(Contact).where(Contact.id == contact_id, Contact.organization_id == org_id))
+    doomed = [contact_id, *(other.id for other in merged)]
+    for row in (contact, *merged):
+        db.session.expunge(row)
+    _rowcount(delete(Contact).where(Contact.id.in_(doomed), Contact.organization_id == org_id))
     record_audit(
         "privacy.erase",
         organization_id=org_id,
@@ -209,6 +214,20 @@ def erase_contact(
     summary.files = remove_files(summary.pending_files)
     log.info("erased contact %s of organization %s: %s", contact_id, org_id, summary.counts())
     return summary
+
+
+def merged_contacts(contact: Contact) -> list[Contact]:
+    """Contacts merged into this one by hand in the inbox (hidden rows with merged_into_id set): the same person's
+    earlier records, whose identities and conversations already moved here. Empty where the inbox's merge column
+    does not exist."""
+    column = getattr(Contact, "merged_into_id", None)
+    if column is None:
+        return []
+    return list(
+        db.session.scalars(
+            select(Contact).where(column == contact.id, Contact.organization_id == contact.organization_id)
+        )
+    )
 
 
 def erase_identities(identities: Sequence[ContactIdentity], *, reason: str) -> ErasureSummary:

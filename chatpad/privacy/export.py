@@ -42,6 +42,7 @@ from chatpad.models import (
     User,
     utcnow,
 )
+from chatpad.privacy.erase import merged_contacts
 
 log = logging.getLogger("chatpad.privacy")
 
@@ -146,6 +147,11 @@ def export_contact(contact: Contact, *, actor: User | None, ip: str | None = Non
                 "created_at": _iso(contact.created_at),
                 "updated_at": _iso(contact.updated_at),
             },
+            # Earlier records of the same person, merged into this one by hand in the inbox.
+            "merged_records": [
+                {"name": m.name, "email": m.email, "phone": m.phone, "created_at": _iso(m.created_at)}
+                for m in merged_contacts(contact)
+            ],
             "identities": [_identity_data(i) for i in identities],
             "conversations": data_conversations,
             "missing_files": missing,
