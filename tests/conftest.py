@@ -30,6 +30,8 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 pytest_plugins = [
     "tests.plugins.loopback",
     "tests.plugins.workers",
+    "tests.plugins.security",
+    "tests.plugins.privacy",
     "tests.plugins.sandbox",
     "tests.plugins.meta_sandbox",
     "tests.plugins.instagram",

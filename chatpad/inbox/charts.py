@@ -17,7 +17,10 @@ CHANNEL_COLORS = {
     "sms": "#fd7e14",
 }
 SEGMENT_COLORS = {"ai": "#17a2b8", "human": "#6f42c1", "unanswered": "#ced4da"}
-FONT = "font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;font-size:12px"
+# Presentation attributes, not a style attribute: the Content-Security-Policy refuses inline styles
+# (chatpad/security.py). The maximum width comes from a class in chatpad/static/inbox.css.
+FONT_ATTRIBUTES = 'font-family="-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif" font-size="12"'
+WIDTH_CLASSES = (560, 640, 720)
 
 
 def _trim(text: str, width: int) -> str:
@@ -25,9 +28,10 @@ def _trim(text: str, width: int) -> str:
 
 
 def _svg(width: int, height: int, title: str, body: list[str]) -> Markup:
+    width_class = min((w for w in WIDTH_CLASSES if w >= width), default=WIDTH_CLASSES[-1])
     head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
-        f'width="100%" style="max-width:{width}px;{FONT}" preserveAspectRatio="xMinYMin meet">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-w{width_class}" role="img" '
+        f'viewBox="0 0 {width} {height}" width="100%" {FONT_ATTRIBUTES} preserveAspectRatio="xMinYMin meet">'
         f"<title>{escape(title)}</title>"
     )
     return Markup(head + "".join(body) + "</svg>")  # noqa: S704 (every text in body is escaped)

@@ -78,18 +78,15 @@
     };
   }
 
-  function autosubmitFilters() {
+  /* Changing the location empties the account filter before the form goes (chatpad/static/admin.js sends forms
+   * whose fields carry data-autosubmit; this listener on the field runs before that one on the document). */
+  function clearAccountOnLocationChange() {
     var form = document.getElementById("inbox-filters");
     if (!form) return;
-    Array.prototype.forEach.call(form.querySelectorAll("[data-autosubmit]"), function (el) {
-      el.addEventListener("change", function () {
-        if (el.name === "location") {
-          var account = form.querySelector("[name=account]");
-          if (account) account.value = "";
-        }
-        form.submit();
-      });
-    });
+    var location = form.querySelector("[name=location]");
+    var account = form.querySelector("[name=account]");
+    if (!location || !account) return;
+    location.addEventListener("change", function () { account.value = ""; });
   }
 
   function inboxList() {
@@ -148,14 +145,6 @@
     update();
   }
 
-  function confirmButtons() {
-    Array.prototype.forEach.call(document.querySelectorAll("[data-confirm]"), function (button) {
-      button.addEventListener("click", function (e) {
-        if (!window.confirm(button.getAttribute("data-confirm"))) e.preventDefault();
-      });
-    });
-  }
-
   function preventDoubleSend() {
     var form = document.getElementById("reply-form");
     if (!form) return;
@@ -166,11 +155,10 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    autosubmitFilters();
+    clearAccountOnLocationChange();
     inboxList();
     conversationPage();
     replyCounter();
-    confirmButtons();
     preventDoubleSend();
   });
 })();
