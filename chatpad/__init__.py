@@ -67,6 +67,11 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     csrf.exempt(webhooks_bp)
     init_security(app)
 
+    @app.get("/healthz")
+    def healthz():
+        """Liveness for load balancers and process managers: the process answers."""
+        return "ok", 200, {"Content-Type": "text/plain"}
+
     from .admin import init_admin
 
     init_admin(app)
