@@ -13,7 +13,9 @@ from .base import Channel, SendContext
 from .types import InboundEvent, MessageMedia, MessageMetadata, OutboundPart, OutboundReply, UnifiedMessage
 
 # key -> "module:Class". Keys are the seed's channel values.
-CHANNELS: dict[str, str] = {}
+CHANNELS: dict[str, str] = {
+    "email": "chatpad.channels.email.adapter:EmailChannel",
+}
 
 
 @cache

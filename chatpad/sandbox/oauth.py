@@ -217,7 +217,7 @@ def google_token():
             access_token=issue("google", "access", claims["e"], client_id, claims["s"], 3599),
             expires_in=3599,
             scope=claims["s"],
-            token_type="Bearer",
+            token_type="Bearer",  # noqa: S106
         )
     return jsonify(error="unsupported_grant_type", error_description=f"Invalid grant_type: {grant_type}"), 400
 
@@ -283,7 +283,8 @@ def microsoft_token(tenant: str):
         if problem == "inactive":
             return _aad_error(
                 400, 700082, "The refresh token has expired due to inactivity. The token was issued on "
-                f"{datetime.fromtimestamp(claims['iat'], UTC):%Y-%m-%dT%H:%M:%S.0000000Z} and was inactive for 90.00:00:00.",
+                f"{datetime.fromtimestamp(claims['iat'], UTC):%Y-%m-%dT%H:%M:%S.0000000Z} "
+                "and was inactive for 90.00:00:00.",
             )  # fmt: skip
         if problem:
             return _aad_error(
@@ -325,7 +326,7 @@ def introspect():
         return jsonify(active=False)
     return jsonify(
         active=True, email=claims["e"], username=claims["e"], scope=claims["s"], client_id=claims["c"],
-        exp=claims.get("exp"), token_type="Bearer", iss=claims["p"],
+        exp=claims.get("exp"), token_type="Bearer", iss=claims["p"],  # noqa: S106
     )  # fmt: skip
 
 

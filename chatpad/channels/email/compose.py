@@ -131,9 +131,7 @@ def render_html(draft: ReplyDraft) -> str:
     body = "\n".join(_html_paragraph(p) for p in reply_text_parts(draft))
     quote = ""
     if draft.original and (draft.original.html or draft.original.text.strip()):
-        inner = draft.original.html or (
-            htmlmod.escape(draft.original.text[:MAX_QUOTE]).replace("\n", "<br>\n")
-        )
+        inner = draft.original.html or (htmlmod.escape(draft.original.text[:MAX_QUOTE]).replace("\n", "<br>\n"))
         # gmail_quote + blockquote[type=cite]: the markers every client (and our own stripper) knows as "quoted".
         quote = (
             '<div class="gmail_quote"><div>'

@@ -226,4 +226,3 @@ def _server_words(exc: BaseException) -> str:
         text = text.replace(prefix, "")
     text = text.strip("'\"[] ")
     return text.replace("\\r\\n", " ").strip() or exc.__class__.__name__
-

@@ -115,9 +115,13 @@ def split_trace(raw: bytes) -> tuple[dict[str, str], bytes]:
     return trace, rest
 
 
-def with_trace(raw: bytes, inbox: str, uid: str | None = None, received: datetime | None = None) -> bytes:
-    """The raw message with trace lines in front, as the sync job stores it."""
+def with_trace(
+    raw: bytes, inbox: str, uid: str | None = None, received: datetime | None = None, backfill: bool = False
+) -> bytes:
+    """The raw message with trace lines in front, as the sync job stores it (backfill: history, not answered)."""
     lines = [f"{TRACE_INBOX}: {inbox}"]
+    if backfill:
+        lines.append("X-ChatPad-Backfill: 1")
     if uid:
         lines.append(f"{TRACE_UID}: {uid}")
     if received:

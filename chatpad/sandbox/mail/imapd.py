@@ -287,7 +287,8 @@ class ImapSession:
             "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
             "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n"
             f"* {len(folder.messages)} EXISTS\r\n* 0 RECENT\r\n"
-            f"* OK [UIDVALIDITY {folder.uidvalidity}] UIDs valid\r\n* OK [UIDNEXT {folder.uidnext}] Predicted next UID\r\n"
+            f"* OK [UIDVALIDITY {folder.uidvalidity}] UIDs valid\r\n"
+            f"* OK [UIDNEXT {folder.uidnext}] Predicted next UID\r\n"
         )
         return "[READ-ONLY] Examine completed" if readonly else "[READ-WRITE] Select completed"
 
@@ -368,8 +369,13 @@ class ImapSession:
             elif key in ("SINCE", "BEFORE", "ON"):
                 i += 1
                 day = parse_search_date(str(items[i]))
-                test = {"SINCE": lambda d: d >= day, "BEFORE": lambda d: d < day, "ON": lambda d: d == day}[key]
-                selected &= {m.uid for m in messages if test(m.internal_date.astimezone(UTC).date())}
+                dates = {m.uid: m.internal_date.astimezone(UTC).date() for m in messages}
+                if key == "SINCE":
+                    selected &= {uid for uid, d in dates.items() if d >= day}
+                elif key == "BEFORE":
+                    selected &= {uid for uid, d in dates.items() if d < day}
+                else:
+                    selected &= {uid for uid, d in dates.items() if d == day}
             elif key in ("SEEN", "UNSEEN"):
                 want = key == "SEEN"
                 selected &= {m.uid for m in messages if ("\\Seen" in m.flags) == want}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email import policy
 from email.utils import format_datetime, formataddr, make_msgid
-from datetime import UTC, datetime
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
