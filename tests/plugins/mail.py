@@ -146,7 +146,7 @@ service stats {{
 }}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%Lu {root}/passwd
+  args = scheme=PLAIN username_format=%Lu {root}/users/%Lu
 }}
 passdb {{
   driver = oauth2
@@ -199,10 +199,9 @@ class Dovecot:
             uid, gid = me.pw_uid, me.pw_gid
             internal = login = me.pw_name
             group = _group_name(gid)
-        for sub in ("run", "state", "mail"):
+        for sub in ("run", "state", "mail", "users"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         os.chown(root / "mail", uid, gid)
-        (root / "passwd").write_text("")
         (root / "oauth2.conf.ext").write_text(OAUTH2_CONF.format(introspect=introspect))
         self.conf.write_text(
             DOVECOT_CONF.format(
@@ -247,11 +246,9 @@ class Dovecot:
         address = (address or f"inbox{next(_seq)}-{uuid.uuid4().hex[:6]}@example.com").lower()
         password = password or uuid.uuid4().hex
         self.passwords[address] = password
-        with (self.root / "passwd").open("a") as fh:
-            fh.write(f"{address}:{{PLAIN}}{password}::::::\n")
-        # Dovecot re-reads passwd-file when its mtime changes; make sure it does even within one second.
-        future = time.time() + next(_seq)
-        os.utime(self.root / "passwd", (future, future))
+        # One passwd-file per user (the path has %Lu): a new user is a new file, seen at once. One shared file
+        # would be re-read at most once a second, and a user added within that second could not sign in.
+        (self.root / "users" / address).write_text(f"{address}:{{PLAIN}}{password}::::::\n")
         return address, password
 
     def check_password(self, address: str, password: str) -> bool:
