@@ -251,13 +251,14 @@ def test_two_syncs_at_once_store_each_message_once(db, make, make_inbox, dovecot
     for i in range(6):
         dovecot.deliver(address, mail(f"p{i}@customer.example", address, f"Q{i}"))
     errors: list[BaseException] = []
+    account_id = account.id
 
     def run() -> None:
         with app.app_context():
             try:
                 from chatpad.extensions import db as _db
 
-                sync_inbox(_db.session.get(SocialAccount, account.id))
+                sync_inbox(_db.session.get(SocialAccount, account_id))
             except BaseException as exc:  # reported below
                 errors.append(exc)
 
