@@ -25,9 +25,14 @@ def consent(mail_sandbox, authorize_url: str, email: str, decision: str = "allow
     page = requests.get(authorize_url, timeout=10)
     assert page.status_code == 200, page.text
     action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
-    fields = {unescape(k): unescape(v) for k, v in re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', page.text)}
+    fields = {
+        unescape(k): unescape(v) for k, v in re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
+    }
     answer = requests.post(
-        mail_sandbox.url + action, data={**fields, "email": email, "decision": decision}, allow_redirects=False, timeout=10
+        mail_sandbox.url + action,
+        data={**fields, "email": email, "decision": decision},
+        allow_redirects=False,
+        timeout=10,
     )
     assert answer.status_code == 302, answer.text
     return answer.headers["Location"]
