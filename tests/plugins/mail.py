@@ -346,11 +346,7 @@ class SmtpServer:
 
 @pytest.fixture(scope="session")
 def _smtp_server(dovecot, mail_sandbox, mail_tls):
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "AUTH without TLS": these listen on loopback only
-        server = SmtpServer(dovecot, f"{mail_sandbox.url}/oauth/introspect", *mail_tls)
+    server = SmtpServer(dovecot, f"{mail_sandbox.url}/oauth/introspect", *mail_tls)
     yield server
     server.stop()
 
