@@ -29,6 +29,10 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     parts: list[tuple[str, str, str]] = []
     app.extensions["sandbox.parts"] = parts
 
+    from .meta import init_meta
+
+    init_meta(app)
+
     # Email (docs/channels/email.md): Google and Microsoft OAuth, and the sandbox mail server's pages.
     from . import oauth
     from .mail import views as mail_views

@@ -18,13 +18,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
@@ -91,19 +89,9 @@ def mail_tls(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def mail_sandbox(app):
-    """The sandbox app over real HTTP on a free port; .url is its base URL."""
-    from chatpad.sandbox import create_sandbox_app
-    from config import TestConfig
-
-    sandbox = create_sandbox_app(TestConfig, SECRET_KEY=app.config["SECRET_KEY"])
-    server = make_server("127.0.0.1", 0, sandbox, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.url = f"http://127.0.0.1:{server.server_port}"
-    server.sandbox_app = sandbox
-    yield server
-    server.shutdown()
+def mail_sandbox(sandbox_server):
+    """The session's sandbox (tests/plugins/sandbox.py): Google and Microsoft OAuth, token introspection."""
+    return sandbox_server
 
 
 # --- Dovecot -------------------------------------------------------------------------------------------------------
