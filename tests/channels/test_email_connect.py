@@ -88,7 +88,7 @@ def test_plain_text_to_a_remote_server_is_refused(db, mail_app):
     assert report.failure.step == "settings" and "only allowed to this machine" in report.summary
 
 
-def _cli(app, *args, password="pw"):
+def _cli(app, *args, password):
     runner = app.test_cli_runner()
     return runner.invoke(args=["chatpad", "connect-email", *args], env={"CHATPAD_MAIL_PASSWORD": password})
 

@@ -17,7 +17,6 @@ from chatpad.sandbox.mail.server import MailServers
 from chatpad.sandbox.mail.store import MailStore
 
 from ..plugins.mail import free_port
-from .test_email_sync import mail
 
 
 @pytest.fixture

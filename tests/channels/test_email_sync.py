@@ -1,4 +1,4 @@
-"""IMAP sync against a real Dovecot: new mail reaches the inbox once, after downtime too, and noise is never answered."""
+"""IMAP sync against a real Dovecot: new mail reaches the inbox once, after downtime too; noise is never answered."""
 
 from __future__ import annotations
 
