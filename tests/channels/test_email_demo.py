@@ -73,7 +73,7 @@ def test_demo_inboxes_work_against_the_sandbox_mail_server(db, app, mail_sandbox
 
 def test_sandbox_mail_server_speaks_xoauth2(db, app, mail_sandbox, demo_mail):
     """An inbox connected through the sandbox's Google sign-in can use the sandbox mail server with its token."""
-    issue = f"{mail_sandbox.url}/_sandbox/oauth/issue"
+    issue = f"{mail_sandbox.url}/sandbox-api/oauth/issue"
     token = requests.post(issue, json={"provider": "google", "email": "new@gmail.example"}, timeout=10).json()
     token = token["access_token"]
     from chatpad.channels.email.settings import MailSettings

@@ -180,7 +180,7 @@ def test_microsoft_inactive_refresh_token_names_the_aadsts_code(db, make, client
     biz = make.business()
     connect(client, mail_sandbox, "microsoft", biz, "idle@contoso.example")
     requests.post(
-        f"{mail_sandbox.url}/_sandbox/oauth/revoke",
+        f"{mail_sandbox.url}/sandbox-api/oauth/revoke",
         json={"provider": "microsoft", "email": "idle@contoso.example", "reason": "inactive"},
         timeout=10,
     )
@@ -240,7 +240,7 @@ def test_reconnecting_sends_what_waited(db, make, client, mail_sandbox, mail_app
     dovecot.deliver(address, mail("wait@customer.example", address, "Still there?"))
     sync_inbox(account)
     requests.post(
-        f"{mail_sandbox.url}/_sandbox/oauth/revoke", json={"provider": "google", "email": address}, timeout=10
+        f"{mail_sandbox.url}/sandbox-api/oauth/revoke", json={"provider": "google", "email": address}, timeout=10
     )
     account = inbox(db, address)
     account.token_expires_at = datetime.now(UTC)
