@@ -182,6 +182,33 @@ def test_attachments_are_stored_and_listed(db, make, make_inbox, dovecot, app):
     assert {m["name"] for m in message.media} == {"leak.png", "application.pdf"}
 
 
+def test_attachments_download_only_within_the_organization(db, make, make_inbox, dovecot, live_server):
+    """A team member downloads an attachment of their organization; another business gets a 404."""
+    import requests
+
+    from tests.conftest import csrf_from
+    from tests.factories import PASSWORD
+
+    def browser(email: str) -> requests.Session:
+        session = requests.Session()
+        page = session.get(f"{live_server.url}/login", timeout=10).text
+        session.post(f"{live_server.url}/login", data={"email": email, "password": PASSWORD,
+                                                       "csrf_token": csrf_from(page)}, timeout=10)  # fmt: skip
+        return session
+
+    biz = make.business()
+    account, address = make_inbox(biz.agent, biz.location)
+    sync_inbox(account)
+    dovecot.deliver(address, fixture_crlf("message__attachments"))
+    sync_inbox(account)
+    pdf = db.session.scalar(select(Attachment).where(Attachment.filename == "application.pdf"))
+    response = browser(biz.user.email).get(f"{live_server.url}/attachments/{pdf.id}", timeout=10)
+    assert response.status_code == 200 and response.content.startswith(b"%PDF-1.4")
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    other = make.business()
+    assert browser(other.user.email).get(f"{live_server.url}/attachments/{pdf.id}", timeout=10).status_code == 404
+
+
 def test_a_broken_or_slow_inbox_never_stalls_the_others(db, make, make_inbox, dovecot, workers, app):
     """One inbox pointing at a dead port and one at a server that never answers fail on their own, with backoff;
     the healthy inbox is synced in the same round."""
