@@ -49,15 +49,13 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
 # --- TLS ----------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def mail_tls(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1/localhost: (cert path, key path)."""
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1/localhost in directory: (cert path, key path)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    directory = tmp_path_factory.mktemp("mail-tls")
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chatpad test mail")])
     now = dt.datetime.now(dt.UTC)
@@ -83,6 +81,12 @@ def mail_tls(tmp_path_factory):
     )
     os.chmod(key_path, 0o644)  # Dovecot's config process reads it after dropping privileges
     return cert_path, key_path
+
+
+@pytest.fixture(scope="session")
+def mail_tls(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1/localhost: (cert path, key path)."""
+    return self_signed_certificate(tmp_path_factory.mktemp("mail-tls"))
 
 
 # --- the sandbox (Google, Microsoft, introspection) ---------------------------------------------------------------
@@ -282,19 +286,23 @@ def _group_name(gid: int) -> str:
     return grp.getgrgid(gid).gr_name
 
 
+def start_dovecot(cert: Path, key: Path, introspect: str) -> Dovecot:
+    """A private Dovecot in a fresh temp dir (stop() it, then remove .root)."""
+    # Not under pytest's tmp dir: that is private to this user, and Dovecot's workers run as its own users.
+    root = Path(tempfile.mkdtemp(prefix="chatpad-dovecot-"))
+    os.chmod(root, 0o755)  # noqa: S103 (Dovecot's own users must reach their maildirs inside)
+    return Dovecot(root, cert, key, introspect)
+
+
 @pytest.fixture(scope="session")
 def dovecot(mail_tls, mail_sandbox):
     """A running Dovecot (see module doc). Needs Debian's dovecot-imapd (.ci/run installs it)."""
     if not Path(DOVECOT).exists():
         pytest.fail("Dovecot not found: install Debian's dovecot-imapd (apt-get install dovecot-imapd; .ci/run does)")
-    # Not under pytest's tmp dir: that is private to this user, and Dovecot's workers run as its own users.
-    root = Path(tempfile.mkdtemp(prefix="chatpad-dovecot-"))
-    os.chmod(root, 0o755)  # noqa: S103 (Dovecot's own users must reach their maildirs inside)
-    cert, key = mail_tls
-    server = Dovecot(root, cert, key, f"{mail_sandbox.url}/oauth/introspect")
+    server = start_dovecot(*mail_tls, f"{mail_sandbox.url}/oauth/introspect")
     yield server
     server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(server.root, ignore_errors=True)
 
 
 # --- SMTP ----------------------------------------------------------------------------------------------------------

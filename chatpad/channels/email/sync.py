@@ -152,7 +152,11 @@ def _sync_folder(
             result.stored += 1
         state.last_uid = max(state.last_uid or 0, uid)
         state.messages_synced = (state.messages_synced or 0) + (status != "duplicate")
-        db.session.commit()
+        if result.fetched % batch == 0:
+            # The mark is saved once per batch: after a crash the rest of a batch is fetched again and skipped by
+            # Message-ID, so nothing is lost and nothing doubles.
+            db.session.commit()
+    db.session.commit()
 
 
 def store_message(
@@ -171,26 +175,29 @@ def store_message(
     )
     if exists is not None:
         return "duplicate"
-    event_row = WebhookEvent(channel="email", body=body, status="pending", attempts=1)
+    # The raw event is written in the same transaction as the message ingest commits (one commit per message); if the
+    # pipeline fails, the event is written on its own as pending, so the sweeper processes it again.
+    event_row = WebhookEvent(channel="email", body=body, status="processed", attempts=1, processed_at=utcnow())
     db.session.add(event_row)
-    db.session.commit()
+    db.session.flush()
     try:
         save_attachment_files(parsed)
         result = ingest(event_from_parsed(parsed, backfill=history), raw_event_id=event_row.id)
-        if result.message_id is not None:
+        if result.message_id is not None and parsed.attachments:
             record_attachments(result.message_id, parsed)
-        event_row.status = "processed" if result.status in ("stored", "duplicate") else "ignored"
-        event_row.error = result.reason
-        event_row.processed_at = utcnow()
+        if result.status not in ("stored", "duplicate"):
+            event_row.status, event_row.error = "ignored", result.reason
         db.session.commit()
         return "duplicate" if result.status == "duplicate" else ("ignored" if result.status == "ignored" else "stored")
     except Exception as exc:  # one bad message must not stop the inbox; the sweeper retries its stored event
         db.session.rollback()
         log.exception("message %s of %s could not be ingested", parsed.message_id, account.account_id)
-        event = db.session.get(WebhookEvent, event_row.id)
-        if event is not None:
-            event.error = f"{type(exc).__name__}: {exc}"[:2000]
-            db.session.commit()
+        db.session.add(
+            WebhookEvent(
+                channel="email", body=body, status="pending", attempts=1, error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
+        )
+        db.session.commit()
         return "failed"
 
 
