@@ -16,6 +16,7 @@ from .types import InboundEvent, MessageMedia, MessageMetadata, OutboundPart, Ou
 CHANNELS: dict[str, str] = {
     "email": "chatpad.channels.email.adapter:EmailChannel",
     "facebook": "chatpad.channels.facebook.adapter:FacebookChannel",
+    "instagram": "chatpad.channels.instagram.adapter:InstagramChannel",
 }
 
 
