@@ -118,6 +118,7 @@ first_valid_uid = 1
 mail_location = maildir:{root}/mail/%u
 mail_fsync = never
 service imap-login {{
+  chroot =
   inet_listener imap {{
     address = 127.0.0.1
     port = {imap_port}
