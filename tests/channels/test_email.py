@@ -161,6 +161,16 @@ def test_trace_lines_count_only_at_the_top():
         get_channel("email").parse(forged)
 
 
+def test_mail_is_never_accepted_by_webhook(client):
+    """Nobody can inject mail by posting to /api/webhooks/email: mail only comes from the inbox over IMAP."""
+    from chatpad.channels.errors import SignatureError
+
+    response = client.post("/api/webhooks/email", data=fixture("message__gmail_reply"))
+    assert response.status_code in (403, 404)
+    with pytest.raises(SignatureError):
+        get_channel("email").verify_request(fixture("message__gmail_reply"), {}, {})
+
+
 def test_not_an_email_is_anomalous():
     """Garbage in a stored event is reported as such, not half-parsed."""
     with pytest.raises(AnomalousPayloadError):

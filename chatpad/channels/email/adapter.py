@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from chatpad.channels.base import Channel, SendContext
-from chatpad.channels.errors import AnomalousPayloadError, PermanentSendError
+from chatpad.channels.errors import AnomalousPayloadError, PermanentSendError, SignatureError
 from chatpad.channels.types import (
     InboundEvent,
     MessageMedia,
@@ -47,6 +47,10 @@ class EmailChannel(Channel):
     key: ClassVar[str] = "email"
     event_types: ClassVar[tuple[str, ...]] = ("message",)
     max_text: ClassVar[int | None] = None
+
+    def verify_request(self, body: bytes, headers: Mapping[str, str], config: Mapping[str, Any]) -> None:
+        """Mail is only ever read from the inbox over IMAP: anything posted to a webhook URL is forged."""
+        raise SignatureError("email is synced over IMAP; it is never accepted by webhook")
 
     def validate_envelope(self, body: bytes) -> None:
         """Mail arrives by IMAP sync, never by webhook; a stored event must at least look like a message."""
@@ -91,11 +95,13 @@ class EmailChannel(Channel):
                 text=email_meta.get("text") or original.content or "",
                 html=email_meta.get("html"),
             )
+        # The sender's display name: the inbox's own name, else its location's (never the bare address twice).
+        from_name = account.account_name if account.account_name != account.account_id else ""
+        if not from_name and location is not None:
+            from_name = location.name
         draft = ReplyDraft(
             from_addr=account.account_id,
-            from_name=(location.name if location is not None else account.account_name)
-            if account.account_name == account.account_id
-            else account.account_name,
+            from_name=from_name,
             to=[(to_name, to_addr)],
             subject=threads.reply_subject(email_meta.get("subject") or conversation.subject),
             body=reply.text,
