@@ -245,6 +245,12 @@ def test_a_broken_or_slow_inbox_never_stalls_the_others(db, make, make_inbox, do
     assert slow_state.failures == 1 and "did not answer in time" in slow_state.last_error
     # Next round: the broken ones wait out their backoff; the healthy one is due again.
     assert sync_all_inboxes() == 1
+    # Failing again and again, the inbox shows as failing on Integrations, with the reason.
+    for _ in range(2):
+        sync_inbox(db.session.get(SocialAccount, dead.id))
+    db.session.expire_all()
+    assert db.session.get(SocialAccount, dead.id).status == "error"
+    assert "refused the connection" in db.session.get(SocialAccount, dead.id).last_error
 
 
 def test_wrong_password_asks_for_reconnection(db, make, make_inbox):

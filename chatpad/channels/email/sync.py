@@ -85,7 +85,7 @@ def sync_inbox(account: SocialAccount) -> SyncResult:
             result.status = "needs_reauth"
         else:
             result.status = "error"
-        _record_failure(state, message)
+        _record_failure(state, message, account)
         result.error = message
         log.warning("sync of %s failed: %s", account.account_id, message)
         return result
@@ -99,10 +99,16 @@ def sync_inbox(account: SocialAccount) -> SyncResult:
     return result
 
 
-def _record_failure(state: EmailSyncState, message: str) -> None:
+# After this many failed syncs in a row the inbox shows as failing (a red dot on Integrations) with the reason.
+FAILURES_BEFORE_ERROR = 3
+
+
+def _record_failure(state: EmailSyncState, message: str, account: SocialAccount | None = None) -> None:
     state = db.session.merge(state)
     state.failures = (state.failures or 0) + 1
     state.last_error = message[:2000]
+    if account is not None and account.status == "connected" and state.failures >= FAILURES_BEFORE_ERROR:
+        account.status, account.last_error = "error", message[:2000]
     interval = timedelta(seconds=int(current_app.config.get("MAIL_SYNC_INTERVAL", 60)))
     state.next_attempt_at = utcnow() + min(interval * (2 ** min(state.failures, 10)), MAX_BACKOFF)
     db.session.commit()
