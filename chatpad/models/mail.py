@@ -30,6 +30,10 @@ class EmailSyncState(db.Model):
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     uidvalidity_changes: Mapped[int] = mapped_column(Integer, default=0)
+    # History (stored, never answered): UIDs up to history_uid (what the mailbox held when it was connected), and
+    # after a UIDVALIDITY change, mail the server received before history_before.
+    history_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    history_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     messages_synced: Mapped[int] = mapped_column(BigInteger, default=0)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

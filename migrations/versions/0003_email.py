@@ -24,6 +24,8 @@ def upgrade():
     sa.Column('uidvalidity', sa.BigInteger(), nullable=True),
     sa.Column('last_uid', sa.BigInteger(), nullable=False),
     sa.Column('uidvalidity_changes', sa.Integer(), nullable=False),
+    sa.Column('history_uid', sa.BigInteger(), nullable=False),
+    sa.Column('history_before', sa.DateTime(timezone=True), nullable=True),
     sa.Column('messages_synced', sa.BigInteger(), nullable=False),
     sa.Column('last_sync_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_success_at', sa.DateTime(timezone=True), nullable=True),

@@ -98,6 +98,38 @@ def test_first_sync_files_the_backfill_window_as_history(db, make, make_inbox, d
     [message] = inbound(db, account)
     assert message.meta["no_reply_reason"] == "backfill"
     assert workers.queued("ai") == 0
+    assert sync_inbox(account).stored == 0  # the older mail stays out on later runs too
+
+
+def test_mail_older_than_an_empty_window_is_never_imported(db, make, make_inbox, dovecot):
+    """With nothing inside the backfill window, later syncs start after what was there, not from the beginning."""
+    biz = make.business()
+    account, address = make_inbox(biz.agent, biz.location, backfill_days=7)
+    dovecot.deliver(address, mail("old@customer.example", address, "Old"), when=datetime.now(UTC) - timedelta(days=30))
+    assert sync_inbox(account).stored == 0
+    dovecot.deliver(address, mail("new@customer.example", address, "New"))
+    assert sync_inbox(account).stored == 1
+    assert [m.meta.get("sender_id") for m in inbound(db, account)] == ["new@customer.example"]
+
+
+def test_a_backfill_spread_over_several_runs_is_all_history(db, make, make_inbox, dovecot, workers, app):
+    """A big first backfill (more than one run's worth) is history to the last message: the AI answers none of it,
+    and mail arriving after the connection is answered."""
+    biz = make.business()
+    account, address = make_inbox(biz.agent, biz.location)
+    earlier = datetime.now(UTC) - timedelta(hours=2)
+    for i in range(5):
+        dovecot.deliver(address, mail(f"h{i}@customer.example", address, f"Old {i}"), when=earlier)
+    app.config["MAIL_MAX_MESSAGES_PER_SYNC"] = 2
+    try:
+        assert [sync_inbox(account).stored for _ in range(3)] == [2, 2, 1]
+        dovecot.deliver(address, mail("new@customer.example", address, "New question"))
+        assert sync_inbox(account).stored == 1
+    finally:
+        app.config["MAIL_MAX_MESSAGES_PER_SYNC"] = 2000
+    reasons = [(m.meta or {}).get("no_reply_reason") for m in inbound(db, account)]
+    assert reasons.count("backfill") == 5 and reasons.count(None) == 1
+    assert workers.queued("ai") == 1
 
 
 def test_nothing_is_missed_after_downtime(db, make, make_inbox, dovecot):

@@ -52,7 +52,7 @@ class SyncResult:
 def sync_state(account: SocialAccount) -> EmailSyncState:
     state = db.session.get(EmailSyncState, account.id)
     if state is None:
-        state = EmailSyncState(social_account_id=account.id, last_uid=0, failures=0, messages_synced=0)
+        state = EmailSyncState(social_account_id=account.id, last_uid=0, history_uid=0, failures=0, messages_synced=0)
         db.session.add(state)
         db.session.flush()
     return state
@@ -120,10 +120,15 @@ def _sync_folder(
     cfg = current_app.config
     info = imap.select(folder, readonly=True)
     now = utcnow()
-    history_before: datetime | None = None  # messages received before this are filed as history, not answered
     if state.uidvalidity is None or state.folder != folder:
         uids = imap.uids_since((now - timedelta(days=backfill_days)).date()) if backfill_days else []
-        history_before = now
+        # Everything already in the mailbox when it was connected is history, even if the backfill takes several
+        # runs (MAIL_MAX_MESSAGES_PER_SYNC): kept, never answered. A UID boundary, so the clock cannot blur it.
+        state.history_uid = (info["uidnext"] - 1) if info["uidnext"] else max(imap.uids_after(0) or [0])
+        state.history_before = None
+        if not uids:
+            # Nothing inside the window: start after what is there, so older mail is never imported later.
+            state.last_uid = state.history_uid
         state.folder = folder
     elif state.uidvalidity != info["uidvalidity"]:
         # Old UIDs are void (RFC 3501 §2.3.1.1). Look again over the time since the last good sync (and the
@@ -132,7 +137,10 @@ def _sync_folder(
         state.uidvalidity_changes = (state.uidvalidity_changes or 0) + 1
         since = min(state.last_success_at or now, now - timedelta(days=max(backfill_days, 1)))
         uids = imap.uids_since((since - timedelta(days=1)).date())
-        history_before = state.last_success_at
+        # The old UIDs (and the UID boundary) mean nothing now: mail the server received before our last good sync
+        # is history; what came in since is answered.
+        state.history_uid = 0
+        state.history_before = state.last_success_at
         log.warning(
             "UIDVALIDITY of %s/%s changed (%s → %s): resyncing %d messages by Message-ID",
             account.account_id, folder, state.uidvalidity, info["uidvalidity"], len(uids),
@@ -147,7 +155,9 @@ def _sync_folder(
     batch = int(cfg.get("MAIL_FETCH_BATCH", 200))
     for uid, raw, internal in imap.fetch(uids[:limit], batch=batch):
         result.fetched += 1
-        history = history_before is not None and (internal or now) < history_before
+        history = uid <= (state.history_uid or 0) or (
+            state.history_before is not None and (internal or now) < state.history_before
+        )
         status = store_message(account, raw, uid=f"{state.uidvalidity}:{uid}", received=internal, history=history)
         result.counts[status] = result.counts.get(status, 0) + 1
         if status == "duplicate":
