@@ -33,6 +33,11 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
 
     init_meta(app)
 
+    from .widget import bp as widget_bp
+
+    app.register_blueprint(widget_bp)
+    parts.append(("/widget/", "Demo websites", "community websites on another origin, each embedding its chat widget"))
+
     # Email (docs/channels/email.md): Google and Microsoft OAuth, and the sandbox mail server's pages.
     from . import oauth
     from .mail import views as mail_views
