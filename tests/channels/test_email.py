@@ -56,7 +56,7 @@ def test_outlook_reply_in_windows_1252_loses_its_from_sent_block():
     event = parse("message__outlook_reply")
     assert event.message.content == "Does the lot rent include water and trash? We’d move in January.\n\nJane"
     assert event.message.metadata.extra["email"]["from_name"] == "Doe, Jane"
-    assert "divRplyFwdMsg" in event.message.metadata.extra["email"]["html"]  # the display copy keeps everything
+    assert "<b>From:</b> Forge at the Lake" in event.message.metadata.extra["email"]["html"]  # display keeps it all
 
 
 def test_html_only_mail_is_sanitised_for_display_and_converted_for_the_ai():

@@ -31,23 +31,6 @@ TRACE_RECEIVED = "X-ChatPad-Received"
 MSGID_RE = re.compile(r"<([^<>\s]+)>")
 MAX_TEXT = 200_000  # characters of body kept for display; a 5 MB text part is not a customer message
 
-# What nh3 lets through for display: formatting, links, tables, images (cid: for inline ones).
-SAFE_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "code", "div", "em", "font", "h1", "h2", "h3", "h4", "h5",
-    "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "small", "span", "strong", "sub", "sup", "table",
-    "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
-}  # fmt: skip
-SAFE_ATTRIBUTES = {
-    "*": {"align", "dir", "title"},
-    "a": {"href", "name"},
-    "img": {"src", "alt", "width", "height"},
-    "td": {"colspan", "rowspan"},
-    "th": {"colspan", "rowspan"},
-    "blockquote": {"type"},
-    "div": {"class", "id"},
-}
-SAFE_URL_SCHEMES = {"http", "https", "mailto", "cid", "tel"}
-
 
 @dataclass
 class ParsedAttachment:
@@ -353,13 +336,19 @@ def _normalize_newlines(text: str) -> str:
 
 
 def sanitize_html(html: str) -> str:
-    """HTML safe to show in the inbox: no scripts, styles, event handlers or remote-form tricks."""
+    """HTML safe to keep with the message: the app's allowlist (chatpad.html), scripts, styles and handlers gone.
+
+    Images stay here (cid: and remote); pages render it through chatpad.html.sanitize again, which maps cid: to
+    attachment URLs and drops remote images (tracking pixels) at display time."""
+    from chatpad.html import SAFE_ATTRIBUTES, SAFE_TAGS, SAFE_URL_SCHEMES
+
     return nh3.clean(
         html[: MAX_TEXT * 5],
-        tags=SAFE_TAGS,
-        attributes=SAFE_ATTRIBUTES,
-        url_schemes=SAFE_URL_SCHEMES,
+        tags=set(SAFE_TAGS),
+        attributes={k: set(v) for k, v in SAFE_ATTRIBUTES.items()},
+        url_schemes=set(SAFE_URL_SCHEMES),
         link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
     )
 
 

@@ -16,6 +16,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, send_
 from flask_login import current_user, login_required
 
 from chatpad.extensions import db
+from chatpad.html import safe_download_name
 from chatpad.models import Agent, Attachment, Conversation, Location, Message
 
 from . import oauth
@@ -142,4 +143,6 @@ def download(attachment_id: int):
     path = (root / row.storage_key).resolve()
     if root not in path.parents or not path.is_file():
         abort(404)
-    return send_file(path, mimetype=row.content_type, as_attachment=True, download_name=row.filename, max_age=0)
+    return send_file(
+        path, mimetype=row.content_type, as_attachment=True, download_name=safe_download_name(row.filename), max_age=0
+    )

@@ -1,7 +1,7 @@
 """email sync state
 
 Revision ID: email_1
-Revises: 0001
+Revises: privacy_1
 Create Date: 2026-11-26 08:36:03.520590
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'email_1'
-down_revision = '0001'
+down_revision = 'privacy_1'
 branch_labels = None
 depends_on = None
 
