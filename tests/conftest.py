@@ -26,6 +26,12 @@ from . import factories
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
+# Shared fixtures by area, one module each (tests/plugins/).
+pytest_plugins = [
+    "tests.plugins.loopback",
+    "tests.plugins.workers",
+]
+
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
