@@ -134,10 +134,18 @@ _ROUTES: list[tuple[str, re.Pattern, Handler]] = []
 
 
 def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
-    """Register a Graph route: `pattern` is a regex over the version-less path (e.g. r"(?P<id>[^/]+)/messages")."""
+    """Register a Graph route: `pattern` is a regex over the version-less path (e.g. r"(?P<id>[^/]+)/messages").
+
+    Literal paths (debug_token, me/accounts…) are tried before patterns, whatever the import order, so a catch-all
+    like GET /<id> never shadows them.
+    """
 
     def decorator(func: Handler) -> Handler:
-        _ROUTES.append((method.upper(), re.compile(f"^{pattern}$"), func))
+        entry = (method.upper(), re.compile(f"^{pattern}$"), func)
+        if re.fullmatch(r"[\w/]+", pattern):
+            _ROUTES.insert(0, entry)
+        else:
+            _ROUTES.append(entry)
         return func
 
     return decorator

@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -250,6 +251,10 @@ class Delivery:
         return data
 
 
+# Called with the world at the end of every seeding (reset included): modules that add records or state of their own
+# (the OAuth dialog's extra Pages and codes) register here, so a reset restores them too.
+SEED_HOOKS: list[Callable[[World], None]] = []
+
 DEFAULT_SETTINGS: dict[str, Any] = {
     "require_appsecret_proof": True,
     "auto_echo": True,  # post message_echoes after a send, like Meta
@@ -310,6 +315,8 @@ class World:
         self.users[user_id] = MetaUser(user_id, "Dana Demo", f"dana@{D.EMAIL_DOMAIN}", page_ids)
         self.issue_token("user", user_id, scopes=("pages_show_list", "pages_messaging", "pages_manage_metadata"))
         self.demo_user_id = user_id
+        for hook in SEED_HOOKS:
+            hook(self)
 
     # --- records ---
 
