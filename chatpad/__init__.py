@@ -64,8 +64,16 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(cli_bp)
+    from .channels.email.views import bp as email_oauth_bp
+
+    app.register_blueprint(email_oauth_bp)
     csrf.exempt(webhooks_bp)
     init_security(app)
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness for load balancers and process managers: the process answers."""
+        return "ok", 200, {"Content-Type": "text/plain"}
 
     from .admin import init_admin
 

@@ -85,3 +85,7 @@ def rotate_keys() -> None:
                 rotated += 1
     db.session.commit()
     click.echo(f"Re-encrypted {rotated} row(s) under the newest key.")
+
+
+# Channel commands register on the same group (flask chatpad connect-email).
+from chatpad.channels.email import cli as _email_cli  # noqa: E402, F401

@@ -16,6 +16,9 @@ from chatpad.queue import get_redis
 PERIODIC_JOBS: list[tuple[str, str, int]] = [
     ("jobs.housekeeping.heartbeat", "default", 60),
     ("jobs.housekeeping.sweep", "default", 30),
+    # Email: each run queues one sync per due inbox (MAIL_SYNC_INTERVAL apart), and refreshes expiring OAuth tokens.
+    ("jobs.mail.sync_all_inboxes", "mail", 60),
+    ("jobs.mail.refresh_mail_tokens", "mail", 300),
 ]
 
 

@@ -29,6 +29,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 # Shared fixtures by area, one module each (tests/plugins/).
 pytest_plugins = [
     "tests.plugins.loopback",
+    "tests.plugins.mail",
     "tests.plugins.workers",
 ]
 

@@ -15,6 +15,7 @@ from .conversation import (
     Rating,
 )
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
+from .mail import EmailSyncState
 from .org import ROLES, Organization, User
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Attachment",
     "AuditLog",
     "Contact",
+    "EmailSyncState",
     "ContactIdentity",
     "Conversation",
     "KnowledgeItem",
