@@ -6,6 +6,7 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
+from chatpad.integrations.views import IntegrationsView
 from chatpad.models import Agent, KnowledgeItem, Location, SocialAccount, User
 
 from .views import AgentView, DashboardView, KnowledgeItemView, LocationView, SocialAccountView, UserView
@@ -25,5 +26,6 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts"))
     admin.add_view(KnowledgeItemView(KnowledgeItem, name="Knowledge", endpoint="knowledge"))
     admin.add_view(UserView(User, name="Users", endpoint="users"))
+    admin.add_view(IntegrationsView(name="Integrations", endpoint="integrations", url="/admin/integrations"))
     app.extensions["chatpad.admin"] = admin
     return admin
