@@ -85,7 +85,9 @@ def main(seconds: int = 10) -> dict:
         "answered_200": answered,
     }
     print("webhook ack (2 gunicorn workers, wrk 32 connections)")
-    print(f"  floor (HMAC + RQ enqueue): {floor['rps']:8.0f} req/s  p50 {floor['p50']:.2f} ms  p99 {floor['p99']:.2f} ms")
+    print(
+        f"  floor (HMAC + RQ enqueue): {floor['rps']:8.0f} req/s  p50 {floor['p50']:.2f} ms  p99 {floor['p99']:.2f} ms"
+    )
     print(f"  /api/webhooks/facebook:    {ours['rps']:8.0f} req/s  p50 {ours['p50']:.2f} ms  p99 {ours['p99']:.2f} ms")
     print(f"  ratio {result['ratio']:.2f}x (goal >= 1.0); stored {stored} of {answered} acknowledged (must be equal)")
     save("webhook_ack", result)

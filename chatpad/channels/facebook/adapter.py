@@ -87,6 +87,10 @@ class FacebookChannel(Channel):
         """The GET subscription check: hub.challenge to echo back, or SignatureError (403)."""
         return verify_handshake(args, config.get("META_VERIFY_TOKEN"))
 
+    def validate_envelope(self, body: bytes) -> None:
+        """In the webhook request: a JSON object with object "page" and an entry list, else AnomalousPayloadError."""
+        load_payload(body, ("page",))
+
     def parse(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[InboundEvent]:
         """Every messaging/standby item of every entry as an InboundEvent; AnomalousPayloadError unless the body is
         JSON with object "page"."""
@@ -305,6 +309,12 @@ class FacebookChannel(Channel):
             body["message"] = {**body["message"], "metadata": f"chatpad:{message_id}"}
         answer = client.send_message(ctx.account, body)
         return answer.get("message_id")
+
+    def typing(self, ctx: SendContext, on: bool) -> None:
+        """typing_on while the AI composes, typing_off after (best-effort; the job swallows failures)."""
+        if on and self.check_window(ctx) is not None:
+            return  # outside the window Messenger refuses sender actions too
+        client.send_sender_action(ctx.account, ctx.recipient_id, "typing_on" if on else "typing_off")
 
     def typing_on(self, account: SocialAccount, recipient_id: str) -> None:
         """Show the typing bubble to the customer."""

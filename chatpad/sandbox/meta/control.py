@@ -49,6 +49,7 @@ def reset():
     world = _world()
     keep = dict(world.webhook_urls) if (request.get_json(silent=True) or {}).get("keep_webhooks") else None
     world.reset()
+    _dispatcher().quiesce()
     if keep:
         world.webhook_urls.update(keep)
     return jsonify(ok=True)

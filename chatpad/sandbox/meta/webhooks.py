@@ -68,6 +68,13 @@ class Dispatcher:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        # Held while a background attempt is in flight, so reset() can wait for it (tests never see a stray POST).
+        self.in_flight = threading.Lock()
+
+    def quiesce(self) -> None:
+        """Wait for the background attempt in flight, if any (pending retries are dropped by the world's reset)."""
+        with self.in_flight:
+            pass
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -115,7 +122,8 @@ class Dispatcher:
                 _, _, delivery, attempt = heapq.heappop(self._heap)
             # Deliveries run one at a time, in order, like one Meta delivery stream per app.
             try:
-                self._attempt(delivery, attempt)
+                with self.in_flight:
+                    self._attempt(delivery, attempt)
             except Exception:  # never let the dispatcher thread die
                 log.exception("webhook delivery %s crashed", delivery.id)
 
@@ -124,9 +132,12 @@ class Dispatcher:
         if delivery.generation != world.generation:
             return  # the world was reset: Meta forgot about it
         started = time.time()
+        # Like Meta, each attempt goes to the callback URL configured now (a fixed URL starts receiving retries).
+        url = world.webhook_urls.get(delivery.object) or delivery.url
+        delivery.url = url
         try:
             response = self.session.post(
-                delivery.url,
+                url,
                 data=delivery.body.encode(),
                 headers=delivery.headers,
                 timeout=float(world.settings["webhook_timeout"]),
@@ -136,7 +147,7 @@ class Dispatcher:
         except requests.RequestException as exc:
             status, error = None, type(exc).__name__
         with world.lock:
-            delivery.attempts.append({"at": started, "status": status, "error": error})
+            delivery.attempts.append({"at": started, "url": url, "status": status, "error": error})
             if status == 200:
                 delivery.state = "delivered"
                 return
