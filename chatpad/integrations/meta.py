@@ -149,6 +149,13 @@ def _token_call(step: str, **params) -> UserToken:
     except OAuthError as exc:
         error = exc.error if isinstance(exc.error, dict) else {"message": exc.description or exc.error}
         raise _oauth_error(step, error) from None
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "an error"
+        raise ConnectError(
+            f"Facebook answered HTTP {status} while {step}.",
+            "Nothing was connected. Facebook is having a temporary problem: try again in a few minutes.",
+            transient=True,
+        ) from None
     except requests.Timeout:
         raise ConnectError(
             f"Facebook did not answer while {step}.", "Nothing was connected. Try again in a minute.", transient=True
@@ -205,9 +212,7 @@ def exchange_code(code: str, redirect_uri: str) -> UserToken:
 
 def long_lived(short: UserToken) -> UserToken:
     """A short-lived user token → a long-lived one (about 60 days). Page tokens read with it never expire."""
-    return _token_call(
-        "the long-lived token", grant_type="fb_exchange_token", fb_exchange_token=short.access_token
-    )
+    return _token_call("the long-lived token", grant_type="fb_exchange_token", fb_exchange_token=short.access_token)
 
 
 # --- Graph ---------------------------------------------------------------------------------------------------
@@ -282,7 +287,8 @@ def fetch_pages(user: UserToken, *, max_pages: int = 5000) -> list[PageInfo]:
     """Every Page the user granted: /me/accounts followed through all its result pages (by the `after` cursor while
     `paging.next` is present, so the token never rides in a URL)."""
     client = _graph()
-    params: dict[str, Any] = {"fields": PAGE_FIELDS, "limit": 100}
+    # No `limit`: Meta's default page size (25) keeps each answer small; the cursor loop reads them all.
+    params: dict[str, Any] = {"fields": PAGE_FIELDS}
     pages: list[PageInfo] = []
     seen: set[str] = set()
     while True:

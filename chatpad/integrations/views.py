@@ -68,9 +68,7 @@ class IntegrationsView(EmailScreens, SecureViewMixin, BaseView):
         return current_user.organization_id
 
     def _agents(self) -> list[Agent]:
-        return list(
-            db.session.scalars(select(Agent).where(Agent.tenant_clause(self._org_id())).order_by(Agent.name))
-        )
+        return list(db.session.scalars(select(Agent).where(Agent.tenant_clause(self._org_id())).order_by(Agent.name)))
 
     def _agent(self, agent_id: str | None) -> Agent | None:
         """The organization's agent with this id, or its first agent; 404 for an id it does not own."""
@@ -118,7 +116,9 @@ class IntegrationsView(EmailScreens, SecureViewMixin, BaseView):
         )
 
     def _audit(self, action: str, **detail) -> None:
-        record_audit(action, organization_id=self._org_id(), user_id=current_user.id, detail=detail, ip=request.remote_addr)
+        record_audit(
+            action, organization_id=self._org_id(), user_id=current_user.id, detail=detail, ip=request.remote_addr
+        )
         db.session.commit()
 
     # --- the tab ---
@@ -486,7 +486,13 @@ class IntegrationsView(EmailScreens, SecureViewMixin, BaseView):
         except FlowError:
             flow.selected = []
         return self.render(
-            "integrations/result.html", flow=flow, agent=agent, ok=ok, failed=failed, noun=noun, can_retry=bool(flow.selected)
+            "integrations/result.html",
+            flow=flow,
+            agent=agent,
+            ok=ok,
+            failed=failed,
+            noun=noun,
+            can_retry=bool(flow.selected),
         )
 
     @expose("/flows/<flow_id>/retry", methods=["POST"])

@@ -14,8 +14,13 @@ from .world import World
 
 def init_meta(app: Flask) -> World:
     """Attach a seeded World and its webhook dispatcher to the sandbox app and register the Meta blueprints."""
-    from . import control, graph, messenger, send_api  # noqa: F401  (send_api registers Graph routes)
-    from . import oauth  # Facebook Login, /me/accounts, subscribed_apps, debug_token (the connection flow)
+    from . import (  # noqa: F401  (send_api registers Graph routes)
+        control,
+        graph,
+        messenger,
+        oauth,  # Facebook Login, /me/accounts, subscribed_apps, debug_token (the connection flow)
+        send_api,
+    )
 
     world = World(
         app_id=app.config.get("META_APP_ID") or "sandbox-app",
@@ -34,7 +39,11 @@ def init_meta(app: Flask) -> World:
             ("/messenger", "Messenger", "write to the demo's Facebook Pages as a customer and watch the replies"),
             ("/sandbox-api/meta/requests", "Graph API log", "every Graph API request ChatPad made (JSON)"),
             ("/sandbox-api/meta/deliveries", "Meta webhooks", "every webhook posted to ChatPad, with its attempts"),
-            ("/sandbox-api/meta/oauth/dialogs", "Facebook Login", "every login dialog ChatPad opened (Connect Facebook)"),
+            (
+                "/sandbox-api/meta/oauth/dialogs",
+                "Facebook Login",
+                "every login dialog ChatPad opened (Connect Facebook)",
+            ),
         ]
     )
     return world

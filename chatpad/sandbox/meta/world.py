@@ -201,6 +201,7 @@ class FailureRule:
     delay: float = 0.0
     retry_after: int = 60  # seconds, for rate-limit kinds
     process: bool = False  # timeout/slow: whether the request still takes effect
+    skip: int = 0  # let this many matching requests through first (fail the second token exchange, not the first)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and self.path in path
@@ -404,6 +405,9 @@ class World:
         with self.lock:
             for rule in list(self.failures):
                 if not rule.matches(method, path):
+                    continue
+                if rule.skip > 0:
+                    rule.skip -= 1
                     continue
                 if rule.percent is not None and random.random() * 100 >= rule.percent:
                     continue
