@@ -12,14 +12,30 @@ import uuid
 from datetime import timedelta
 
 from flask import current_app
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from chatpad.extensions import db
 from chatpad.models import SocialAccount, utcnow
-from chatpad.queue import enqueue, job_id
+from chatpad.queue import get_queue, get_redis, job_id
 from jobs import app_context
 
 log = logging.getLogger("chatpad.jobs.accounts")
+
+
+def _enqueue_once(func: str, account_id, key: str) -> bool:
+    """Queue func(account_id) on the default queue unless the same job is queued or running now."""
+    try:
+        job = Job.fetch(key, connection=get_redis())
+        if job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED):
+            return False
+    except NoSuchJobError:
+        pass
+    queue = get_queue("default")
+    queue.connection.delete(f"rq:job:{key}")  # a finished job of that id would block the new one
+    queue.enqueue(func, str(account_id), job_id=key, result_ttl=300, failure_ttl=86400)
+    return True
 
 
 def check_accounts_health() -> int:
@@ -42,13 +58,7 @@ def check_accounts_health() -> int:
             checked = ((account.meta or {}).get("health") or {}).get("checked_at")
             if checked and checked > cutoff.isoformat():
                 continue
-            day = utcnow().strftime("%Y%m%d")
-            if enqueue(
-                "default",
-                "jobs.accounts.check_account_health",
-                str(account.id),
-                job_id=job_id("health", account.id, day),
-            ):
+            if _enqueue_once("jobs.accounts.check_account_health", account.id, job_id("health", account.id)):
                 queued += 1
         if queued:
             log.info("queued %d account health checks", queued)
@@ -82,13 +92,9 @@ def refresh_expiring_tokens() -> int:
             )
         )
         queued = 0
-        hour = utcnow().strftime("%Y%m%d%H")
         for account in accounts:
-            if needs_refresh(account) and enqueue(
-                "default",
-                "jobs.accounts.refresh_account_token",
-                str(account.id),
-                job_id=job_id("refresh", account.id, hour),
+            if needs_refresh(account) and _enqueue_once(
+                "jobs.accounts.refresh_account_token", account.id, job_id("refresh", account.id)
             ):
                 queued += 1
         return queued

@@ -8,14 +8,10 @@ servers accept it, so a wrong password never leaves a half-connected inbox behin
 
 from __future__ import annotations
 
-import uuid
-
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
-from sqlalchemy import select
 
-from chatpad.extensions import db
 from chatpad.models import Agent, SocialAccount
 
 from . import connect
@@ -110,19 +106,19 @@ class EmailScreens:
                 settings = settings_mod.MailSettings(
                     address=values["address"],
                     imap_host=values["imap_host"],
-                    imap_port=int(values["imap_port"] or 0),
+                    imap_port=_number(values["imap_port"], "The IMAP port"),
                     imap_security=values["imap_security"],
                     smtp_host=values["smtp_host"],
-                    smtp_port=int(values["smtp_port"] or 0),
+                    smtp_port=_number(values["smtp_port"], "The SMTP port"),
                     smtp_security=values["smtp_security"],
                     username=values["username"] or values["address"],
                     folder=values["folder"] or "INBOX",
-                    backfill_days=int(values["backfill_days"] or 0),
+                    backfill_days=_number(values["backfill_days"] or "0", "The import window"),
                     provider="imap",
                     auth="password",
                 )
             except (ValueError, settings_mod.SettingsError) as exc:
-                error = str(exc) if str(exc) else "Check the form: a port or the backfill window is not a number."
+                error = str(exc)
             else:
                 if not password and account is not None and account.status != "disconnected":
                     password = account.access_token or ""  # editing settings without retyping the password
@@ -172,6 +168,13 @@ class EmailScreens:
         return redirect(url_for(".email_imap", account=str(account.id)))
 
 
+def _number(value: str, label: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{label} must be a number, not {value!r}.") from None
+
+
 def _refusal(message: str) -> str:
     """The email channel's refusal in this screen's words, never naming another customer."""
     if "another organization" in message:
@@ -180,11 +183,3 @@ def _refusal(message: str) -> str:
             "organization at a time. Ask whoever connected it there to disconnect it first."
         )
     return message
-
-
-def scoped_agent(agent_id: str, org_id: int) -> Agent | None:
-    try:
-        key = uuid.UUID(agent_id)
-    except ValueError:
-        return None
-    return db.session.scalar(select(Agent).where(Agent.id == key, Agent.organization_id == org_id))

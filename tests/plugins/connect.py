@@ -4,6 +4,7 @@ the way a browser would (GET the dialog, POST Continue or Cancel, follow the red
 from __future__ import annotations
 
 import re
+import socket
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -84,6 +85,34 @@ def admin_client(app, make):
         return client, business
 
     return factory
+
+
+class _Inbox:
+    def __init__(self):
+        self.messages: list[dict] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "data": envelope.content})
+        return "250 OK"
+
+
+@pytest.fixture
+def alert_smtp(app):
+    """A real SMTP server (aiosmtpd) catching the alert emails ChatPad sends to admins: ALERT_SMTP_URL points at it
+    for the test. `.messages` lists what arrived."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    saved = app.config.get("ALERT_SMTP_URL")
+    app.config["ALERT_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    yield inbox
+    app.config["ALERT_SMTP_URL"] = saved
+    controller.stop()
 
 
 def switch_browser() -> None:
