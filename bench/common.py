@@ -99,7 +99,7 @@ def serve(wsgi: str, env: dict[str, str], workers: int = 2, threads: int = 1):
             try:
                 requests.get(url + "/healthz", timeout=1)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.2)
         yield url
     finally:

@@ -7,6 +7,7 @@ import pytest
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
+from chatpad.pipeline.dispatch import dispatch_pending
 from chatpad.queue import QUEUE_NAMES, get_queue, get_redis
 
 
@@ -19,6 +20,8 @@ class Workers:
         names = queues or QUEUE_NAMES
         with self.app.app_context():
             for _ in range(rounds):
+                if "inbound" in names:
+                    dispatch_pending()  # what the worker's dispatcher thread does
                 if fast_forward:
                     self.release_scheduled(*names)
                 rq_queues = [get_queue(n) for n in names]
