@@ -11,6 +11,7 @@ import sys
 
 BENCHMARKS = {
     "webhook_ack": "bench.webhook_ack",
+    "connect_pages": "bench.connect_pages",
 }
 
 

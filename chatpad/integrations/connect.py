@@ -191,7 +191,7 @@ def connect_meta(
     what = LABELS[channel]
     held = holders(org_id, agent.id, channel, [c["id"] for c, _ in selections])
     outcomes: dict[str, Outcome] = {}
-    to_subscribe: list[tuple[str, str, tuple[str, ...]]] = []
+    to_subscribe: list[tuple[str, str, tuple[str, ...], bool]] = []
     locations: dict[str, Location | None] = {}
 
     for candidate, location_id in selections:
@@ -224,8 +224,11 @@ def connect_meta(
             outcomes[cid] = Outcome(cid, name, "failed", "That location does not exist.", "Pick another location.")
             continue
         page_id = candidate.get("page_id") or cid
-        fields = meta.MESSENGER_FIELDS if channel == "facebook" else _page_fields_for_instagram(page_id)
-        to_subscribe.append((page_id, candidate["access_token"], fields))
+        if channel == "facebook":
+            to_subscribe.append((page_id, candidate["access_token"], meta.MESSENGER_FIELDS, False))
+        else:
+            # Instagram rides on its Page's subscription: add what it needs, never take away what Messenger uses.
+            to_subscribe.append((page_id, candidate["access_token"], _page_fields_for_instagram(page_id), True))
 
     # Subscribing first: only a subscribed account is stored (and shown green).
     errors = meta.subscribe_many(list({item[0]: item for item in to_subscribe}.values()))

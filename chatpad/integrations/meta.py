@@ -334,14 +334,30 @@ def subscribe(page_id: str, page_token: str, fields=MESSENGER_FIELDS, config: Ma
         )
 
 
-def subscribe_many(items: list[tuple[str, str, tuple[str, ...]]]) -> dict[str, ConnectError | None]:
-    """Subscribe several Pages at once (page id, token, fields), a few calls in flight: {page id: None | error}."""
+def ensure_subscribed(page_id: str, page_token: str, fields, config: Mapping[str, Any] | None = None) -> None:
+    """Make sure the app gets at least `fields` from the Page, keeping whatever it already gets (a Page's subscription
+    is the app's, shared by its Messenger and its Instagram account): read, then add only what is missing."""
+    try:
+        current = subscribed_fields(page_id, page_token, config)
+    except SendError as exc:
+        raise _graph_connect_error("reading the Page's webhook subscription", exc) from None
+    if current and set(fields) <= current:
+        return
+    subscribe(page_id, page_token, tuple(sorted(current | set(fields))), config)
+
+
+def subscribe_many(items: list[tuple[str, str, tuple[str, ...], bool]]) -> dict[str, ConnectError | None]:
+    """Subscribe several Pages at once — (page id, token, fields, keep existing fields) — a few calls in flight.
+    Returns {page id: None | the error}."""
     config = dict(current_app.config)
 
     def one(item):
-        page_id, token, fields = item
+        page_id, token, fields, keep = item
         try:
-            subscribe(page_id, token, fields, config)
+            if keep:
+                ensure_subscribed(page_id, token, fields, config)
+            else:
+                subscribe(page_id, token, fields, config)
             return page_id, None
         except ConnectError as exc:
             return page_id, exc
@@ -360,10 +376,11 @@ def unsubscribe(page_id: str, page_token: str) -> None:
         raise _graph_connect_error("unsubscribing ChatPad from the Page", exc) from None
 
 
-def subscribed_fields(page_id: str, page_token: str) -> set[str]:
+def subscribed_fields(page_id: str, page_token: str, config: Mapping[str, Any] | None = None) -> set[str]:
     """GET /<PAGE_ID>/subscribed_apps → the fields this app is subscribed to on the Page (empty: not subscribed)."""
-    app_id = str(current_app.config.get("META_APP_ID") or "")
-    body = _graph().get(f"{page_id}/subscribed_apps", token=page_token)
+    config = config or current_app.config
+    app_id = str(config.get("META_APP_ID") or "")
+    body = _graph(config).get(f"{page_id}/subscribed_apps", token=page_token)
     for app in body.get("data") or []:
         if not app_id or str(app.get("id")) == app_id:
             return set(app.get("subscribed_fields") or [])

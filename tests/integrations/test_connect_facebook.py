@@ -257,7 +257,9 @@ def test_subscription_failure_stores_only_what_worked_then_retry(business, fb_lo
     """One Page's subscription fails: the other two are connected and green, the failed one is not stored and is
     explained; "Try the failed ones again" connects it."""
     client, biz = business
-    ids = fb_login.ids(["Forge Lake Community", "Clearview MHP", "Riverbend MHP"])
+    # Pages the sandbox's app is not subscribed to yet (the demo's community Pages start subscribed).
+    ids = fb_login.ids(["Riverbend MHP", "Cedar Hollow Homes", "Lakeview Terrace Community"])
+    assert all(subscribed(meta_sandbox, i) == [] for i in ids)
     meta_sandbox.fail("permission", path="/subscribed_apps", method="POST", skip=1)
     response = run_flow(client, fb_login, biz.agent.id, ids)
     html = response.get_data(as_text=True)

@@ -54,9 +54,12 @@ def test_connect_instagram_accounts(admin_client, fb_login, meta_sandbox, db):
     forge = fb_login.page("Forge Lake Community")
     assert ig["@forgelakemhp"].meta["page_id"] == forge["id"]
     assert ig["@forgelakemhp"].access_token == forge["access_token"]  # Page-linked Instagram uses the Page token
-    # A Page ChatPad serves on Messenger keeps Messenger's fields; another gets the one field Instagram needs.
+    # A Page ChatPad serves on Messenger keeps Messenger's fields; one with no subscription gets the one field
+    # Instagram needs; one already subscribed keeps what it has (the demo's Clearview Page).
     assert subscribed(meta_sandbox, forge["id"]) == sorted(MESSENGER_FIELDS)
-    assert subscribed(meta_sandbox, fb_login.page("Clearview MHP")["id"]) == sorted(INSTAGRAM_PAGE_FIELDS)
+    assert subscribed(meta_sandbox, fb_login.page("Riverbend MHP")["id"]) == sorted(INSTAGRAM_PAGE_FIELDS)
+    assert subscribed(meta_sandbox, fb_login.page("Clearview MHP")["id"]) == sorted(MESSENGER_FIELDS)
+    assert not meta_sandbox.requests(f"{fb_login.page('Clearview MHP')['id']}/subscribed_apps", "POST")
 
 
 def test_no_instagram_account_on_the_granted_pages(admin_client, fb_login, db):
