@@ -114,7 +114,6 @@ class Config:
     INSTAGRAM_GRAPH_URL = _env("INSTAGRAM_GRAPH_URL", "https://graph.instagram.com")  # Instagram Login's tokens
     CONNECT_FLOW_TTL = _env_int("CONNECT_FLOW_TTL", 30 * 60)  # seconds from "Connect" to the last screen
     ACCOUNT_HEALTH_INTERVAL = _env_int("ACCOUNT_HEALTH_INTERVAL", 24 * 3600)  # debug_token & co. for every account
-    TOKEN_REFRESH_INTERVAL = _env_int("TOKEN_REFRESH_INTERVAL", 3600)  # how often expiring tokens are looked for
     INSTAGRAM_REFRESH_BEFORE_DAYS = _env_int("INSTAGRAM_REFRESH_BEFORE_DAYS", 10)  # of a 60-day Instagram token
 
     # The AI: "offline" answers from the location's knowledge; "openai" is any Chat Completions endpoint.

@@ -50,7 +50,6 @@ DEAD_TOKEN_REASONS = {
     463: "Its access token expired.",
     464: "The Facebook account that connected it is not confirmed.",
     467: "Its access token is no longer valid.",
-    492: "The person who connected it lost their role on the Page.",
 }
 
 
