@@ -16,6 +16,7 @@ from .types import InboundEvent, MessageMedia, MessageMetadata, OutboundPart, Ou
 CHANNELS: dict[str, str] = {
     "facebook": "chatpad.channels.facebook.adapter:FacebookChannel",
     "email": "chatpad.channels.email.adapter:EmailChannel",
+    "instagram": "chatpad.channels.instagram.adapter:InstagramChannel",
 }
 
 
