@@ -65,9 +65,11 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(cli_bp)
+    from .channels.email.views import attachments_bp
     from .channels.email.views import bp as email_oauth_bp
 
     app.register_blueprint(email_oauth_bp)
+    app.register_blueprint(attachments_bp)
     init_security(app)
 
     from .channels.instagram.stories import register_template_helpers as register_instagram_helpers

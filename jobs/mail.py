@@ -7,6 +7,7 @@ and a deterministic job id, so a slow or broken inbox never delays the others an
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 from flask import current_app
@@ -74,7 +75,7 @@ def sync_inbox(account_id: str) -> dict:
     from chatpad.channels.email.sync import sync_inbox as run_sync
 
     with app_context():
-        account = db.session.get(SocialAccount, account_id)
+        account = db.session.get(SocialAccount, uuid.UUID(str(account_id)))
         if account is None or account.channel != "email" or not account.is_active:
             return {"status": "skipped"}
         result = run_sync(account)
@@ -110,7 +111,7 @@ def refresh_mail_token(account_id: str) -> str:
     from chatpad.channels.email import oauth
 
     with app_context():
-        account = db.session.get(SocialAccount, account_id)
+        account = db.session.get(SocialAccount, uuid.UUID(str(account_id)))
         if account is None or account.status == "needs_reauth":
             return "skipped"
         return oauth.refresh_account(account)

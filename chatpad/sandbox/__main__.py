@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs every connection (and a loopback-only AUTH-without-TLS note) at INFO/WARNING.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     app = create_sandbox_app()
     port = args.port or app.config.get("SANDBOX_PORT", 5055)
     servers = start_mail_server(app, port) if app.config.get("SANDBOX_MAIL_ENABLED") else None

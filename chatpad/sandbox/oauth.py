@@ -330,7 +330,7 @@ def introspect():
     )  # fmt: skip
 
 
-@bp.post("/_sandbox/oauth/revoke")
+@bp.post("/sandbox-api/oauth/revoke")
 def control_revoke():
     """Demo and test control: end a user's grant ("revoked", or "inactive" for Microsoft's 90-day expiry)."""
     data = request.get_json(silent=True) or request.form
@@ -341,7 +341,7 @@ def control_revoke():
     return jsonify(ok=True)
 
 
-@bp.post("/_sandbox/oauth/issue")
+@bp.post("/sandbox-api/oauth/issue")
 def control_issue():
     """Test control: mint an access token for an address, as if the consent had happened (scripts, Dovecot checks)."""
     data = request.get_json(silent=True) or request.form

@@ -130,6 +130,13 @@ def test_noise_is_stored_but_flagged_never_answered(name, reason):
     assert event.data["no_reply_reason"] == reason
 
 
+def test_reply_to_a_newsletter_is_a_customer_question():
+    """A customer answering a newsletter is a person asking something: answered, with the quote cut."""
+    event = parse("message__newsletter_reply")
+    assert "no_reply_reason" not in event.data
+    assert event.message.content == "Will the holiday potluck be in the clubhouse again this year?\n\nLinda"
+
+
 def test_our_own_mail_is_flagged():
     """Mail from the inbox itself (a copy of what we sent) is never answered."""
     raw = (

@@ -18,13 +18,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
@@ -91,19 +89,9 @@ def mail_tls(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def mail_sandbox(app):
-    """The sandbox app over real HTTP on a free port; .url is its base URL."""
-    from chatpad.sandbox import create_sandbox_app
-    from config import TestConfig
-
-    sandbox = create_sandbox_app(TestConfig, SECRET_KEY=app.config["SECRET_KEY"])
-    server = make_server("127.0.0.1", 0, sandbox, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.url = f"http://127.0.0.1:{server.server_port}"
-    server.sandbox_app = sandbox
-    yield server
-    server.shutdown()
+def mail_sandbox(sandbox_server):
+    """The session's sandbox (tests/plugins/sandbox.py): Google and Microsoft OAuth, token introspection."""
+    return sandbox_server
 
 
 # --- Dovecot -------------------------------------------------------------------------------------------------------
@@ -146,7 +134,7 @@ service stats {{
 }}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%Lu {root}/passwd
+  args = scheme=PLAIN username_format=%Lu {root}/users/%Lu
 }}
 passdb {{
   driver = oauth2
@@ -199,10 +187,9 @@ class Dovecot:
             uid, gid = me.pw_uid, me.pw_gid
             internal = login = me.pw_name
             group = _group_name(gid)
-        for sub in ("run", "state", "mail"):
+        for sub in ("run", "state", "mail", "users"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         os.chown(root / "mail", uid, gid)
-        (root / "passwd").write_text("")
         (root / "oauth2.conf.ext").write_text(OAUTH2_CONF.format(introspect=introspect))
         self.conf.write_text(
             DOVECOT_CONF.format(
@@ -247,11 +234,9 @@ class Dovecot:
         address = (address or f"inbox{next(_seq)}-{uuid.uuid4().hex[:6]}@example.com").lower()
         password = password or uuid.uuid4().hex
         self.passwords[address] = password
-        with (self.root / "passwd").open("a") as fh:
-            fh.write(f"{address}:{{PLAIN}}{password}::::::\n")
-        # Dovecot re-reads passwd-file when its mtime changes; make sure it does even within one second.
-        future = time.time() + next(_seq)
-        os.utime(self.root / "passwd", (future, future))
+        # One passwd-file per user (the path has %Lu): a new user is a new file, seen at once. One shared file
+        # would be re-read at most once a second, and a user added within that second could not sign in.
+        (self.root / "users" / address).write_text(f"{address}:{{PLAIN}}{password}::::::\n")
         return address, password
 
     def check_password(self, address: str, password: str) -> bool:
@@ -349,11 +334,7 @@ class SmtpServer:
 
 @pytest.fixture(scope="session")
 def _smtp_server(dovecot, mail_sandbox, mail_tls):
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "AUTH without TLS": these listen on loopback only
-        server = SmtpServer(dovecot, f"{mail_sandbox.url}/oauth/introspect", *mail_tls)
+    server = SmtpServer(dovecot, f"{mail_sandbox.url}/oauth/introspect", *mail_tls)
     yield server
     server.stop()
 

@@ -221,8 +221,8 @@ def _drop(client: IMAPClient) -> None:
 
 
 def _server_words(exc: BaseException) -> str:
-    text = str(exc)
-    for prefix in ("b'", 'b"'):
-        text = text.replace(prefix, "")
-    text = text.strip("'\"[] ")
+    """The server's text from an imaplib error (which often arrives as the repr of bytes: b'[…] text')."""
+    text = str(exc).strip()
+    if len(text) >= 3 and text[0] == "b" and text[1] in "'\"" and text[-1] == text[1]:
+        text = text[2:-1]
     return text.replace("\\r\\n", " ").strip() or exc.__class__.__name__

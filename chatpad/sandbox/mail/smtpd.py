@@ -134,9 +134,18 @@ def start_smtp(
     handler: SubmissionHandler, host: str, port: int, *, tls_context=None, ssl_context=None, require_auth: bool = True
 ):
     """Start the server in its own thread (aiosmtpd's Controller); call .stop() on the result to end it."""
+    import warnings
+
     from aiosmtpd.controller import Controller
 
-    controller = Controller(
+    class LoopbackController(Controller):
+        def factory(self):
+            # aiosmtpd warns about AUTH without TLS on every connection; these servers listen on loopback only.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return super().factory()
+
+    controller = LoopbackController(
         handler,
         hostname=host,
         port=port,
