@@ -153,14 +153,14 @@ class IntegrationsView(EmailScreens, SecureViewMixin, BaseView):
             ago=ago,
             now=utcnow(),
             widget_settings_url=self._widget_settings_url(),
+            widget_url=_widget_url,
             email_ready=self.email_available(),
         )
 
     def _widget_settings_url(self) -> str | None:
-        """The widget's own settings page, when the widget package provides one."""
-        for endpoint in ("widget_admin.index", "widgets.index_view", "widget.settings"):
-            if endpoint in current_app.view_functions:
-                return url_for(endpoint)
+        """The widget's own settings page (the widget package's admin view), when it is installed."""
+        if "widgets.index" in current_app.view_functions:
+            return url_for("widgets.index")
         return None
 
     # --- starting a flow ---
@@ -551,6 +551,15 @@ class IntegrationsView(EmailScreens, SecureViewMixin, BaseView):
         if warning:
             flash(warning, "warning")
         return redirect(self._index_url(account.agent_id))
+
+
+def _widget_url(account: SocialAccount | None = None) -> str | None:
+    """A widget's own settings page (or "add a widget" without one), when the widget package provides them."""
+    if account is None:
+        return url_for("widgets.create") if "widgets.create" in current_app.view_functions else None
+    if "widgets.edit" in current_app.view_functions:
+        return url_for("widgets.edit", widget_id=str(account.id))
+    return None
 
 
 def _candidates(kind: str, pages: list[meta.PageInfo]) -> tuple[list[dict], list[str]]:
