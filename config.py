@@ -108,6 +108,14 @@ class Config:
     SANDBOX_IMAP_PORT = _env_int("SANDBOX_IMAP_PORT", 1143)
     SANDBOX_SMTP_PORT = _env_int("SANDBOX_SMTP_PORT", 1025)
 
+    # Connecting accounts (docs/connecting.md): the Integrations tab, Facebook Login, the token lifecycle.
+    # Facebook Login for Business: a configuration id replaces the scope list in the dialog (optional).
+    META_LOGIN_CONFIG_ID = _env("META_LOGIN_CONFIG_ID")
+    INSTAGRAM_GRAPH_URL = _env("INSTAGRAM_GRAPH_URL", "https://graph.instagram.com")  # Instagram Login's tokens
+    CONNECT_FLOW_TTL = _env_int("CONNECT_FLOW_TTL", 30 * 60)  # seconds from "Connect" to the last screen
+    ACCOUNT_HEALTH_INTERVAL = _env_int("ACCOUNT_HEALTH_INTERVAL", 24 * 3600)  # debug_token & co. for every account
+    INSTAGRAM_REFRESH_BEFORE_DAYS = _env_int("INSTAGRAM_REFRESH_BEFORE_DAYS", 10)  # of a 60-day Instagram token
+
     # The AI: "offline" answers from the location's knowledge; "openai" is any Chat Completions endpoint.
     AI_PROVIDER = _env("AI_PROVIDER", "offline")
     AI_BASE_URL = _env("AI_BASE_URL", "https://api.openai.com/v1")
@@ -190,6 +198,7 @@ class DevelopmentConfig(Config):
     SANDBOX_URL = _env("SANDBOX_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
     GRAPH_API_URL = _env("GRAPH_API_URL", f"{SANDBOX_URL}/graph")
     FACEBOOK_DIALOG_URL = _env("FACEBOOK_DIALOG_URL", f"{SANDBOX_URL}/facebook")
+    INSTAGRAM_GRAPH_URL = _env("INSTAGRAM_GRAPH_URL", f"{SANDBOX_URL}/instagram-graph")
     GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID", "sandbox-google-client")
     GOOGLE_CLIENT_SECRET = _env("GOOGLE_CLIENT_SECRET", "sandbox-google-secret")
     GOOGLE_AUTHORIZE_URL = _env("GOOGLE_AUTHORIZE_URL", f"{SANDBOX_URL}/google/o/oauth2/v2/auth")

@@ -13,6 +13,7 @@ BENCHMARKS = {
     "webhook_ack": "bench.webhook_ack",
     "email_sync": "bench.email_sync",
     "widget": "bench.widget",
+    "connect_pages": "bench.connect_pages",
 }
 
 

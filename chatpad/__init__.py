@@ -87,6 +87,10 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
         """Liveness for load balancers and process managers: the process answers."""
         return "ok", 200, {"Content-Type": "text/plain"}
 
+    from .integrations import init_integrations
+
+    init_integrations(app)
+
     from .admin import init_admin
 
     init_admin(app)
