@@ -16,6 +16,7 @@ from .conversation import (
 )
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
 from .inbox import ConversationNote
+from .mail import EmailSyncState
 from .org import ROLES, Organization, User
 from .privacy import ACTIVITY_COUNTERS, DELETION_REQUEST_STATUSES, AnonymousActivity, DataDeletionRequest
 
@@ -39,6 +40,7 @@ __all__ = [
     "Conversation",
     "ConversationNote",
     "DataDeletionRequest",
+    "EmailSyncState",
     "KnowledgeItem",
     "Location",
     "Message",

@@ -1,7 +1,7 @@
 """inbox: internal notes, manual contact merges, keyset indexes for the inbox's filters, search indexes
 
 Revision ID: inbox_1
-Revises: privacy_1
+Revises: email_1
 Create Date: 2026-11-26 08:29:00.943534
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'inbox_1'
-down_revision = 'privacy_1'
+down_revision = 'email_1'
 branch_labels = None
 depends_on = None
 
