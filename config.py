@@ -141,7 +141,7 @@ class Config:
     INBOX_SSE_ENABLED = _env_bool("INBOX_SSE_ENABLED", True)
     INBOX_SSE_MAX_STREAMS = _env_int("INBOX_SSE_MAX_STREAMS", 4)
     INBOX_SSE_MAX_SECONDS = _env_int("INBOX_SSE_MAX_SECONDS", 300)
-    INBOX_SSE_HEARTBEAT_SECONDS = _env_int("INBOX_SSE_HEARTBEAT_SECONDS", 15)
+    INBOX_SSE_HEARTBEAT_SECONDS = _env_int("INBOX_SSE_HEARTBEAT_SECONDS", 5)
     INBOX_POLL_SECONDS = _env_int("INBOX_POLL_SECONDS", 10)
     # PostgreSQL work_mem for the analytics queries only (SET LOCAL), so a month of messages groups in memory.
     INBOX_ANALYTICS_WORK_MEM = _env("INBOX_ANALYTICS_WORK_MEM", "64MB")

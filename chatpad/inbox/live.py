@@ -66,7 +66,7 @@ def event_stream(channels: list[str]) -> Response:
         slots.release()
         return Response("Live updates are unavailable; poll instead.\n", 503, {"Retry-After": "30"})
     max_seconds = float(app.config.get("INBOX_SSE_MAX_SECONDS", 300))
-    heartbeat = float(app.config.get("INBOX_SSE_HEARTBEAT_SECONDS", 15))
+    heartbeat = float(app.config.get("INBOX_SSE_HEARTBEAT_SECONDS", 5))
     released = threading.Event()
 
     def release() -> None:

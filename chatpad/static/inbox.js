@@ -47,35 +47,49 @@
     return debounce(run, 250);
   }
 
-  /* Server-sent events with a polling fallback. */
+  /* Server-sent events with a polling fallback. When the server has no free stream (503) or a proxy holds the
+   * stream back, the page polls, and tries a stream again every 30 s. */
   function live(url, onEvent, pollMs) {
     var polling = null;
     var source = null;
-    var ready = false;
+    var retry = null;
+
     function poll() {
-      if (polling) return;
-      if (source) source.close();
-      setStatus("Updates every " + Math.round(pollMs / 1000) + " s");
-      polling = setInterval(onEvent, pollMs);
+      if (!polling) {
+        setStatus("Updates every " + Math.round(pollMs / 1000) + " s");
+        polling = setInterval(onEvent, pollMs);
+      }
+      if (!retry) retry = setTimeout(function () { retry = null; connect(); }, 30000);
     }
-    if (!window.EventSource) { poll(); return; }
-    source = new EventSource(url);
-    var readyTimer = setTimeout(function () { if (!ready) poll(); }, 10000);
-    source.addEventListener("ready", function (e) {
-      ready = true;
-      clearTimeout(readyTimer);
-      try { pollMs = JSON.parse(e.data).poll_ms || pollMs; } catch (err) { /* keep the default */ }
-      setStatus("\u25CF Live");
-    });
-    ["message.created", "message.updated", "conversation.updated", "note.created"].forEach(function (name) {
-      source.addEventListener(name, function (e) { onEvent(name, e); });
-    });
-    source.addEventListener("typing", function (e) { onEvent("typing", e); });
-    source.onerror = function () {
-      // CLOSED: the server said no (503: all streams busy); CONNECTING: EventSource retries by itself.
-      if (source.readyState === EventSource.CLOSED) poll();
-      else setStatus("Reconnecting\u2026");
-    };
+
+    function connect() {
+      if (!window.EventSource) { poll(); return; }
+      var ready = false;
+      source = new EventSource(url);
+      var readyTimer = setTimeout(function () {
+        if (!ready) { source.close(); poll(); }
+      }, 10000);
+      source.addEventListener("ready", function (e) {
+        ready = true;
+        clearTimeout(readyTimer);
+        try { pollMs = JSON.parse(e.data).poll_ms || pollMs; } catch (err) { /* keep the default */ }
+        if (polling) { clearInterval(polling); polling = null; onEvent("reconnected"); }
+        setStatus("\u25CF Live");
+      });
+      ["message.created", "message.updated", "conversation.updated", "note.created"].forEach(function (name) {
+        source.addEventListener(name, function (e) { onEvent(name, e); });
+      });
+      source.addEventListener("typing", function (e) { onEvent("typing", e); });
+      source.onerror = function () {
+        // CLOSED: the server said no (503: all streams busy); CONNECTING: EventSource retries by itself.
+        if (source.readyState === EventSource.CLOSED) { clearTimeout(readyTimer); poll(); }
+        else setStatus("Reconnecting\u2026");
+      };
+    }
+
+    // Leaving the page closes the stream at once, so the server frees its slot at the next heartbeat.
+    window.addEventListener("pagehide", function () { if (source) source.close(); });
+    connect();
   }
 
   /* Changing the location empties the account filter before the form goes (chatpad/static/admin.js sends forms

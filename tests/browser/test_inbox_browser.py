@@ -203,3 +203,33 @@ def test_analytics_and_notifications_pages(page, db, make, lakeside, inbox_make,
     page.click(".notification-bell")
     page.wait_for_url("**/admin/inbox/notifications/")
     page.screenshot(path=str(artifacts / "inbox-notifications.png"), full_page=True)
+
+
+def test_the_inbox_pages_pass_the_csp(watched_page, make, inbox_make):
+    """Inbox, conversation (with a customer's photo from Meta's CDN), notifications and analytics load, refresh
+    live and submit filters without a single Content-Security-Policy report."""
+    biz = make.business()
+    conv = inbox_make.conversation(biz.account, inbox_make.contact(biz.org, "Ana Lopez"))
+    inbox_make.message(conv, "Look", media=[{"type": "image", "url": "https://scontent.xx.fbcdn.net/v/photo.jpg"}])
+    inbox_make.message(conv, "Nice!", direction="outbound", status="delivered")
+    page = watched_page
+    page.sign_in(biz.user.email)
+    page.goto("/admin/inbox/")
+    page.wait_for_selector("#live-status:has-text('Live')")  # inbox.js ran and the event stream opened
+    for url in (
+        f"/admin/inbox/c/{conv.id}",
+        "/admin/inbox/notifications/",
+        "/admin/analytics/",
+        "/admin/analytics/?days=7",
+    ):
+        response = page.goto(url)
+        assert response.status == 200, url
+        page.wait_for_load_state("networkidle")
+    page.goto("/admin/inbox/")
+    page.select_option("#f-channel", "facebook")  # data-autosubmit through chatpad/static/admin.js
+    page.wait_for_url("**channel=facebook**")
+    page.goto(f"/admin/inbox/c/{conv.id}")
+    page.wait_for_selector("#live-status:not(:empty)")  # live, or polling when the streams are still busy
+    page.fill("#reply-text", "Counting")
+    assert "8 / 2000 characters" in page.inner_text(".reply-counter")
+    assert page.violations() == []
