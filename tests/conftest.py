@@ -24,6 +24,10 @@ from config import TestConfig
 
 from . import factories
 
+pytest_plugins = [
+    "tests.plugins.ai",
+]
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
