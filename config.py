@@ -63,6 +63,8 @@ class Config:
     LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
     LOGIN_FAILURE_WINDOW = _env_int("LOGIN_FAILURE_WINDOW", 15 * 60)
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    # Webhook requests whose signature does not verify, per client address (signed deliveries are never limited).
+    WEBHOOK_UNSIGNED_RATE_LIMIT = _env("WEBHOOK_UNSIGNED_RATE_LIMIT", "60 per minute")
 
     # Meta (Facebook Messenger, Instagram). GRAPH_API_URL is the only difference between the sandbox and Meta.
     META_APP_ID = _env("META_APP_ID")

@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from config import Config, config_from_env
 
@@ -59,17 +60,25 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     from .auth import bp as auth_bp
     from .cli import bp as cli_bp
     from .security import init_security
-    from .webhooks import bp as webhooks_bp
+    from .webhooks import PREFIX as WEBHOOK_PREFIX
+    from .webhooks import create_webhook_app
 
     app.register_blueprint(auth_bp)
-    app.register_blueprint(webhooks_bp)
     app.register_blueprint(cli_bp)
-    csrf.exempt(webhooks_bp)
     init_security(app)
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness for load balancers and process managers: the process answers."""
+        return "ok", 200, {"Content-Type": "text/plain"}
 
     from .admin import init_admin
 
     init_admin(app)
+    # The webhook receiver is its own lean app under /api/webhooks (see chatpad/webhooks/__init__.py).
+    webhook_app = create_webhook_app(app)
+    app.extensions["chatpad.webhook_app"] = webhook_app
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {WEBHOOK_PREFIX: webhook_app})
     return app
 
 

@@ -7,6 +7,7 @@ outbound (platform sends), mail (IMAP sync, SMTP), default (housekeeping).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import current_app
@@ -17,8 +18,8 @@ from rq.job import Job
 
 QUEUE_NAMES = ("inbound", "ai", "outbound", "mail", "default")
 
-# Backoff for jobs that talk to platforms: quick first retries, then minutes (needs a worker --with-scheduler).
-PLATFORM_RETRY = Retry(max=6, interval=[5, 15, 30, 60, 120, 300])
+# Retries with backoff for jobs that fail on a passing fault (needs a worker --with-scheduler, which ours run).
+INBOUND_RETRY = Retry(max=4, interval=[5, 30, 120, 600])
 
 log = logging.getLogger("chatpad.queue")
 
@@ -38,6 +39,14 @@ def get_queue(name: str) -> Queue:
     if name not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {name!r}")
     return Queue(name, connection=get_redis())
+
+
+_JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def job_id(*parts: object) -> str:
+    """A deterministic RQ job id from parts (RQ allows only letters, digits, '_' and '-')."""
+    return "-".join(_JOB_ID_UNSAFE.sub("_", str(p)) for p in parts)
 
 
 def enqueue(

@@ -1,21 +1,185 @@
-"""Periodic housekeeping jobs the scheduler runs (jobs/scheduler.py lists them)."""
+"""Periodic housekeeping jobs the scheduler runs (jobs/scheduler.py lists them).
+
+The sweeper is what makes "acknowledge first, process later" safe: whatever a crash, a Redis outage or a killed
+worker left half-done — an event stored but never queued, a message claimed but never confirmed, a reply never
+generated — it finds in the database and puts back on the queues. Every job it queues is idempotent.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import aliased
+
+from chatpad.extensions import db
+from chatpad.models import Conversation, Message, SocialAccount, WebhookEvent, utcnow
+from chatpad.pipeline.replies import enqueue_send, schedule_ai_reply, send_job_id
+from chatpad.pipeline.takeover import hand_back
+from chatpad.queue import INBOUND_RETRY, get_queue, get_redis, job_id
 from jobs import app_context
 
 log = logging.getLogger("chatpad.jobs.housekeeping")
 
+EVENT_GRACE = timedelta(seconds=30)  # a stored event not processed after this is re-queued
+CLAIM_GRACE = timedelta(minutes=2)  # a send claimed this long ago and never confirmed: the worker died
+PENDING_GRACE = timedelta(minutes=2)  # a pending message with no send job in sight
+REPLY_GRACE = timedelta(minutes=3)  # a customer message the AI never answered
+GIVE_UP_AFTER = timedelta(hours=24)  # pending this long (and not waiting for a reconnection): failed
+
 
 def heartbeat() -> str:
     """Record that the scheduler and a worker are alive (shown on the admin home)."""
-    from datetime import UTC, datetime
-
-    from chatpad.queue import get_redis
 
     with app_context():
-        now = datetime.now(UTC).isoformat()
+        now = utcnow().isoformat()
         get_redis().set("chatpad:scheduler:heartbeat", now, ex=600)
         return now
+
+
+def sweep() -> dict[str, int]:
+    """Re-queue what a crash or an outage left behind. Safe to run any time, on any number of workers."""
+    with app_context():
+        counts = {
+            "events": _requeue_events(),
+            "claims": _release_stale_claims(),
+            "pending": _requeue_pending_sends(),
+            "replies": _requeue_unanswered(),
+            "handed_back": _auto_hand_back(),
+        }
+        if any(counts.values()):
+            log.info("sweeper: %s", counts)
+        return counts
+
+
+def _job_active(job_id: str) -> bool:
+
+    try:
+        job = Job.fetch(job_id, connection=get_redis())
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
+
+def _requeue_events() -> int:
+
+    cutoff = utcnow() - EVENT_GRACE
+    ids = db.session.scalars(
+        select(WebhookEvent.id)
+        .where(WebhookEvent.status == "pending", WebhookEvent.received_at < cutoff)
+        .order_by(WebhookEvent.id)
+        .limit(1000)
+    ).all()
+    queued = 0
+    for event_id in ids:
+        event_job = job_id("event", event_id)
+        if _job_active(event_job):
+            continue
+        queue = get_queue("inbound")
+        queue.connection.delete(f"rq:job:{event_job}")  # a finished or failed job of that id would block a new one
+        queue.enqueue("jobs.inbound.process_event", event_id, job_id=event_job, retry=INBOUND_RETRY)
+        queued += 1
+    return queued
+
+
+def _release_stale_claims() -> int:
+
+    result = db.session.execute(
+        update(Message)
+        .where(Message.status == "sending", Message.sent_at < utcnow() - CLAIM_GRACE)
+        .values(status="pending", error="Retrying: the worker sending this message stopped")
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def _requeue_pending_sends() -> int:
+
+    now = utcnow()
+    db.session.execute(
+        update(Message)
+        .where(
+            Message.status == "pending",
+            Message.created_at < now - GIVE_UP_AFTER,
+            Message.channel_account_id.in_(select(SocialAccount.id).where(SocialAccount.status != "needs_reauth")),
+        )
+        .values(status="failed", error="Not sent within 24 hours; the platform kept failing.")
+    )
+    db.session.commit()
+    rows = db.session.execute(
+        select(Message.id, Message.conversation_id, Message.meta)
+        .join(SocialAccount, SocialAccount.id == Message.channel_account_id)
+        .where(
+            Message.status == "pending",
+            Message.created_at < now - PENDING_GRACE,
+            SocialAccount.status != "needs_reauth",
+        )
+        .order_by(Message.id)
+        .limit(1000)
+    ).all()
+    by_conversation: dict = {}
+    for message_id, conversation_id, meta in rows:
+        attempts = int((meta or {}).get("attempts", 0))
+        if _job_active(send_job_id(message_id, attempts)):
+            continue
+        by_conversation.setdefault(conversation_id, []).append(message_id)
+    for ids in by_conversation.values():
+        enqueue_send(ids, attempt=int(now.timestamp()))
+    return sum(len(ids) for ids in by_conversation.values())
+
+
+def _requeue_unanswered() -> int:
+    """Conversations whose latest customer message has no AI answer, no takeover and no reply in flight."""
+
+    now = utcnow()
+    later = aliased(Message)
+    candidates = db.session.scalars(
+        select(Conversation.id)
+        .where(
+            Conversation.human_takeover.is_(False),
+            Conversation.status != "resolved",
+            Conversation.last_inbound_at < now - REPLY_GRACE,
+            Conversation.last_inbound_at > now - timedelta(hours=23),
+            # nothing was said to the customer after their last message
+            ~exists(
+                select(later.id).where(
+                    later.conversation_id == Conversation.id,
+                    later.direction == "outbound",
+                    later.sender_type.in_(("ai", "human")),
+                    later.created_at >= Conversation.last_inbound_at,
+                )
+            ),
+        )
+        .limit(500)
+    ).all()
+    queued = 0
+    for conversation_id in candidates:
+        message = db.session.scalar(
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.direction == "inbound")
+            .order_by(Message.created_at.desc())
+            .limit(1)
+        )
+        if message is not None and (message.meta or {}).get("no_reply_reason"):
+            continue
+        if schedule_ai_reply(conversation_id):
+            queued += 1
+    return queued
+
+
+def _auto_hand_back() -> int:
+
+    due = db.session.scalars(
+        select(Conversation).where(
+            Conversation.human_takeover.is_(True),
+            Conversation.takeover_until.is_not(None),
+            Conversation.takeover_until < utcnow(),
+        )
+    ).all()
+    for conversation in due:
+        hand_back(conversation)
+    return len(due)

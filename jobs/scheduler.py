@@ -15,6 +15,7 @@ from chatpad.queue import get_redis
 # (dotted function path, queue, interval seconds). Jobs fan out per account themselves where that matters.
 PERIODIC_JOBS: list[tuple[str, str, int]] = [
     ("jobs.housekeeping.heartbeat", "default", 60),
+    ("jobs.housekeeping.sweep", "default", 30),
 ]
 
 

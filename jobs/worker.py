@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,6 +21,7 @@ from rq import SimpleWorker, Worker
 from sqlalchemy.orm import configure_mappers
 
 from chatpad import create_app
+from chatpad.pipeline.dispatch import dispatch_pending, start_dispatcher
 from chatpad.queue import QUEUE_NAMES, get_queue, get_redis
 from config import config_from_env
 from jobs import app_context, set_app
@@ -88,7 +90,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app, worker = build_worker(args.queues, args.worker_class, args.name, threads=args.threads)
-    worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
+    stop = threading.Event()
+    if "inbound" in args.queues:
+        with app.app_context():
+            dispatch_pending()  # what was announced while no worker ran
+        start_dispatcher(app, stop)
+    try:
+        worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
+    finally:
+        stop.set()
 
 
 if __name__ == "__main__":

@@ -24,11 +24,14 @@ from config import TestConfig
 
 from . import factories
 
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+# Shared fixtures by area, one module each (tests/plugins/).
 pytest_plugins = [
     "tests.plugins.ai",
+    "tests.plugins.loopback",
+    "tests.plugins.workers",
 ]
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 @pytest.fixture(scope="session")

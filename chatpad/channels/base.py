@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .errors import AnomalousPayloadError
 from .types import InboundEvent, OutboundPart, OutboundReply
 
 if TYPE_CHECKING:
@@ -57,6 +59,24 @@ class Channel(ABC):
         Raise TransientSendError, PermanentSendError (or WindowClosedError) or AuthExpiredError."""
 
     # --- optional hooks; the defaults suit most channels ---
+
+    def handshake(self, args: Mapping[str, str], config: Mapping[str, Any]) -> str | None:
+        """Answer a platform's GET verification (Meta's hub.challenge): the body to return, or None when this
+        channel has none. Raise SignatureError when the verify token is wrong."""
+        return None
+
+    def validate_envelope(self, body: bytes) -> None:
+        """A cheap check in the webhook request, before the event is stored: raise AnomalousPayloadError for a body
+        the platform would never send (400). The full parse runs in the worker. Default: a JSON object."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise AnomalousPayloadError("the body is not JSON") from None
+        if not isinstance(data, dict):
+            raise AnomalousPayloadError("the body is not a JSON object")
+
+    def typing(self, ctx: SendContext, on: bool) -> None:  # noqa: B027 (optional hook, no-op by default)
+        """Show or hide a typing indicator to the customer while the AI works (best-effort; default: none)."""
 
     def check_window(self, ctx: SendContext) -> str | None:
         """Why this reply may not be sent now (a closed messaging window), or None if it may. Checked before an

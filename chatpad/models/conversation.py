@@ -28,8 +28,10 @@ from .base import JSONType, UTCDateTime, bigint_pk, created_at_column, updated_a
 CONVERSATION_STATUSES = ("open", "waiting", "resolved")  # waiting = waiting on a human
 DIRECTIONS = ("inbound", "outbound")
 SENDER_TYPES = ("contact", "ai", "human", "system")
-# received: inbound stored. pending/sent/delivered/read/failed: outbound delivery. skipped: never sent, see error.
-MESSAGE_STATUSES = ("received", "pending", "sent", "delivered", "read", "failed", "skipped")
+# received: inbound stored. pending → sending → sent → delivered → read, or failed (error says why): outbound
+# delivery. skipped: an AI reply never sent (error says why, e.g. the messaging window closed). internal: never
+# meant to leave (system events in the thread, internal notes).
+MESSAGE_STATUSES = ("received", "pending", "sending", "sent", "delivered", "read", "failed", "skipped", "internal")
 
 
 class Contact(db.Model):

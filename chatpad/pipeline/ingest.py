@@ -1,0 +1,446 @@
+"""Ingest: one parsed platform event → the right account, contact, conversation and message, exactly once.
+
+Idempotency: a platform message id is stored once per account (unique key on messages), so a webhook delivered ten
+times, or by ten workers at once, stores one message and schedules one reply. Work for one customer on one account
+is serialised with a short Redis lock, so two of their messages processed at once still make one contact and one
+conversation.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from chatpad.channels import get_channel
+from chatpad.channels.types import InboundEvent
+from chatpad.extensions import db
+from chatpad.models import Contact, ContactIdentity, Conversation, Message, SocialAccount, utcnow
+from chatpad.notify import notify_team
+from chatpad.queue import get_redis
+from chatpad.realtime import publish
+
+log = logging.getLogger("chatpad.pipeline")
+unsupported_log = logging.getLogger("chatpad.webhooks.unsupported")
+
+PREVIEW_CHARS = 200
+# Delivery states only move forward.
+STATUS_RANK = {"pending": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
+
+
+@dataclass
+class IngestResult:
+    """What ingest did with one event."""
+
+    status: str  # stored | duplicate | updated | ignored
+    reason: str | None = None
+    conversation_id: uuid.UUID | None = None
+    message_id: int | None = None
+    reply_wanted: bool = False
+
+
+def ingest(event: InboundEvent, *, raw_event_id: int | None = None) -> IngestResult:
+    """Route and store one event; commit; schedule the AI's reply when one is wanted. Safe to call repeatedly."""
+    if event.kind == "unsupported":
+        unsupported_log.info("unsupported %s event for %s: %s", event.channel, event.account_id, event.data)
+        return IngestResult("ignored", "unsupported event type")
+    account = route(event.channel, event.account_id)
+    if account is None:
+        return IngestResult("ignored", f"no active {event.channel} account {event.account_id}")
+    handler = _HANDLERS.get(event.kind)
+    if handler is None:
+        unsupported_log.info("no handler for %s event kind %r", event.channel, event.kind)
+        return IngestResult("ignored", f"event kind {event.kind!r} not handled")
+    return handler(event, account, raw_event_id)
+
+
+def route(channel: str, platform_account_id: str) -> SocialAccount | None:
+    """(channel, platform account id) → the active social account; None (logged) for unknown or inactive ones."""
+    account = db.session.scalar(
+        select(SocialAccount).where(SocialAccount.channel == channel, SocialAccount.account_id == platform_account_id)
+    )
+    if account is None:
+        log.info("ignoring %s event for unknown account %s", channel, platform_account_id)
+        return None
+    if not account.is_active or account.status == "disconnected" or account.agent is None or not account.agent.active:
+        log.info("ignoring %s event for inactive account %s", channel, platform_account_id)
+        return None
+    return account
+
+
+# --- messages --------------------------------------------------------------------------------------------------
+
+
+def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: int | None) -> IngestResult:
+    message = event.message
+    if message is None or not event.sender_id:
+        return IngestResult("ignored", "message event without a message or sender")
+    external_id = message.metadata.external_id
+    if external_id and _find_message(account, external_id) is not None:
+        return IngestResult("duplicate")
+
+    with customer_lock(account, event.sender_id):
+        contact = contact_for(account, event)
+        conversation = conversation_for(account, contact, event)
+        meta = {
+            "thread_id": message.metadata.thread_id,
+            "sender_id": event.sender_id,
+            "sender_name": message.metadata.sender_name,
+            **message.metadata.extra,
+        }
+        no_reply = event.data.get("no_reply_reason")
+        if no_reply:
+            meta["no_reply_reason"] = no_reply
+        if raw_event_id is not None:
+            meta["webhook_event_id"] = raw_event_id
+        row = Message(
+            conversation_id=conversation.id,
+            channel=account.channel,
+            channel_account_id=account.id,
+            direction="inbound",
+            sender_type="contact",
+            content=message.content or "",
+            media=[asdict(m) for m in message.media],
+            meta={k: v for k, v in meta.items() if v is not None},
+            external_id=external_id,
+            status="received",
+            created_at=event.timestamp,
+        )
+        if not _insert(row):
+            return IngestResult("duplicate", conversation_id=conversation.id)
+
+        _touch(conversation, account, event.timestamp, row, inbound=True)
+        reply_wanted = False
+        if conversation.human_takeover:
+            notify_team(
+                conversation.organization_id,
+                kind="message_in_takeover",
+                title=f"{contact.display_name} wrote in a conversation a person has taken over",
+                body=(row.content or "(attachment)")[:300],
+                conversation=conversation,
+            )
+        elif no_reply:
+            log.info("not answering message %s: %s", row.id, no_reply)
+        else:
+            reply_wanted = True
+        db.session.commit()
+
+    publish(conversation.organization_id, conversation.id, "message.created", {"message_id": row.id})
+    if reply_wanted:
+        from .replies import schedule_ai_reply
+
+        schedule_ai_reply(conversation.id)
+    return IngestResult("stored", conversation_id=conversation.id, message_id=row.id, reply_wanted=reply_wanted)
+
+
+def _ingest_echo(event: InboundEvent, account: SocialAccount, raw_event_id: int | None) -> IngestResult:
+    """The account itself sent something. Ours: already recorded by the send job. A person's, from the platform's
+    own inbox: stored as a human reply and the conversation goes to human takeover, so the AI never talks over them."""
+    message = event.message
+    if message is None or not event.sender_id:
+        return IngestResult("ignored", "echo without a message or recipient")
+    external_id = message.metadata.external_id
+    if external_id and _find_message(account, external_id) is not None:
+        return IngestResult("duplicate")
+    if is_own_echo(event):
+        # Sent by ChatPad; the send job stores the id when the Send API answers (the echo can arrive first).
+        return IngestResult("ignored", "echo of a message ChatPad sent")
+
+    from .takeover import take_over
+
+    with customer_lock(account, event.sender_id):
+        contact = contact_for(account, event, fetch_profile=False)
+        conversation = conversation_for(account, contact, event)
+        row = Message(
+            conversation_id=conversation.id,
+            channel=account.channel,
+            channel_account_id=account.id,
+            direction="outbound",
+            sender_type="human",
+            content=message.content or "",
+            media=[asdict(m) for m in message.media],
+            meta={"source": "platform_inbox", **message.metadata.extra},
+            external_id=external_id,
+            status="sent",
+            created_at=event.timestamp,
+            sent_at=event.timestamp,
+        )
+        if not _insert(row):
+            return IngestResult("duplicate", conversation_id=conversation.id)
+        _touch(conversation, account, event.timestamp, row, inbound=False)
+        if not conversation.human_takeover:
+            label = {"facebook": "Facebook Page", "instagram": "Instagram"}.get(account.channel, account.channel)
+            take_over(conversation, reason=f"A team member replied from the {label} inbox", notify=False, commit=False)
+        db.session.commit()
+    publish(conversation.organization_id, conversation.id, "message.created", {"message_id": row.id})
+    return IngestResult("stored", conversation_id=conversation.id, message_id=row.id)
+
+
+def is_own_echo(event: InboundEvent) -> bool:
+    """An echo of a message ChatPad sent: our app id on it, or the metadata string we attach to every send."""
+    extra = event.message.metadata.extra if event.message else {}
+    app_id = event.data.get("app_id") or extra.get("app_id")
+    ours = current_app.config.get("META_APP_ID")
+    if app_id is not None and ours and str(app_id) == str(ours):
+        return True
+    marker = event.data.get("metadata") or extra.get("metadata")
+    return isinstance(marker, str) and marker.startswith("chatpad:")
+
+
+# --- changes to stored messages --------------------------------------------------------------------------------
+
+
+def _ingest_status(event: InboundEvent, account: SocialAccount, raw_event_id: int | None) -> IngestResult:
+    """Deliveries and reads: by message ids when the platform lists them, else everything up to the watermark."""
+    new_status = "delivered" if event.kind == "delivery" else "read"
+    rank = STATUS_RANK[new_status]
+    lower = [s for s, r in STATUS_RANK.items() if 2 <= r < rank]  # sent, and delivered when marking read
+    mids = list(event.data.get("mids") or ([event.target_external_id] if event.target_external_id else []))
+    query = update(Message).where(
+        Message.channel_account_id == account.id, Message.direction == "outbound", Message.status.in_(lower)
+    )
+    if mids:
+        query = query.where(Message.external_id.in_(mids))
+    elif event.watermark is not None and event.sender_id:
+        conversation_ids = (
+            select(Conversation.id)
+            .join(ContactIdentity, ContactIdentity.contact_id == Conversation.contact_id)
+            .where(
+                Conversation.social_account_id == account.id,
+                ContactIdentity.social_account_id == account.id,
+                ContactIdentity.external_id == event.sender_id,
+            )
+        )
+        query = query.where(Message.conversation_id.in_(conversation_ids), Message.sent_at <= event.watermark)
+    else:
+        return IngestResult("ignored", f"{event.kind} without message ids or watermark")
+    changed = db.session.execute(query.values(status=new_status).returning(Message.id, Message.conversation_id)).all()
+    db.session.commit()
+    if not changed:
+        return IngestResult("ignored", f"no messages to mark {new_status}")
+    org_id = account.organization_id
+    for message_id, conversation_id in changed:
+        publish(org_id, conversation_id, "message.updated", {"message_id": message_id, "status": new_status})
+    return IngestResult("updated", conversation_id=changed[0][1])
+
+
+def _ingest_change(event: InboundEvent, account: SocialAccount, raw_event_id: int | None) -> IngestResult:
+    """Reactions, edits and unsends of a stored message (found by its platform id)."""
+    target = _find_message(account, event.target_external_id) if event.target_external_id else None
+    if target is None:
+        return IngestResult("ignored", f"{event.kind} of a message we do not have")
+    meta = dict(target.meta or {})
+    if event.kind == "reaction":
+        reactions = [r for r in meta.get("reactions", []) if r.get("by") != event.sender_id]
+        if event.data.get("action", "react") == "react":
+            reactions.append(
+                {"by": event.sender_id, "emoji": event.data.get("emoji"), "reaction": event.data.get("reaction")}
+            )
+        meta["reactions"] = reactions
+    elif event.kind == "edit":
+        new_text = event.data.get("text", "")
+        edits = list(meta.get("edits", []))
+        edits.append({"text": target.content, "replaced_at": event.timestamp.isoformat()})
+        meta["edits"] = edits
+        target.content = new_text
+    elif event.kind == "delete":
+        target.deleted_at = event.timestamp
+    target.meta = meta
+    db.session.commit()
+    conversation = target.conversation
+    publish(conversation.organization_id, conversation.id, "message.updated", {"message_id": target.id})
+    return IngestResult("updated", conversation_id=conversation.id, message_id=target.id)
+
+
+def _ingest_referral(event: InboundEvent, account: SocialAccount, raw_event_id: int | None) -> IngestResult:
+    """A customer arrived from an ad or a link: noted in the thread; it opens the messaging window."""
+    if not event.sender_id:
+        return IngestResult("ignored", "referral without a sender")
+    with customer_lock(account, event.sender_id):
+        contact = contact_for(account, event)
+        conversation = conversation_for(account, contact, event)
+        source = event.data.get("source") or "a link"
+        ref = event.data.get("ref")
+        note = Message(
+            conversation_id=conversation.id,
+            channel=account.channel,
+            channel_account_id=account.id,
+            direction="inbound",
+            sender_type="system",
+            content=f"Arrived from {source.lower()}" + (f" (ref {ref})" if ref else ""),
+            meta={"referral": event.data},
+            status="internal",
+            created_at=event.timestamp,
+        )
+        db.session.add(note)
+        if conversation.last_inbound_at is None or event.timestamp > conversation.last_inbound_at:
+            conversation.last_inbound_at = event.timestamp
+        db.session.commit()
+    publish(conversation.organization_id, conversation.id, "message.created", {"message_id": note.id})
+    return IngestResult("stored", conversation_id=conversation.id, message_id=note.id)
+
+
+_HANDLERS = {
+    "message": _ingest_message,
+    "echo": _ingest_echo,
+    "delivery": _ingest_status,
+    "read": _ingest_status,
+    "reaction": _ingest_change,
+    "edit": _ingest_change,
+    "delete": _ingest_change,
+    "referral": _ingest_referral,
+}
+
+
+# --- contacts and conversations --------------------------------------------------------------------------------
+
+
+def customer_lock(account: SocialAccount, sender_id: str):
+    """Serialise work on one customer of one account across workers (a Redis lock, released on exit)."""
+    return get_redis().lock(f"chatpad:lock:customer:{account.id}:{sender_id}", timeout=60, blocking_timeout=60)
+
+
+def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: bool = True) -> Contact:
+    """The contact behind (account, sender id): existing, matched across channels by email or phone, or new."""
+    sender_id = event.sender_id
+    identity = db.session.scalar(
+        select(ContactIdentity).where(
+            ContactIdentity.social_account_id == account.id, ContactIdentity.external_id == sender_id
+        )
+    )
+    hints = dict(event.data.get("contact") or {})
+    if event.message is not None and event.message.metadata.sender_name:
+        hints.setdefault("name", event.message.metadata.sender_name)
+    if identity is not None:
+        contact = identity.contact
+        _fill_contact(contact, hints)
+        return contact
+
+    profile: dict = {}
+    if fetch_profile and not hints.get("name"):
+        try:
+            profile = get_channel(account.channel).fetch_profile(account, sender_id) or {}
+        except Exception:  # a profile is nice to have; never lose the message over it
+            log.warning("profile lookup failed for %s %s", account.channel, sender_id, exc_info=True)
+        for key in ("name", "email", "phone"):
+            if profile.get(key):
+                hints.setdefault(key, profile[key])
+    org_id = account.organization_id
+    contact = _match_contact(org_id, hints.get("email"), hints.get("phone"))
+    if contact is None:
+        contact = Contact(organization_id=org_id)
+        db.session.add(contact)
+    _fill_contact(contact, hints)
+    db.session.flush()
+    identity = ContactIdentity(
+        contact_id=contact.id,
+        channel=account.channel,
+        social_account_id=account.id,
+        external_id=sender_id,
+        display_name=hints.get("name"),
+        original_contact_id=contact.id,
+        profile={k: v for k, v in profile.items() if k in ("name", "profile_pic", "username", "email", "phone")},
+    )
+    if not _insert(identity):
+        # Another worker made it first (outside the lock, e.g. a second process without Redis locking).
+        identity = db.session.scalar(
+            select(ContactIdentity).where(
+                ContactIdentity.social_account_id == account.id, ContactIdentity.external_id == sender_id
+            )
+        )
+        return identity.contact
+    return contact
+
+
+def _fill_contact(contact: Contact, hints: dict) -> None:
+    for key in ("name", "email", "phone"):
+        value = hints.get(key)
+        if value and not getattr(contact, key):
+            setattr(contact, key, value.strip().lower() if key == "email" else value)
+
+
+def _match_contact(org_id: int, email: str | None, phone: str | None) -> Contact | None:
+    """Cross-channel threading: the same email address or phone number in one organization is one person."""
+    if email:
+        found = db.session.scalar(
+            select(Contact).where(Contact.organization_id == org_id, Contact.email == email.strip().lower()).limit(1)
+        )
+        if found is not None:
+            return found
+    if phone:
+        return db.session.scalar(
+            select(Contact).where(Contact.organization_id == org_id, Contact.phone == phone).limit(1)
+        )
+    return None
+
+
+def conversation_for(account: SocialAccount, contact: Contact, event: InboundEvent) -> Conversation:
+    """The conversation this event belongs to (the adapter may decide, e.g. email threading), else the contact's
+    latest on this account, else a new one. A resolved conversation the customer writes in again is reopened."""
+    conversation = get_channel(account.channel).resolve_conversation(account, contact, event)
+    if conversation is NotImplemented:
+        conversation = db.session.scalar(
+            select(Conversation)
+            .where(Conversation.social_account_id == account.id, Conversation.contact_id == contact.id)
+            .order_by(Conversation.last_message_at.desc())
+            .limit(1)
+        )
+    if conversation is None:
+        thread = event.message.metadata.thread_id if event.message else None
+        subject = event.data.get("subject")
+        conversation = Conversation(
+            organization_id=account.organization_id,
+            agent_id=account.agent_id,
+            location_id=account.location_id,
+            social_account_id=account.id,
+            contact_id=contact.id,
+            channel=account.channel,
+            status="open",
+            thread_key=thread or event.sender_id,
+            subject=subject[:400] if subject else None,
+            last_message_at=event.timestamp,
+        )
+        db.session.add(conversation)
+        db.session.flush()
+    elif conversation.status == "resolved" and event.kind == "message":
+        conversation.status = "waiting" if conversation.human_takeover else "open"
+    return conversation
+
+
+def _touch(conversation: Conversation, account: SocialAccount, at: datetime, row: Message, *, inbound: bool) -> None:
+    if conversation.last_message_at is None or at >= conversation.last_message_at:
+        conversation.last_message_at = at
+        preview = (row.content or "").strip().splitlines()[0] if (row.content or "").strip() else ""
+        if not preview and row.media:
+            preview = f"[{row.media[0].get('type', 'attachment')}]"
+        conversation.last_message_preview = preview[:PREVIEW_CHARS]
+    if inbound:
+        if conversation.last_inbound_at is None or at > conversation.last_inbound_at:
+            conversation.last_inbound_at = at
+        conversation.unread_count = (conversation.unread_count or 0) + 1
+    account.last_message_at = max(account.last_message_at or at, at)
+
+
+def _find_message(account: SocialAccount, external_id: str) -> Message | None:
+    return db.session.scalar(
+        select(Message).where(Message.channel_account_id == account.id, Message.external_id == external_id)
+    )
+
+
+def _insert(row) -> bool:
+    """Insert inside a savepoint; False when a unique key says the row already exists."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        return False
+    return True
+
+
+def now() -> datetime:
+    return utcnow()

@@ -1,0 +1,368 @@
+"""Replies: asking the AI (debounced), queueing outbound messages, and sending them exactly once where possible.
+
+Exactly once, as far as a platform without idempotency keys allows: every outbound message is claimed
+(pending → sending) with a conditional UPDATE before the platform call, so two workers never send the same row; a
+worker killed between the platform's answer and our commit leaves the row in "sending", which the sweeper returns to
+"pending" after a grace period — the only case that can send twice, at most once per kill.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from chatpad.channels import OutboundReply, SendContext, get_channel
+from chatpad.channels.errors import (
+    AuthExpiredError,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+    WindowClosedError,
+)
+from chatpad.extensions import db
+from chatpad.models import ContactIdentity, Conversation, Message, SocialAccount, User, utcnow
+from chatpad.notify import account_needs_reauth
+from chatpad.queue import enqueue, get_queue, get_redis, job_id
+from chatpad.realtime import publish
+
+log = logging.getLogger("chatpad.pipeline")
+
+MAX_SEND_ATTEMPTS = 8
+# Backoff between send attempts (seconds), with jitter; a platform's Retry-After wins when longer.
+SEND_BACKOFF = (2, 5, 15, 30, 60, 120, 300, 600)
+
+
+class ReplyRefusedError(Exception):
+    """A reply that cannot be sent now (the channel's messaging window); the reason is for the person who wrote it."""
+
+
+# --- asking the AI -----------------------------------------------------------------------------------------------
+
+
+def _pending_key(conversation_id) -> str:
+    return f"chatpad:reply-pending:{conversation_id}"
+
+
+def schedule_ai_reply(conversation_id) -> bool:
+    """Ask the AI to answer the conversation. Debounced: messages arriving while a reply is pending are read by that
+    reply (one answer to a burst). Returns False when a reply was already pending."""
+    delay = float(current_app.config.get("REPLY_DEBOUNCE_SECONDS", 0) or 0)
+    redis = get_redis()
+    # Pending until the job starts (it deletes the key first); the TTL only guards against a lost job.
+    if not redis.set(_pending_key(conversation_id), "1", nx=True, ex=int(delay) + 300):
+        return False
+    reply_job = job_id("reply", conversation_id, f"{utcnow().timestamp():.6f}")
+    func = "jobs.replies.generate_reply"
+    try:
+        if delay > 0:
+            get_queue("ai").enqueue_in(
+                timedelta(seconds=delay), func, str(conversation_id), job_id=reply_job, retry=_ai_retry()
+            )
+        else:
+            enqueue("ai", func, str(conversation_id), job_id=reply_job, retry=_ai_retry())
+    except Exception:
+        redis.delete(_pending_key(conversation_id))
+        raise
+    return True
+
+
+def _ai_retry():
+    from rq import Retry
+
+    return Retry(max=3, interval=[5, 20, 60])
+
+
+def clear_reply_pending(conversation_id) -> None:
+    get_redis().delete(_pending_key(conversation_id))
+
+
+def latest_inbound(conversation: Conversation) -> Message | None:
+    """The customer's latest message that a reply would answer (not deleted, not a system note)."""
+    return db.session.scalar(
+        select(Message)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.direction == "inbound",
+            Message.sender_type == "contact",
+            Message.deleted_at.is_(None),
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+
+
+def reply_key(conversation: Conversation, message: Message) -> str:
+    """The idempotency key of the AI's answer to one customer message: one answer, however often the job runs."""
+    return f"ai:{conversation.id}:{message.id}"
+
+
+def already_answered(key: str) -> bool:
+    return db.session.scalar(select(Message.id).where(Message.idempotency_key.like(f"{key}:%")).limit(1)) is not None
+
+
+# --- queueing outbound messages -----------------------------------------------------------------------------------
+
+
+def send_context(conversation: Conversation, sender_type: str, reply_to: Message | None = None) -> SendContext:
+    """What the channel needs to answer this conversation: the account, the customer's id on it, the window."""
+    account = conversation.social_account
+    recipient = db.session.scalar(
+        select(ContactIdentity.external_id)
+        .where(
+            ContactIdentity.contact_id == conversation.contact_id,
+            ContactIdentity.social_account_id == conversation.social_account_id,
+        )
+        .limit(1)
+    )
+    return SendContext(
+        account=account,
+        conversation=conversation,
+        recipient_id=recipient or conversation.thread_key or "",
+        sender_type=sender_type,
+        last_inbound_at=conversation.last_inbound_at,
+        reply_to=reply_to,
+    )
+
+
+def queue_reply(
+    conversation: Conversation,
+    reply: OutboundReply,
+    *,
+    user: User | None = None,
+    idempotency_key: str | None = None,
+) -> list[Message]:
+    """Shape a reply for the conversation's channel, store it as pending outbound messages and queue the send.
+
+    The one way anything says something to a customer. An AI reply outside the channel's window is stored as
+    skipped with the reason; a person's is refused with ReplyRefusedError (the inbox shows the reason). With an
+    idempotency key, a second call for the same key returns the messages of the first. Commits.
+    """
+    if conversation.social_account is None:
+        raise ReplyRefusedError("This conversation's account was removed; the reply cannot be sent.")
+    if idempotency_key:
+        existing = list(
+            db.session.scalars(
+                select(Message).where(Message.idempotency_key.like(f"{idempotency_key}:%")).order_by(Message.id)
+            )
+        )
+        if existing:
+            return existing
+    adapter = get_channel(conversation.channel)
+    reply_to = latest_inbound(conversation)
+    ctx = send_context(conversation, reply.sender_type, reply_to)
+    reason = adapter.check_window(ctx)
+    if reason and reply.sender_type == "human":
+        raise ReplyRefusedError(reason)
+    now = utcnow()
+    if reason:
+        parts_meta = [(reply.text, {}, [])]
+        status, error = "skipped", reason
+    else:
+        parts = adapter.format(reply, ctx)
+        parts_meta = [(p.text, p.payload, p.media) for p in parts]
+        status, error = "pending", None
+    rows = []
+    for index, (text, payload, media) in enumerate(parts_meta):
+        rows.append(
+            Message(
+                conversation_id=conversation.id,
+                channel=conversation.channel,
+                channel_account_id=conversation.social_account_id,
+                direction="outbound",
+                sender_type=reply.sender_type,
+                content=text,
+                media=[m if isinstance(m, dict) else m.__dict__ for m in media],
+                meta={"payload": payload, "part": index, "of": len(parts_meta)}
+                | ({"handoff": True} if reply.handoff else {}),
+                status=status,
+                error=error,
+                idempotency_key=f"{idempotency_key}:{index}" if idempotency_key else None,
+                user_id=user.id if user is not None else None,
+                created_at=now,
+            )
+        )
+    db.session.add_all(rows)
+    conversation.last_message_at = now
+    conversation.last_message_preview = (rows[0].content or "").strip().split("\n")[0][:200]
+    if reply.sender_type == "human":
+        conversation.unread_count = 0
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # The same key queued concurrently by another worker: theirs stands.
+        db.session.rollback()
+        return list(
+            db.session.scalars(
+                select(Message).where(Message.idempotency_key.like(f"{idempotency_key}:%")).order_by(Message.id)
+            )
+        )
+    for row in rows:
+        publish(conversation.organization_id, conversation.id, "message.created", {"message_id": row.id})
+    if status == "pending":
+        enqueue_send([row.id for row in rows])
+    else:
+        log.info("AI reply in conversation %s not sent: %s", conversation.id, reason)
+    return rows
+
+
+def send_job_id(first_message_id: int, attempt: int) -> str:
+    return job_id("send", first_message_id, attempt)
+
+
+def enqueue_send(message_ids: list[int], *, delay: float = 0, attempt: int = 0) -> None:
+    """Queue the send of these messages, in order, on the outbound queue."""
+    send_job = send_job_id(message_ids[0], attempt)
+    func = "jobs.replies.send_messages"
+    if delay > 0:
+        get_queue("outbound").enqueue_in(timedelta(seconds=delay), func, message_ids, job_id=send_job)
+    else:
+        enqueue("outbound", func, message_ids, job_id=send_job)
+
+
+# --- sending -------------------------------------------------------------------------------------------------------
+
+
+def _claim(message_id: int) -> bool:
+    """pending → sending, atomically: only one worker sends a message. sent_at records when the claim was made
+    (the sweeper returns claims older than a grace period to pending) and is set again when the send succeeds."""
+    result = db.session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == "pending")
+        .values(status="sending", sent_at=utcnow())
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _backoff_key(account: SocialAccount) -> str:
+    return f"chatpad:send-backoff:{account.id}"
+
+
+def send_messages(message_ids: list[int]) -> dict[str, int]:
+    """Send queued outbound messages in order. Transient failures reschedule the rest with backoff (honouring the
+    platform's Retry-After, and pausing the whole account when it is rate limited); permanent ones fail with the
+    reason; a dead token marks the account for reconnection and keeps the messages pending."""
+    counts = {"sent": 0, "failed": 0, "deferred": 0}
+    for position, message_id in enumerate(message_ids):
+        message = db.session.get(Message, message_id)
+        if message is None or message.status != "pending":
+            continue
+        conversation = message.conversation
+        account = conversation.social_account
+        if account is None or not account.is_active:
+            _fail(message, "The account was disconnected before this message was sent.")
+            counts["failed"] += 1
+            continue
+        if account.status == "needs_reauth":
+            counts["deferred"] += 1
+            continue  # kept pending; resume_account() sends it after reconnection
+        paused = get_redis().pttl(_backoff_key(account))
+        if paused and paused > 0:
+            _reschedule(message, message_ids[position:], paused / 1000, "Waiting: the platform is rate limiting")
+            counts["deferred"] += len(message_ids) - position
+            break
+        adapter = get_channel(conversation.channel)
+        ctx = send_context(conversation, message.sender_type, latest_inbound(conversation))
+        reason = adapter.check_window(ctx)
+        if reason:
+            _fail(message, reason, status="skipped" if message.sender_type == "ai" else "failed")
+            counts["failed"] += 1
+            continue
+        if not _claim(message.id):
+            continue
+        try:
+            external_id = adapter.send(message.meta.get("payload") or {}, ctx)
+        except TransientSendError as exc:
+            db.session.rollback()
+            _unclaim(message.id)
+            if exc.retry_after and exc.retry_after > 0:
+                get_redis().set(_backoff_key(account), "1", px=int(exc.retry_after * 1000))
+            if not _reschedule(message, message_ids[position:], exc.retry_after, exc.reason):
+                counts["failed"] += 1
+            else:
+                counts["deferred"] += len(message_ids) - position
+            break
+        except AuthExpiredError as exc:
+            db.session.rollback()
+            _unclaim(message.id, note=f"Waiting for the account to be reconnected: {exc.reason}")
+            account = db.session.get(SocialAccount, account.id)
+            if account_needs_reauth(account, exc.reason):
+                db.session.commit()
+            counts["deferred"] += len(message_ids) - position
+            break
+        except (PermanentSendError, WindowClosedError, SendError) as exc:
+            db.session.rollback()
+            _fail(message, exc.reason)
+            counts["failed"] += 1
+            continue
+        message.status = "sent"
+        message.external_id = external_id
+        message.sent_at = utcnow()
+        message.error = None
+        db.session.commit()
+        publish(conversation.organization_id, conversation.id, "message.updated", {"message_id": message.id})
+        counts["sent"] += 1
+    return counts
+
+
+def _unclaim(message_id: int, note: str | None = None) -> None:
+    values = {"status": "pending"}
+    if note:
+        values["error"] = note
+    db.session.execute(update(Message).where(Message.id == message_id, Message.status == "sending").values(**values))
+    db.session.commit()
+
+
+def _fail(message: Message, reason: str, status: str = "failed") -> None:
+    message.status = status
+    message.error = reason
+    db.session.commit()
+    conversation = message.conversation
+    publish(conversation.organization_id, conversation.id, "message.updated", {"message_id": message.id})
+    log.info("message %s %s: %s", message.id, status, reason)
+
+
+def _reschedule(message: Message, remaining: list[int], retry_after: float | None, reason: str) -> bool:
+    """Try the remaining messages again later; False (message failed) after MAX_SEND_ATTEMPTS."""
+    meta = dict(message.meta or {})
+    attempts = int(meta.get("attempts", 0)) + 1
+    meta["attempts"] = attempts
+    message.meta = meta
+    if attempts >= MAX_SEND_ATTEMPTS:
+        message.status = "failed"
+        message.error = f"Gave up after {attempts} attempts: {reason}"
+        db.session.commit()
+        conversation = message.conversation
+        publish(conversation.organization_id, conversation.id, "message.updated", {"message_id": message.id})
+        rest = remaining[1:]
+        if rest:
+            enqueue_send(rest)
+        return False
+    base = SEND_BACKOFF[min(attempts - 1, len(SEND_BACKOFF) - 1)]
+    delay = max(base * random.uniform(0.8, 1.2), retry_after or 0)  # noqa: S311 (jitter, not crypto)
+    message.error = f"Retrying (attempt {attempts + 1} of {MAX_SEND_ATTEMPTS}): {reason}"
+    db.session.commit()
+    enqueue_send(remaining, delay=delay, attempt=attempts)
+    return True
+
+
+def resume_account(account: SocialAccount) -> int:
+    """After a reconnection: send every message that waited for this account. Returns how many were queued."""
+    ids = list(
+        db.session.scalars(
+            select(Message.id)
+            .where(Message.channel_account_id == account.id, Message.status == "pending")
+            .order_by(Message.id)
+        )
+    )
+    by_conversation: dict = {}
+    for message in db.session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)):
+        by_conversation.setdefault(message.conversation_id, []).append(message.id)
+    for conversation_ids in by_conversation.values():
+        enqueue_send(conversation_ids, attempt=int(utcnow().timestamp()))
+    return len(ids)

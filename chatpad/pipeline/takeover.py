@@ -1,0 +1,86 @@
+"""Human takeover: a person answers, the AI stays quiet until the conversation is handed back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from chatpad.audit import record_audit
+from chatpad.extensions import db
+from chatpad.models import Conversation, Message, User, utcnow
+from chatpad.notify import notify_team
+from chatpad.realtime import publish
+
+
+def _system_note(conversation: Conversation, text: str) -> Message:
+    note = Message(
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        channel_account_id=conversation.social_account_id,
+        direction="outbound",
+        sender_type="system",
+        content=text,
+        status="internal",
+        created_at=utcnow(),
+    )
+    db.session.add(note)
+    return note
+
+
+def take_over(
+    conversation: Conversation,
+    *,
+    user: User | None = None,
+    reason: str,
+    hours: float | None = None,
+    notify: bool = True,
+    commit: bool = True,
+) -> None:
+    """Stop the AI in this conversation. By a person (user): they own it, optionally handing back after `hours`.
+    By the AI or the platform (no user): it waits on a human, and the team is told."""
+    from .replies import clear_reply_pending
+
+    conversation.human_takeover = True
+    conversation.taken_over_at = utcnow()
+    conversation.taken_over_by = user.id if user is not None else None
+    conversation.takeover_until = utcnow() + timedelta(hours=hours) if hours else None
+    if user is not None:
+        conversation.status = "open"
+        conversation.assigned_user_id = conversation.assigned_user_id or user.id
+        _system_note(conversation, f"{user} took over the conversation.")
+        record_audit(
+            "conversation.take_over", organization_id=conversation.organization_id, user_id=user.id, target=conversation
+        )
+    else:
+        conversation.status = "waiting"
+        _system_note(conversation, f"Handed to a person: {reason}")
+        if notify:
+            name = conversation.contact.display_name if conversation.contact else "A customer"
+            notify_team(
+                conversation.organization_id,
+                kind="handoff",
+                title=f"{name} is waiting for a person",
+                body=reason,
+                conversation=conversation,
+            )
+    clear_reply_pending(conversation.id)
+    if commit:
+        db.session.commit()
+        publish(conversation.organization_id, conversation.id, "conversation.updated", {"human_takeover": True})
+
+
+def hand_back(conversation: Conversation, *, user: User | None = None, commit: bool = True) -> None:
+    """Let the AI answer again (by a person, or automatically when takeover_until has passed)."""
+    conversation.human_takeover = False
+    conversation.taken_over_by = None
+    conversation.takeover_until = None
+    if conversation.status == "waiting":
+        conversation.status = "open"
+    who = str(user) if user is not None else "Automatic hand-back"
+    _system_note(conversation, f"{who}: the AI answers this conversation again.")
+    if user is not None:
+        record_audit(
+            "conversation.hand_back", organization_id=conversation.organization_id, user_id=user.id, target=conversation
+        )
+    if commit:
+        db.session.commit()
+        publish(conversation.organization_id, conversation.id, "conversation.updated", {"human_takeover": False})

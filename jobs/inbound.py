@@ -1,0 +1,62 @@
+"""Inbound jobs: a stored webhook event → parsed events → the pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+from chatpad.channels import get_channel
+from chatpad.channels.errors import AnomalousPayloadError
+from chatpad.extensions import db
+from chatpad.models import WebhookEvent, utcnow
+from chatpad.pipeline import ingest
+from jobs import app_context
+
+log = logging.getLogger("chatpad.jobs.inbound")
+
+MAX_EVENT_ATTEMPTS = 5
+
+
+def process_event(event_id: int) -> dict[str, int]:
+    """Parse a stored webhook event with its channel's adapter and ingest every event in it.
+
+    Idempotent: ingest dedupes by platform message id, so a retry after a crash re-ingests harmlessly. A failure
+    raises (RQ retries with backoff); after MAX_EVENT_ATTEMPTS the event is marked failed with the error so an admin
+    can see and replay it.
+    """
+    with app_context():
+        event = db.session.get(WebhookEvent, event_id)
+        if event is None or event.status in ("processed", "ignored"):
+            return {}
+        event.attempts = (event.attempts or 0) + 1
+        db.session.commit()
+        counts: dict[str, int] = {}
+        try:
+            parsed = get_channel(event.channel).parse(event.body)
+            for item in parsed:
+                result = ingest(item, raw_event_id=event.id)
+                counts[result.status] = counts.get(result.status, 0) + 1
+        except AnomalousPayloadError as exc:
+            db.session.rollback()
+            _finish(event_id, "failed", f"unreadable payload: {exc}")
+            return counts
+        except Exception as exc:
+            db.session.rollback()
+            if event.attempts >= MAX_EVENT_ATTEMPTS:
+                _finish(event_id, "failed", f"{type(exc).__name__}: {exc}")
+                log.exception("event %s failed for good after %s attempts", event_id, event.attempts)
+                return counts
+            _finish(event_id, "pending", f"{type(exc).__name__}: {exc}")
+            raise
+        useful = counts.get("stored", 0) + counts.get("updated", 0)
+        _finish(event_id, "processed" if useful or counts.get("duplicate") else "ignored", None)
+        log.info("event %s (%s): %s", event_id, event.channel, counts)
+        return counts
+
+
+def _finish(event_id: int, status: str, error: str | None) -> None:
+    event = db.session.get(WebhookEvent, event_id)
+    event.status = status
+    event.error = error
+    if status != "pending":
+        event.processed_at = utcnow()
+    db.session.commit()
