@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 from rq import get_current_job
 
@@ -39,7 +40,7 @@ def generate_reply(conversation_id: str) -> str:
 
     with app_context():
         clear_reply_pending(conversation_id)
-        conversation = db.session.get(Conversation, conversation_id)
+        conversation = db.session.get(Conversation, uuid.UUID(str(conversation_id)))  # SQLite's Uuid binds UUIDs only
         if conversation is None or conversation.human_takeover or conversation.social_account is None:
             return "skipped: taken over or gone"
         answering = latest_inbound(conversation)
