@@ -85,3 +85,45 @@ def rotate_keys() -> None:
                 rotated += 1
     db.session.commit()
     click.echo(f"Re-encrypted {rotated} row(s) under the newest key.")
+
+
+@bp.cli.command("events")
+@click.option("--status", type=click.Choice(["pending", "processed", "ignored", "failed"]), default=None)
+@click.option("--channel", default=None)
+@click.option("--limit", default=20, show_default=True)
+def list_events(status: str | None, channel: str | None, limit: int) -> None:
+    """List recent webhook events (the durable inbound log), newest first."""
+    from chatpad.models import WebhookEvent
+
+    query = select(WebhookEvent).order_by(WebhookEvent.id.desc()).limit(limit)
+    if status:
+        query = query.where(WebhookEvent.status == status)
+    if channel:
+        query = query.where(WebhookEvent.channel == channel)
+    for event in db.session.scalars(query):
+        error = f"  {event.error}" if event.error else ""
+        click.echo(
+            f"{event.id:>8}  {event.received_at:%Y-%m-%d %H:%M:%S}  {event.channel:<10} {event.status:<9} "
+            f"attempts={event.attempts} {len(event.body)}B{error}"
+        )
+
+
+@bp.cli.command("replay-event")
+@click.argument("event_ids", nargs=-1, type=int, required=True)
+def replay_event(event_ids: tuple[int, ...]) -> None:
+    """Process stored webhook events again (after a fix, or to recover failed ones). Safe: ingest is idempotent."""
+    from chatpad.models import WebhookEvent
+    from chatpad.pipeline.dispatch import enqueue_events
+
+    found = list(db.session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(event_ids))))
+    for event in found:
+        event.status, event.error, event.attempts = "pending", None, 0
+    db.session.commit()
+    redis_keys = [f"rq:job:event-{event.id}" for event in found]
+    if redis_keys:
+        from chatpad.queue import get_redis
+
+        get_redis().delete(*redis_keys)  # finished jobs of those ids would block new ones
+    queued = enqueue_events([event.id for event in found])
+    missing = sorted(set(event_ids) - {event.id for event in found})
+    click.echo(f"Queued {queued} event(s) for processing." + (f" Not found: {missing}" if missing else ""))

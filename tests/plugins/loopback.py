@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chatpad.channels import CHANNELS, Channel, InboundEvent, OutboundPart, UnifiedMessage, get_channel
-from chatpad.channels.errors import AuthExpiredError, PermanentSendError, TransientSendError
+from chatpad.channels.errors import AnomalousPayloadError, AuthExpiredError, PermanentSendError, TransientSendError
 from chatpad.channels.types import MessageMetadata
 from chatpad.queue import get_redis
 
@@ -27,7 +27,10 @@ class LoopbackChannel(Channel):
     max_text = 50
 
     def parse(self, body, headers=None):
-        data = json.loads(body)
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise AnomalousPayloadError(f"not JSON: {exc}") from None
         events = []
         for item in data["events"]:
             ts = datetime.fromtimestamp(item.get("ts", datetime.now(UTC).timestamp()), UTC)
