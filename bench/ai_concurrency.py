@@ -28,6 +28,7 @@ from tests.plugins.loopback import LoopbackChannel
 CUSTOMERS = 50
 MODEL_SECONDS = 2.0
 ACCOUNTS = 5
+ROUND_LIMIT = 120  # seconds a round may take before the variant is reported as not keeping up
 
 
 class BenchChannel(LoopbackChannel):
@@ -147,6 +148,7 @@ def run_once(rounds: int = 3, debounce: float = 0.0, platform: str = "fork") -> 
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     latencies: list[float] = []
     per_round = []
+    incomplete = None
     all_started: dict[str, float] = {}
     all_done: dict[str, float] = {}
     with scratch_database() as db_url:
@@ -180,7 +182,7 @@ def run_once(rounds: int = 3, debounce: float = 0.0, platform: str = "fork") -> 
             time.sleep(3)  # workers up (their startup is not part of the figure)
             for round_no in range(rounds):
                 started = _send_burst(app, round_no)
-                deadline = time.monotonic() + 120
+                deadline = time.monotonic() + ROUND_LIMIT
                 done: dict[str, float] = {}
                 while time.monotonic() < deadline:
                     done = _accepted(app, list(started))
@@ -188,7 +190,10 @@ def run_once(rounds: int = 3, debounce: float = 0.0, platform: str = "fork") -> 
                         break
                     time.sleep(0.2)
                 if len(done) < len(started):
-                    raise SystemExit(f"round {round_no}: only {len(done)} of {len(started)} replies were sent")
+                    # Report what happened instead of a number: the stage before the model could not keep up.
+                    print(f"  round {round_no + 1}: only {len(done)} of {len(started)} replies within {ROUND_LIMIT} s")
+                    incomplete = {"round": round_no + 1, "answered": len(done), "of": len(started)}
+                    break
                 values = [done[s] - t for s, t in started.items()]
                 latencies += values
                 per_round.append(summary(values))
@@ -222,6 +227,7 @@ def run_once(rounds: int = 3, debounce: float = 0.0, platform: str = "fork") -> 
         "floor_model_seconds": summary(model),
         "event_to_reply_seconds": overall,
         "rounds": per_round,
+        "incomplete": incomplete,
         "stages_seconds": {k: summary(v) for k, v in stages.items()},
         "model_max_in_flight": stats["max_in_flight"],
         "model_calls": stats["requests"],
