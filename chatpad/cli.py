@@ -56,6 +56,22 @@ def demo() -> None:
     click.echo(f" with password {result.admin_password}" if result.admin_password else " (existing password)")
 
 
+@bp.cli.group("simulate")
+def simulate() -> None:
+    """Be a customer on a platform, through the sandbox (docs/sandbox.md)."""
+
+
+def _register_simulators() -> None:
+    from chatpad.sandbox.meta.cli import simulate_facebook
+    from chatpad.sandbox.meta.instagram_cli import simulate_instagram
+
+    simulate.add_command(simulate_facebook)
+    simulate.add_command(simulate_instagram)
+
+
+_register_simulators()
+
+
 # Tables and columns that hold encrypted secrets.
 ENCRYPTED_COLUMNS = {"social_accounts": ("access_token", "refresh_token")}
 

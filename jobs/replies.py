@@ -40,7 +40,8 @@ def generate_reply(conversation_id: str) -> str:
 
     with app_context():
         clear_reply_pending(conversation_id)
-        conversation = db.session.get(Conversation, uuid.UUID(str(conversation_id)))  # SQLite's Uuid binds UUIDs only
+        # Job arguments are strings; the Uuid column needs a UUID on SQLite (PostgreSQL's driver accepts either).
+        conversation = db.session.get(Conversation, uuid.UUID(str(conversation_id)))
         if conversation is None or conversation.human_takeover or conversation.social_account is None:
             return "skipped: taken over or gone"
         answering = latest_inbound(conversation)

@@ -31,6 +31,9 @@ pytest_plugins = [
     "tests.plugins.ai",
     "tests.plugins.loopback",
     "tests.plugins.workers",
+    "tests.plugins.sandbox",
+    "tests.plugins.meta_sandbox",
+    "tests.plugins.instagram",
 ]
 
 
@@ -81,9 +84,14 @@ def redis_url(tmp_path_factory):
             lock_conn.delete(key)
 
 
+# The app's timeout for platform calls in tests: short, so injected timeouts stay quick.
+TEST_PLATFORM_TIMEOUT = 2.0
+
+
 @pytest.fixture(scope="session")
-def app(database_url, redis_url, tmp_path_factory):
-    """The app on the session's database, migrated with Alembic (so the migrations are tested too)."""
+def app(database_url, redis_url, tmp_path_factory, sandbox_server):
+    """The app on the session's database, migrated with Alembic (so the migrations are tested too), with its
+    platform URLs pointing at the session's sandbox."""
     from flask_migrate import upgrade
 
     app = create_app(
@@ -92,11 +100,16 @@ def app(database_url, redis_url, tmp_path_factory):
         REDIS_URL=redis_url,
         ATTACHMENT_DIR=str(tmp_path_factory.mktemp("attachments")),
         RATELIMIT_ENABLED=False,
+        SANDBOX_URL=sandbox_server.url,
+        GRAPH_API_URL=f"{sandbox_server.url}/graph",
+        PLATFORM_HTTP_TIMEOUT=TEST_PLATFORM_TIMEOUT,
     )
     with app.app_context():
         upgrade()
     os.environ["CHATPAD_TEST_DATABASE_URL"] = database_url
     os.environ["CHATPAD_TEST_REDIS_URL"] = redis_url
+    # Worker subprocesses (CHATPAD_ENV=test) read these to reach the same sandbox.
+    os.environ["CHATPAD_TEST_SANDBOX_URL"] = sandbox_server.url
     yield app
 
 

@@ -13,7 +13,10 @@ from .base import Channel, SendContext
 from .types import InboundEvent, MessageMedia, MessageMetadata, OutboundPart, OutboundReply, UnifiedMessage
 
 # key -> "module:Class". Keys are the seed's channel values.
-CHANNELS: dict[str, str] = {}
+CHANNELS: dict[str, str] = {
+    "facebook": "chatpad.channels.facebook.adapter:FacebookChannel",
+    "instagram": "chatpad.channels.instagram.adapter:InstagramChannel",
+}
 
 
 @cache

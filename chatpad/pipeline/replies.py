@@ -268,6 +268,7 @@ def send_messages(message_ids: list[int]) -> dict[str, int]:
             break
         adapter = get_channel(conversation.channel)
         ctx = send_context(conversation, message.sender_type, latest_inbound(conversation))
+        ctx.extra["message_id"] = message.id  # channels tag the send with it (Meta echoes it back as metadata)
         reason = adapter.check_window(ctx)
         if reason:
             _fail(message, reason, status="skipped" if message.sender_type == "ai" else "failed")

@@ -1,0 +1,1 @@
+"""Facebook Messenger: Page conversations through Meta's webhooks and Send API."""
