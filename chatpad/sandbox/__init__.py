@@ -29,18 +29,16 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     parts: list[tuple[str, str, str]] = []
     app.extensions["sandbox.parts"] = parts
 
-<<<<<<< HEAD
+    from .meta import init_meta
+
+    init_meta(app)
+
     from .openai import bp as openai_bp
 
     app.register_blueprint(openai_bp)
     parts.append(
         ("/openai/", "OpenAI-compatible model", "Chat Completions with adjustable latency and failures (docs/ai.md)")
     )
-=======
-    from .meta import init_meta
-
-    init_meta(app)
->>>>>>> main
 
     @app.get("/")
     def index():
