@@ -117,6 +117,28 @@ class Config:
     SANDBOX_ENABLED = _env_bool("SANDBOX_ENABLED", False)
     SANDBOX_URL = _env("SANDBOX_URL")
 
+    # --- Web widget (chatpad/channels/widget, chatpad/widget; docs/channels/widget.md) ---
+    # A visitor's message longer than this is refused with 413; a request body larger than the byte limit too.
+    WIDGET_MAX_MESSAGE_CHARS = _env_int("WIDGET_MAX_MESSAGE_CHARS", 2000)
+    WIDGET_MAX_BODY_BYTES = _env_int("WIDGET_MAX_BODY_BYTES", 16 * 1024)
+    # The signed visitor token (kept in the visitor's localStorage) and the short-lived ticket of the event stream.
+    WIDGET_VISITOR_TOKEN_MAX_AGE = _env_int("WIDGET_VISITOR_TOKEN_MAX_AGE", 180 * 24 * 3600)
+    WIDGET_STREAM_TICKET_MAX_AGE = _env_int("WIDGET_STREAM_TICKET_MAX_AGE", 3600)
+    # Live updates: an event stream ends after WIDGET_STREAM_MAX_SECONDS (the browser reconnects with Last-Event-ID),
+    # sends a heartbeat every WIDGET_HEARTBEAT_SECONDS, and a long poll waits at most WIDGET_LONG_POLL_SECONDS.
+    # Each open stream or poll holds a web thread: at most WIDGET_MAX_STREAMS per process, the rest get 503.
+    WIDGET_STREAM_MAX_SECONDS = _env_int("WIDGET_STREAM_MAX_SECONDS", 300)
+    WIDGET_HEARTBEAT_SECONDS = float(_env("WIDGET_HEARTBEAT_SECONDS", "15"))
+    WIDGET_LONG_POLL_SECONDS = float(_env("WIDGET_LONG_POLL_SECONDS", "25"))
+    WIDGET_MAX_STREAMS = _env_int("WIDGET_MAX_STREAMS", 64)
+    # Rate limits ("N per period", several separated by ";"), counted in Redis. Off when RATELIMIT_ENABLED is off.
+    WIDGET_RATE_LIMIT_MESSAGES_VISITOR = _env("WIDGET_RATE_LIMIT_MESSAGES_VISITOR", "8 per 10 seconds;120 per hour")
+    WIDGET_RATE_LIMIT_MESSAGES_WIDGET = _env("WIDGET_RATE_LIMIT_MESSAGES_WIDGET", "600 per minute")
+    WIDGET_RATE_LIMIT_SESSIONS_IP = _env("WIDGET_RATE_LIMIT_SESSIONS_IP", "20 per minute;300 per hour")
+    WIDGET_RATE_LIMIT_REQUESTS_VISITOR = _env("WIDGET_RATE_LIMIT_REQUESTS_VISITOR", "120 per minute")
+    WIDGET_RATE_LIMIT_REQUESTS_IP = _env("WIDGET_RATE_LIMIT_REQUESTS_IP", "600 per minute")
+    WIDGET_RATE_LIMIT_RATINGS_VISITOR = _env("WIDGET_RATE_LIMIT_RATINGS_VISITOR", "10 per hour")
+
     ATTACHMENT_DIR = _env("ATTACHMENT_DIR", str(INSTANCE_PATH / "attachments"))
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
 

@@ -62,9 +62,13 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     from .security import init_security
     from .webhooks import PREFIX as WEBHOOK_PREFIX
     from .webhooks import create_webhook_app
+    from .widget import bp as widget_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(cli_bp)
+    # The widget's visitor API: no cookies (a signed token in a header) and CORS-checked origins, so no CSRF token.
+    app.register_blueprint(widget_bp)
+    csrf.exempt(widget_bp)
     init_security(app)
 
     from .channels.instagram.stories import register_template_helpers as register_instagram_helpers

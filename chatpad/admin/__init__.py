@@ -25,5 +25,8 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts"))
     admin.add_view(KnowledgeItemView(KnowledgeItem, name="Knowledge", endpoint="knowledge"))
     admin.add_view(UserView(User, name="Users", endpoint="users"))
+    from chatpad.widget.admin import WidgetAdminView  # here: chatpad.widget imports the admin's base views
+
+    admin.add_view(WidgetAdminView(name="Web widgets", endpoint="widgets", url="/admin/widgets"))
     app.extensions["chatpad.admin"] = admin
     return admin

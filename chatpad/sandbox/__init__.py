@@ -40,6 +40,11 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
         ("/openai/", "OpenAI-compatible model", "Chat Completions with adjustable latency and failures (docs/ai.md)")
     )
 
+    from .widget import bp as widget_bp
+
+    app.register_blueprint(widget_bp)
+    parts.append(("/widget/", "Demo websites", "community websites on another origin, each embedding its chat widget"))
+
     @app.get("/")
     def index():
         return render_template("sandbox/index.html", parts=parts)
