@@ -142,6 +142,28 @@ class Config:
     ATTACHMENT_DIR = _env("ATTACHMENT_DIR", str(INSTANCE_PATH / "attachments"))
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
 
+    # --- Privacy and security (chatpad/security.py, chatpad/privacy/; docs/security.md, docs/privacy.md) ---
+    # Cookies named __Host-…: the browser then insists on Secure, Path=/ and no Domain, so no subdomain can set or
+    # shadow them.
+    SESSION_COOKIE_NAME = "__Host-chatpad_session"
+    REMEMBER_COOKIE_NAME = "__Host-chatpad_remember"
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = 14 * 24 * 3600
+    # Hosts pages may show images and media from besides this origin (CSP img-src/media-src, space-separated):
+    # Meta's CDNs, where customers' photos, attachments and story mentions live. Nothing else remote loads.
+    CSP_MEDIA_SOURCES = _env("CSP_MEDIA_SOURCES", "https://*.fbcdn.net https://*.fbsbx.com https://*.cdninstagram.com")
+    # The public status page of a data deletion request, per client address.
+    PRIVACY_STATUS_RATE_LIMIT = _env("PRIVACY_STATUS_RATE_LIMIT", "60 per minute")
+    # Customer data exports, per signed-in user (each is a full copy of someone's data).
+    PRIVACY_EXPORT_RATE_LIMIT = _env("PRIVACY_EXPORT_RATE_LIMIT", "30 per hour")
+    # Retention runs delete this many conversations per transaction, and hand over to a follow-up job after this
+    # many seconds so a first run over years of history never hits the job timeout.
+    RETENTION_BATCH_SIZE = _env_int("RETENTION_BATCH_SIZE", 200)
+    RETENTION_RUN_SECONDS = _env_int("RETENTION_RUN_SECONDS", 480)
+    # Raw webhook deliveries (webhook_events) are kept this many days for replay, then deleted: the messages in them
+    # are stored, and the raw copies hold the same personal data. 0 keeps them forever.
+    WEBHOOK_EVENT_RETENTION_DAYS = _env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30)
+
 
 class DevelopmentConfig(Config):
     """Laptop defaults: secrets generated and kept under instance/, cookies over plain HTTP, and every platform
@@ -150,6 +172,9 @@ class DevelopmentConfig(Config):
     ENV_NAME = "development"
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # Browsers refuse __Host- cookies without Secure, which plain-HTTP development cannot set.
+    SESSION_COOKIE_NAME = "__Host-chatpad_session" if SESSION_COOKIE_SECURE else "chatpad_session"
+    REMEMBER_COOKIE_NAME = "__Host-chatpad_remember" if SESSION_COOKIE_SECURE else "chatpad_remember"
     SANDBOX_ENABLED = _env_bool("SANDBOX_ENABLED", True)
     SANDBOX_PORT = _env_int("SANDBOX_PORT", 5055)
     SANDBOX_URL = _env("SANDBOX_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
@@ -166,6 +191,8 @@ class DevelopmentConfig(Config):
     AI_BASE_URL = _env("AI_BASE_URL", f"{SANDBOX_URL}/openai/v1")
     # This app's address (OAuth redirects, the widget snippet; the sandbox posts its webhooks here).
     PUBLIC_URL = _env("PUBLIC_URL", f"http://127.0.0.1:{Config.PORT}")
+    # The sandbox serves the demo's customer photos and story media.
+    CSP_MEDIA_SOURCES = _env("CSP_MEDIA_SOURCES", f"{Config.CSP_MEDIA_SOURCES} {SANDBOX_URL}")
 
 
 class ProductionConfig(Config):

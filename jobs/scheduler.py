@@ -16,6 +16,8 @@ from chatpad.queue import get_redis
 PERIODIC_JOBS: list[tuple[str, str, int]] = [
     ("jobs.housekeeping.heartbeat", "default", 60),
     ("jobs.housekeeping.sweep", "default", 30),
+    ("jobs.privacy.run_retention", "default", 24 * 3600),
+    ("jobs.privacy.sweep", "default", 600),
 ]
 
 

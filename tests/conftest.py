@@ -31,6 +31,8 @@ pytest_plugins = [
     "tests.plugins.ai",
     "tests.plugins.loopback",
     "tests.plugins.workers",
+    "tests.plugins.security",
+    "tests.plugins.privacy",
     "tests.plugins.sandbox",
     "tests.plugins.meta_sandbox",
     "tests.plugins.instagram",

@@ -16,22 +16,27 @@ from .conversation import (
 )
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
 from .org import ROLES, Organization, User
+from .privacy import ACTIVITY_COUNTERS, DELETION_REQUEST_STATUSES, AnonymousActivity, DataDeletionRequest
 
 __all__ = [
     "ACCOUNT_STATUSES",
+    "ACTIVITY_COUNTERS",
     "CHANNELS",
     "CONVERSATION_STATUSES",
+    "DELETION_REQUEST_STATUSES",
     "EVENT_STATUSES",
     "KNOWLEDGE_KINDS",
     "MESSAGE_STATUSES",
     "ROLES",
     "SENDER_TYPES",
     "Agent",
+    "AnonymousActivity",
     "Attachment",
     "AuditLog",
     "Contact",
     "ContactIdentity",
     "Conversation",
+    "DataDeletionRequest",
     "KnowledgeItem",
     "Location",
     "Message",

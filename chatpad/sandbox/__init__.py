@@ -30,8 +30,10 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     app.extensions["sandbox.parts"] = parts
 
     from .meta import init_meta
+    from .privacy import init_privacy
 
     init_meta(app)
+    init_privacy(app)
 
     from .openai import bp as openai_bp
 
