@@ -3,6 +3,7 @@ shutdown behaving as on RQ's own workers. Real Redis, real worker processes wher
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -27,22 +28,28 @@ J = "tests.ai.worker_jobs"
 
 
 @contextmanager
-def _signals_restored():
-    """BaseWorker.work() installs SIGINT/SIGTERM handlers; give pytest its own back."""
+def _process_state_restored():
+    """BaseWorker.work() installs SIGINT/SIGTERM handlers and may set RQ's logger levels; put pytest's back."""
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    loggers = {name: logging.getLogger(name) for name in ("rq.worker", "rq.job")}
+    levels = {name: (lg.level, lg.propagate, list(lg.handlers)) for name, lg in loggers.items()}
     try:
         yield
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+        for name, (level, propagate, handlers) in levels.items():
+            loggers[name].setLevel(level)
+            loggers[name].propagate = propagate
+            loggers[name].handlers[:] = handlers
 
 
 def _work(queue, threads=8, **kwargs) -> ThreadedWorker:
     worker = ThreadedWorker([queue], connection=queue.connection, threads=threads, job_monitoring_interval=1)
     for key, value in kwargs.items():
         setattr(worker, key, value)
-    with _signals_restored():
-        worker.work(burst=True, logging_level="WARNING")
+    with _process_state_restored():
+        worker.work(burst=True, logging_level=None)
     return worker
 
 
