@@ -85,6 +85,37 @@ class Config:
     MICROSOFT_TENANT = _env("MICROSOFT_TENANT", "common")
     MICROSOFT_LOGIN_URL = _env("MICROSOFT_LOGIN_URL", "https://login.microsoftonline.com")
 
+    # Email channel (docs/channels/email.md): IMAP sync, SMTP replies, Google/Microsoft OAuth.
+    MAIL_SYNC_INTERVAL = _env_int("MAIL_SYNC_INTERVAL", 60)  # seconds between two syncs of one inbox
+    MAIL_BACKFILL_DAYS = _env_int("MAIL_BACKFILL_DAYS", 7)  # first sync of a new inbox reaches back this far
+    MAIL_TIMEOUT = float(_env("MAIL_TIMEOUT", "30"))  # seconds for any one IMAP/SMTP network operation
+    MAIL_SYNC_JOB_TIMEOUT = _env_int("MAIL_SYNC_JOB_TIMEOUT", 300)  # one inbox's sync job, at most
+    MAIL_FETCH_BATCH = _env_int("MAIL_FETCH_BATCH", 200)  # messages per UID FETCH
+    MAIL_MAX_MESSAGES_PER_SYNC = _env_int("MAIL_MAX_MESSAGES_PER_SYNC", 2000)  # the rest comes next run
+    MAIL_THREAD_WINDOW_DAYS = _env_int("MAIL_THREAD_WINDOW_DAYS", 30)  # subject+participants threading window
+    MAIL_TOKEN_REFRESH_MARGIN = _env_int("MAIL_TOKEN_REFRESH_MARGIN", 600)  # refresh OAuth tokens this early
+    MAIL_TLS_CA_FILE = _env("MAIL_TLS_CA_FILE")  # extra CA for in-house mail servers
+    MAIL_ALLOW_INSECURE = _env_bool("MAIL_ALLOW_INSECURE", False)  # plain-text IMAP/SMTP beyond loopback
+    MICROSOFT_SCOPES = _env(
+        "MICROSOFT_SCOPES",
+        "openid email offline_access https://outlook.office.com/IMAP.AccessAsUser.All "
+        "https://outlook.office.com/SMTP.Send",
+    )
+    GOOGLE_SCOPES = _env("GOOGLE_SCOPES", "openid email https://mail.google.com/")
+    # The sandbox mail server (make run): IMAP and SMTP in the sandbox process holding the demo inboxes.
+    SANDBOX_MAIL_ENABLED = _env_bool("SANDBOX_MAIL_ENABLED", False)
+    SANDBOX_MAIL_HOST = _env("SANDBOX_MAIL_HOST", "127.0.0.1")
+    SANDBOX_IMAP_PORT = _env_int("SANDBOX_IMAP_PORT", 1143)
+    SANDBOX_SMTP_PORT = _env_int("SANDBOX_SMTP_PORT", 1025)
+
+    # Connecting accounts (docs/connecting.md): the Integrations tab, Facebook Login, the token lifecycle.
+    # Facebook Login for Business: a configuration id replaces the scope list in the dialog (optional).
+    META_LOGIN_CONFIG_ID = _env("META_LOGIN_CONFIG_ID")
+    INSTAGRAM_GRAPH_URL = _env("INSTAGRAM_GRAPH_URL", "https://graph.instagram.com")  # Instagram Login's tokens
+    CONNECT_FLOW_TTL = _env_int("CONNECT_FLOW_TTL", 30 * 60)  # seconds from "Connect" to the last screen
+    ACCOUNT_HEALTH_INTERVAL = _env_int("ACCOUNT_HEALTH_INTERVAL", 24 * 3600)  # debug_token & co. for every account
+    INSTAGRAM_REFRESH_BEFORE_DAYS = _env_int("INSTAGRAM_REFRESH_BEFORE_DAYS", 10)  # of a 60-day Instagram token
+
     # The AI: "offline" answers from the location's knowledge; "openai" is any Chat Completions endpoint.
     AI_PROVIDER = _env("AI_PROVIDER", "offline")
     AI_BASE_URL = _env("AI_BASE_URL", "https://api.openai.com/v1")
@@ -180,6 +211,7 @@ class DevelopmentConfig(Config):
     SANDBOX_URL = _env("SANDBOX_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
     GRAPH_API_URL = _env("GRAPH_API_URL", f"{SANDBOX_URL}/graph")
     FACEBOOK_DIALOG_URL = _env("FACEBOOK_DIALOG_URL", f"{SANDBOX_URL}/facebook")
+    INSTAGRAM_GRAPH_URL = _env("INSTAGRAM_GRAPH_URL", f"{SANDBOX_URL}/instagram-graph")
     GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID", "sandbox-google-client")
     GOOGLE_CLIENT_SECRET = _env("GOOGLE_CLIENT_SECRET", "sandbox-google-secret")
     GOOGLE_AUTHORIZE_URL = _env("GOOGLE_AUTHORIZE_URL", f"{SANDBOX_URL}/google/o/oauth2/v2/auth")
@@ -189,6 +221,7 @@ class DevelopmentConfig(Config):
     MICROSOFT_LOGIN_URL = _env("MICROSOFT_LOGIN_URL", f"{SANDBOX_URL}/microsoft")
     # AI_PROVIDER=openai in development talks to the sandbox's stand-in model unless AI_BASE_URL says otherwise.
     AI_BASE_URL = _env("AI_BASE_URL", f"{SANDBOX_URL}/openai/v1")
+    SANDBOX_MAIL_ENABLED = _env_bool("SANDBOX_MAIL_ENABLED", True)
     # This app's address (OAuth redirects, the widget snippet; the sandbox posts its webhooks here).
     PUBLIC_URL = _env("PUBLIC_URL", f"http://127.0.0.1:{Config.PORT}")
     # The sandbox serves the demo's customer photos and story media.

@@ -71,6 +71,11 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     app.register_blueprint(widget_bp)
     csrf.exempt(widget_bp)
     app.register_blueprint(privacy_bp)
+    from .channels.email.views import attachments_bp
+    from .channels.email.views import bp as email_oauth_bp
+
+    app.register_blueprint(email_oauth_bp)
+    app.register_blueprint(attachments_bp)
     init_security(app)
 
     from .channels.instagram.stories import register_template_helpers as register_instagram_helpers
@@ -81,6 +86,10 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     def healthz():
         """Liveness for load balancers and process managers: the process answers."""
         return "ok", 200, {"Content-Type": "text/plain"}
+
+    from .integrations import init_integrations
+
+    init_integrations(app)
 
     from .admin import init_admin
 

@@ -18,6 +18,13 @@ PERIODIC_JOBS: list[tuple[str, str, int]] = [
     ("jobs.housekeeping.sweep", "default", 30),
     ("jobs.privacy.run_retention", "default", 24 * 3600),
     ("jobs.privacy.sweep", "default", 600),
+    # Email: each run queues one sync per due inbox, and refreshes expiring OAuth tokens.
+    ("jobs.mail.sync_all_inboxes", "mail", 60),
+    ("jobs.mail.refresh_mail_tokens", "mail", 300),
+    # Accounts (docs/connecting.md): hourly fan-outs; each Meta account is health-checked once per
+    # ACCOUNT_HEALTH_INTERVAL (a day), and Instagram Login tokens are refreshed well before they expire.
+    ("jobs.accounts.check_accounts_health", "default", 3600),
+    ("jobs.accounts.refresh_expiring_tokens", "default", 3600),
 ]
 
 

@@ -6,6 +6,7 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
+from chatpad.integrations.views import IntegrationsView
 from chatpad.models import Agent, AuditLog, KnowledgeItem, Location, SocialAccount, User
 from chatpad.privacy.admin import AuditLogView, CustomerDataView, RetentionView
 from chatpad.security import csp_nonce
@@ -24,6 +25,7 @@ def init_admin(app: Flask) -> Admin:
         # Every script and stylesheet Flask-Admin emits carries this response's CSP nonce (chatpad/security.py).
         csp_nonce_generator=csp_nonce,
     )
+    admin.add_view(IntegrationsView(name="Integrations", endpoint="integrations", url="/admin/integrations"))
     admin.add_view(AgentView(Agent, name="Agents", endpoint="agents"))
     admin.add_view(LocationView(Location, name="Locations", endpoint="locations"))
     admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts"))

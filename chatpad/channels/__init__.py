@@ -17,6 +17,7 @@ CHANNELS: dict[str, str] = {
     "widget": "chatpad.channels.widget:WidgetChannel",
     "facebook": "chatpad.channels.facebook.adapter:FacebookChannel",
     "instagram": "chatpad.channels.instagram.adapter:InstagramChannel",
+    "email": "chatpad.channels.email.adapter:EmailChannel",
 }
 
 

@@ -39,6 +39,11 @@ def admin_pages(world) -> list[str]:
         f"/admin/customer-data/{contact}/erase",
         "/admin/retention/",
         "/admin/audit/",
+        "/admin/integrations/",
+        "/admin/integrations/email/new",
+        "/admin/integrations/email/imap",
+        "/admin/widgets/",
+        "/admin/widgets/new",
     ]
 
 

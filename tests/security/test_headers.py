@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from chatpad import create_app
+from chatpad.security import origin_of
 from config import ProductionConfig, TestConfig
 from tests.conftest import csrf_from, login
 from tests.factories import PASSWORD
@@ -44,10 +45,14 @@ def test_forms_may_go_only_to_us_and_the_oauth_providers(app, client):
     directives = dict(
         d.strip().split(" ", 1) for d in client.get("/login").headers["Content-Security-Policy"].split(";")
     )
-    assert directives["form-action"].split() == [
-        "'self'",
-        "http://127.0.0.1:5055",  # the sandbox's Facebook dialog, Google and Microsoft pages (development)
-    ]
+    allowed = directives["form-action"].split()
+    assert allowed[0] == "'self'"
+    # The sandbox's Facebook dialog, Google and Microsoft pages here; Meta's, Google's and Microsoft's in production.
+    expected = {
+        origin_of(app.config[key]) for key in ("FACEBOOK_DIALOG_URL", "GOOGLE_AUTHORIZE_URL", "MICROSOFT_LOGIN_URL")
+    }
+    assert set(allowed[1:]) == expected and len(allowed) == len(expected) + 1
+    assert "*" not in allowed and "https:" not in allowed
     production = create_app(
         ProductionConfig,
         SECRET_KEY="x" * 40,
