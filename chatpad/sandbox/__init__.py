@@ -35,6 +35,13 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     init_meta(app)
     init_privacy(app)
 
+    from .openai import bp as openai_bp
+
+    app.register_blueprint(openai_bp)
+    parts.append(
+        ("/openai/", "OpenAI-compatible model", "Chat Completions with adjustable latency and failures (docs/ai.md)")
+    )
+
     from .widget import bp as widget_bp
 
     app.register_blueprint(widget_bp)
