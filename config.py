@@ -148,6 +148,17 @@ class Config:
     SANDBOX_ENABLED = _env_bool("SANDBOX_ENABLED", False)
     SANDBOX_URL = _env("SANDBOX_URL")
 
+    # Unified inbox (issue 7): live updates by server-sent events. Each open stream holds a web thread (gunicorn
+    # gthread) and a Redis connection, so a process serves at most INBOX_SSE_MAX_STREAMS of them (keep it below
+    # --threads); beyond that, and behind proxies that buffer, pages poll every INBOX_POLL_SECONDS (ETag'd).
+    INBOX_SSE_ENABLED = _env_bool("INBOX_SSE_ENABLED", True)
+    INBOX_SSE_MAX_STREAMS = _env_int("INBOX_SSE_MAX_STREAMS", 4)
+    INBOX_SSE_MAX_SECONDS = _env_int("INBOX_SSE_MAX_SECONDS", 300)
+    INBOX_SSE_HEARTBEAT_SECONDS = _env_int("INBOX_SSE_HEARTBEAT_SECONDS", 5)
+    INBOX_POLL_SECONDS = _env_int("INBOX_POLL_SECONDS", 10)
+    # PostgreSQL work_mem for the analytics queries only (SET LOCAL), so a month of messages groups in memory.
+    INBOX_ANALYTICS_WORK_MEM = _env("INBOX_ANALYTICS_WORK_MEM", "64MB")
+
     # --- Web widget (chatpad/channels/widget, chatpad/widget; docs/channels/widget.md) ---
     # A visitor's message longer than this is refused with 413; a request body larger than the byte limit too.
     WIDGET_MAX_MESSAGE_CHARS = _env_int("WIDGET_MAX_MESSAGE_CHARS", 2000)

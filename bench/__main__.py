@@ -11,6 +11,7 @@ import sys
 
 BENCHMARKS = {
     "webhook_ack": "bench.webhook_ack",
+    "inbox": "bench.inbox",
     "ai_concurrency": "bench.ai_concurrency",
     "email_sync": "bench.email_sync",
     "widget": "bench.widget",

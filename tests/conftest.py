@@ -37,6 +37,7 @@ pytest_plugins = [
     "tests.plugins.sandbox",
     "tests.plugins.meta_sandbox",
     "tests.plugins.instagram",
+    "tests.plugins.inbox",
     "tests.plugins.widget",
     "tests.plugins.connect",
 ]

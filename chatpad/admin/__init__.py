@@ -25,6 +25,9 @@ def init_admin(app: Flask) -> Admin:
         # Every script and stylesheet Flask-Admin emits carries this response's CSP nonce (chatpad/security.py).
         csp_nonce_generator=csp_nonce,
     )
+    from chatpad.inbox import init_inbox
+
+    init_inbox(admin, app)  # Inbox and Analytics, first in the top menu
     admin.add_view(IntegrationsView(name="Integrations", endpoint="integrations", url="/admin/integrations"))
     admin.add_view(AgentView(Agent, name="Agents", endpoint="agents"))
     admin.add_view(LocationView(Location, name="Locations", endpoint="locations"))

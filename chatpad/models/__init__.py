@@ -15,6 +15,7 @@ from .conversation import (
     Rating,
 )
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
+from .inbox import ConversationNote
 from .mail import EmailSyncState
 from .org import ROLES, Organization, User
 from .privacy import ACTIVITY_COUNTERS, DELETION_REQUEST_STATUSES, AnonymousActivity, DataDeletionRequest
@@ -35,10 +36,11 @@ __all__ = [
     "Attachment",
     "AuditLog",
     "Contact",
-    "EmailSyncState",
     "ContactIdentity",
     "Conversation",
+    "ConversationNote",
     "DataDeletionRequest",
+    "EmailSyncState",
     "KnowledgeItem",
     "Location",
     "Message",

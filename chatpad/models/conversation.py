@@ -50,6 +50,9 @@ class Contact(db.Model):
     phone: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+    # Merged by hand into another contact (chatpad.contacts): kept, hidden, so the merge can be split again.
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    merged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     identities: Mapped[list[ContactIdentity]] = relationship(
         back_populates="contact", foreign_keys="ContactIdentity.contact_id"
@@ -128,6 +131,8 @@ class Conversation(db.Model):
     unread_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+    # The contact this conversation belonged to before a manual merge moved it (chatpad.contacts.split_contact).
+    original_contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
     contact: Mapped[Contact] = relationship()
     social_account: Mapped[SocialAccount | None] = relationship()

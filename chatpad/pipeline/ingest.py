@@ -406,17 +406,21 @@ def _fill_contact(contact: Contact, hints: dict) -> None:
 
 
 def _match_contact(org_id: int, email: str | None, phone: str | None) -> Contact | None:
-    """Cross-channel threading: the same email address or phone number in one organization is one person."""
+    """Cross-channel threading: the same email address or phone number in one organization is one person. A match
+    on a contact merged by hand into another (chatpad.contacts) is that other contact."""
+    from chatpad.contacts import resolve_merged
+
     if email:
         found = db.session.scalar(
             select(Contact).where(Contact.organization_id == org_id, Contact.email == email.strip().lower()).limit(1)
         )
         if found is not None:
-            return found
+            return resolve_merged(found)
     if phone:
-        return db.session.scalar(
+        found = db.session.scalar(
             select(Contact).where(Contact.organization_id == org_id, Contact.phone == phone).limit(1)
         )
+        return resolve_merged(found) if found is not None else None
     return None
 
 

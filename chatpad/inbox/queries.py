@@ -1,0 +1,360 @@
+"""The inbox list: filters that combine, search, and keyset pagination, always inside one organization.
+
+Pages are read newest first along (last_message_at, id), so page N costs what page 1 costs: the cursor is the last
+row's pair and the next page starts strictly below it. Each filter has an index that begins (organization_id,
+<filter column>, last_message_at, id) (chatpad/models/inbox.py), so a filtered first page is a short backwards
+index read, not a sort. Search matches customer names, addresses and phone numbers (trigram indexes) and message
+text (full-text index) on PostgreSQL, and falls back to LIKE on SQLite.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from markupsafe import Markup, escape
+from sqlalchemy import String, and_, any_, cast, func, literal_column, or_, select, true, tuple_
+
+from chatpad.extensions import db
+from chatpad.models import (
+    CHANNELS,
+    CONVERSATION_STATUSES,
+    Contact,
+    Conversation,
+    Location,
+    Message,
+    SocialAccount,
+)
+
+PAGE_SIZE = 50
+# "General": accounts (and so conversations) that belong to no location.
+NO_LOCATION = "general"
+STATUS_LABELS = {"open": "Open", "waiting": "Waiting on a human", "resolved": "Resolved"}
+MAX_SEARCH_TERMS = 8
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    """What the inbox shows. Every field is optional and they combine (AND). Round-trips through the URL."""
+
+    channel: str | None = None
+    location: str | None = None  # a location id, or NO_LOCATION
+    account: uuid.UUID | None = None
+    status: str | None = None
+    mine: bool = False
+    q: str = ""
+    invalid: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> InboxFilters:
+        """Filters from query-string arguments. Values that cannot be valid are dropped and named in .invalid, so a
+        shared link to a since-deleted location still opens (unfiltered on that field) and says so."""
+        invalid: list[str] = []
+        channel = (args.get("channel") or "").strip().lower() or None
+        if channel and channel not in CHANNELS:
+            invalid.append("channel")
+            channel = None
+        status = (args.get("status") or "").strip().lower() or None
+        if status and status not in CONVERSATION_STATUSES:
+            invalid.append("status")
+            status = None
+        location = (args.get("location") or "").strip() or None
+        if location and location != NO_LOCATION:
+            parsed = _uuid(location)
+            if parsed is None:
+                invalid.append("location")
+            location = str(parsed) if parsed else None
+        account = None
+        if args.get("account"):
+            account = _uuid(args["account"])
+            if account is None:
+                invalid.append("account")
+        mine = (args.get("mine") or "").lower() in {"1", "true", "on", "yes"}
+        q = " ".join((args.get("q") or "").split())[:200]
+        return cls(channel, location, account, status, mine, q, tuple(invalid))
+
+    def to_args(self) -> dict[str, str]:
+        """The query-string arguments that reproduce these filters (empty ones left out)."""
+        args = {
+            "channel": self.channel or "",
+            "location": self.location or "",
+            "account": str(self.account) if self.account else "",
+            "status": self.status or "",
+            "mine": "1" if self.mine else "",
+            "q": self.q,
+        }
+        return {k: v for k, v in args.items() if v}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.to_args())
+
+    def without(self, name: str) -> InboxFilters:
+        return replace(self, **{name: False if name == "mine" else ("" if name == "q" else None)})
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+# --- keyset cursor ---
+
+
+def encode_cursor(conversation) -> str:
+    """An opaque, URL-safe position just after this conversation in newest-first order."""
+    raw = f"{conversation.last_message_at.astimezone(UTC).isoformat()}|{conversation.id.hex}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The (last_message_at, id) a cursor points after; None for a missing or malformed cursor (the first page)."""
+    if not value:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        stamp, _, ident = raw.partition("|")
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None:
+            return None
+        return when.astimezone(UTC), uuid.UUID(hex=ident)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+# --- search ---
+
+
+def _like_pattern(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def tsquery_text(q: str) -> str | None:
+    """A safe to_tsquery() string: every word of q as a prefix ("pool hou" finds "pool house"), all required.
+    Only \\w characters reach the query, so user input can never be tsquery syntax."""
+    words = re.findall(r"\w+", q.lower())[:MAX_SEARCH_TERMS]
+    return " & ".join(f"{w}:*" for w in words) or None
+
+
+def search_clause(org_id: int, q: str):
+    """Conversations whose customer (name, email, phone), subject or any message text matches q."""
+    pattern = _like_pattern(q)
+    # A contact merged into another (chatpad.contacts) still finds the person it now belongs to.
+    contact_ids = select(func.coalesce(Contact.merged_into_id, Contact.id)).where(
+        Contact.organization_id == org_id,
+        or_(
+            Contact.name.ilike(pattern, escape="\\"),
+            Contact.email.ilike(pattern, escape="\\"),
+            Contact.phone.ilike(pattern, escape="\\"),
+        ),
+    )
+    subject = Conversation.subject.ilike(pattern, escape="\\")
+    if db.engine.dialect.name == "postgresql":
+        # Every arm can use an index (ANY(ARRAY(subquery)) is computed once, then a btree lookup; the stored
+        # per-conversation tsvector has GIN; the subject has trigrams), so PostgreSQL may either OR three bitmaps
+        # (a rare word) or walk the inbox index newest first and test each row cheaply (a common word).
+        clauses = [Conversation.contact_id == any_(func.array(contact_ids.scalar_subquery())), subject]
+        query = tsquery_text(q)
+        if query:
+            clauses.append(SEARCH_VECTOR.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"), query)))
+        return or_(*clauses)
+    messages = select(Message.conversation_id).where(
+        Message.content.ilike(pattern, escape="\\"), Message.deleted_at.is_(None), Message.sender_type != "system"
+    )
+    return or_(Conversation.contact_id.in_(contact_ids), subject, Conversation.id.in_(messages))
+
+
+# PostgreSQL only: the conversation's words, kept by triggers on messages (migrations/versions/0002_inbox.py).
+SEARCH_VECTOR = literal_column("conversations.search_vector")
+
+
+# --- the page ---
+
+
+@dataclass(slots=True)
+class InboxRow:
+    """One line of the list: plain values (fifty ORM objects with their relations cost more than the query)."""
+
+    id: uuid.UUID
+    channel: str
+    status: str
+    human_takeover: bool
+    last_message_at: datetime
+    last_message_preview: str | None
+    unread_count: int
+    subject: str | None
+    contact_name: str | None
+    contact_email: str | None
+    contact_phone: str | None
+    account_name: str | None
+    location_name: str | None
+
+    @property
+    def display_name(self) -> str:
+        return self.contact_name or self.contact_email or self.contact_phone or "Unknown customer"
+
+
+ROW_COLUMNS = (
+    Conversation.id,
+    Conversation.channel,
+    Conversation.status,
+    Conversation.human_takeover,
+    Conversation.last_message_at,
+    Conversation.last_message_preview,
+    Conversation.unread_count,
+    Conversation.subject,
+    Contact.name,
+    Contact.email,
+    Contact.phone,
+    SocialAccount.account_name,
+    Location.name,
+)
+
+
+@dataclass
+class InboxPage:
+    conversations: list[InboxRow]
+    next_cursor: str | None
+    is_first: bool
+
+
+def filter_clauses(org_id: int, filters: InboxFilters, user_id: int | None) -> list:
+    """The WHERE clauses for these filters, tenancy first."""
+    clauses = [Conversation.organization_id == org_id]
+    if filters.channel:
+        clauses.append(Conversation.channel == filters.channel)
+    if filters.location == NO_LOCATION:
+        clauses.append(Conversation.location_id.is_(None))
+    elif filters.location:
+        clauses.append(Conversation.location_id == uuid.UUID(filters.location))
+    if filters.account:
+        clauses.append(Conversation.social_account_id == filters.account)
+    if filters.status:
+        clauses.append(Conversation.status == filters.status)
+    if filters.mine:
+        clauses.append(Conversation.assigned_user_id == user_id)
+    if filters.q:
+        clauses.append(search_clause(org_id, filters.q))
+    return clauses
+
+
+def inbox_page(
+    org_id: int,
+    filters: InboxFilters,
+    *,
+    user_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> InboxPage:
+    """One page of the organization's conversations, newest first, after `cursor` (None: the first page)."""
+    position = decode_cursor(cursor)
+    clauses = filter_clauses(org_id, filters, user_id)
+    if position:
+        clauses.append(tuple_(Conversation.last_message_at, Conversation.id) < tuple_(*position))
+    stmt = (
+        select(*ROW_COLUMNS)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .outerjoin(SocialAccount, SocialAccount.id == Conversation.social_account_id)
+        .outerjoin(Location, Location.id == Conversation.location_id)
+        .where(and_(*clauses))
+        .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+        .limit(limit + 1)
+    )
+    rows = [InboxRow(*row) for row in db.session.execute(stmt)]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return InboxPage(rows, encode_cursor(rows[-1]) if more and rows else None, position is None)
+
+
+def waiting_count(org_id: int) -> int:
+    """How many conversations wait on a human (an index-only count)."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Conversation)
+        .where(Conversation.organization_id == org_id, Conversation.status == "waiting")
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: uuid.UUID
+    label: str
+    channel: str | None = None
+    location_id: uuid.UUID | None = None
+
+
+@dataclass
+class FilterChoices:
+    locations: list  # (id, name) rows
+    accounts: list[Choice]
+    channels: list[str]
+    accounts_need_location: bool = False  # too many accounts to list them all: pick a location first
+
+
+# Above this many accounts, the account filter lists one location's accounts (a dropdown of thousands helps nobody).
+MAX_ACCOUNT_CHOICES = 200
+
+
+def _org_choices(org_id: int) -> tuple[list, list[Choice], list[str], bool]:
+    """(locations, accounts or [] when there are too many, channels in use, too many accounts)."""
+    # Ids as text and a Core (not ORM) execution: for hundreds of rows the conversions cost more than the query.
+    locations = (
+        db.session.connection()
+        .execute(
+            select(cast(Location.id, String), Location.name)
+            .where(Location.tenant_clause(org_id))
+            .order_by(Location.name)
+        )
+        .all()
+    )
+    used = set(db.session.scalars(select(SocialAccount.channel).where(SocialAccount.tenant_clause(org_id)).distinct()))
+    capped = select(SocialAccount.id).where(SocialAccount.tenant_clause(org_id)).limit(MAX_ACCOUNT_CHOICES + 1)
+    too_many = db.session.scalar(select(func.count()).select_from(capped.subquery())) > MAX_ACCOUNT_CHOICES
+    accounts = [] if too_many else _accounts(org_id, True)
+    return locations, accounts, [c for c in CHANNELS if c in used] or list(CHANNELS), too_many
+
+
+def _accounts(org_id: int, where) -> list[Choice]:
+    rows = db.session.execute(
+        select(SocialAccount.id, SocialAccount.account_name, SocialAccount.channel, SocialAccount.location_id)
+        .where(SocialAccount.tenant_clause(org_id), true() if where is True else where)
+        .order_by(SocialAccount.channel, SocialAccount.account_name)
+        .limit(MAX_ACCOUNT_CHOICES)
+    ).all()
+    return [Choice(r.id, r.account_name, r.channel, r.location_id) for r in rows]
+
+
+def filter_choices(org_id: int, location: str | None = None) -> FilterChoices:
+    """The organization's locations, accounts and channels in use, for the filter dropdowns (ids and names only).
+    With many accounts, the account dropdown lists the chosen location's accounts only."""
+    locations, accounts, channels, too_many = _org_choices(org_id)
+    if location == NO_LOCATION:
+        if too_many:
+            accounts = _accounts(org_id, SocialAccount.location_id.is_(None))
+        else:
+            accounts = [a for a in accounts if a.location_id is None]
+    elif location:
+        if too_many:
+            accounts = _accounts(org_id, SocialAccount.location_id == uuid.UUID(location))
+        else:
+            accounts = [a for a in accounts if str(a.location_id) == location]
+    return FilterChoices(locations, accounts, channels, too_many and not location)
+
+
+def options_html(rows, selected: str | None) -> Markup:
+    """<option> tags for (id, name) rows, built in Python: a Jinja loop over hundreds of locations costs
+    milliseconds on every page."""
+    parts = []
+    # The database renders ids with dashes (PostgreSQL) or as bare hex (SQLite); both parse back as the same UUID.
+    wanted = (selected or "").replace("-", "")
+    for ident, name in rows:
+        value = str(ident)
+        mark = " selected" if value.replace("-", "") == wanted else ""
+        parts.append(f'<option value="{value}"{mark}>{escape(name)}</option>')
+    return Markup("".join(parts))  # noqa: S704 (ids are UUIDs, names escaped)

@@ -1,0 +1,621 @@
+"""The unified inbox and the analytics page, in the admin's look (Flask-Admin views, top menu).
+
+Every query is scoped to the signed-in user's organization: a conversation, contact, attachment or notification of
+another organization is a 404, whatever id is typed into the URL. Agents (role "agent") use the inbox; analytics is
+for owners and admins. Sending, takeover and notifications go through the shared pipeline (docs/pipeline.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import uuid
+from pathlib import Path
+
+from flask import abort, current_app, flash, make_response, redirect, request, send_file, url_for
+from flask_admin import BaseView, expose
+from flask_login import current_user
+from sqlalchemy import func, select, update
+from werkzeug.utils import safe_join
+
+from chatpad.admin.views import SecureViewMixin
+from chatpad.audit import record_audit
+from chatpad.channels import CHANNELS, OutboundReply, get_channel
+from chatpad.contacts import (
+    ContactMergeError,
+    contact_details,
+    get_contact,
+    merge_candidates,
+    merge_contacts,
+    merged_contacts,
+    split_contact,
+)
+from chatpad.extensions import db
+from chatpad.models import (
+    Attachment,
+    ContactIdentity,
+    Conversation,
+    ConversationNote,
+    Message,
+    Notification,
+    User,
+    utcnow,
+)
+from chatpad.realtime import conversation_channel, org_channel, publish
+
+from . import analytics
+from .charts import CHANNEL_COLORS, daily_columns, hbar_chart, stacked_share_chart
+from .forms import (
+    ActionForm,
+    AssignForm,
+    MergeForm,
+    MergeSearchForm,
+    NoteForm,
+    NotificationSettingsForm,
+    ReplyForm,
+    TakeOverForm,
+)
+from .live import event_stream
+from .queries import (
+    NO_LOCATION,
+    STATUS_LABELS,
+    InboxFilters,
+    filter_choices,
+    inbox_page,
+    options_html,
+    waiting_count,
+)
+from .thread import build_thread, reply_guide
+
+# Images the browser may show inline; anything else (SVG included: it can carry script) downloads as a file.
+INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+def _org_id() -> int:
+    return current_user.organization_id
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+def _conversation_or_404(conversation_id: uuid.UUID) -> Conversation:
+    conversation = db.session.scalar(
+        select(Conversation).where(Conversation.id == conversation_id, Conversation.tenant_clause(_org_id()))
+    )
+    if conversation is None:
+        abort(404)
+    return conversation
+
+
+def _etag_response(html: str):
+    """A partial for live refresh and polling: 304 when the page already has exactly this HTML."""
+    etag = hashlib.sha256(html.encode()).hexdigest()[:32]
+    if request.if_none_match.contains(etag):
+        response = make_response("", 304)
+    else:
+        response = make_response(html)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "no-cache, private"
+    return response
+
+
+def _adapter(channel: str):
+    return get_channel(channel) if channel in CHANNELS else None
+
+
+def _changed(conversation: Conversation, **data) -> None:
+    publish(conversation.organization_id, conversation.id, "conversation.updated", data)
+
+
+class InboxView(SecureViewMixin, BaseView):
+    """Conversations from every channel, one list; a conversation's thread; the actions a person takes on it."""
+
+    allowed_roles = ("owner", "admin", "agent")
+
+    # --- the list ---
+
+    @expose("/")
+    def index(self):
+        filters = InboxFilters.from_args(request.args)
+        cursor = request.args.get("after")
+        page = inbox_page(_org_id(), filters, user_id=current_user.id, cursor=cursor)
+        if request.args.get("partial"):
+            return _etag_response(self.render("inbox/_rows.html", page=page, filters=filters))
+        if filters.invalid:
+            flash(f"Ignored a filter that no longer exists: {', '.join(filters.invalid)}.", "warning")
+        choices = filter_choices(_org_id(), filters.location)
+        return self.render(
+            "inbox/list.html",
+            page=page,
+            filters=filters,
+            choices=choices,
+            status_labels=STATUS_LABELS,
+            waiting=waiting_count(_org_id()),
+            no_location=NO_LOCATION,
+            location_options=options_html(choices.locations, filters.location),
+            live_url=url_for(".events"),
+            partial_url=url_for(".index", partial=1, **filters.to_args()),
+        )
+
+    # --- one conversation ---
+
+    def _conversation_context(self, conversation: Conversation, **forms):
+        across = request.args.get("only") != "1"
+        items, truncated = build_thread(conversation, across_channels=across)
+        adapter = _adapter(conversation.channel)
+        window_reason = None
+        if adapter is not None and conversation.social_account is not None:
+            from chatpad.pipeline.replies import send_context
+
+            try:
+                window_reason = adapter.check_window(send_context(conversation, "human"))
+            except Exception:  # explaining the window must never break the page
+                current_app.logger.warning("check_window failed for %s", conversation.id, exc_info=True)
+        contact = conversation.contact
+        merge_search = MergeSearchForm(request.args)
+        users = db.session.scalars(
+            select(User).where(User.tenant_clause(_org_id()), User.active.is_(True)).order_by(User.email)
+        ).all()
+        assign = forms.get("assign_form") or AssignForm()
+        assign.user.choices = [("", "Nobody")] + [(str(u.id), str(u)) for u in users]
+        assign.user.data = str(conversation.assigned_user_id or "")
+        identities = db.session.scalars(
+            select(ContactIdentity).where(ContactIdentity.contact_id == contact.id).order_by(ContactIdentity.id)
+        ).all()
+        users_by_id = {u.id: u for u in users}
+        return {
+            "conversation": conversation,
+            "contact": contact,
+            "details": contact_details(contact),
+            "identities": identities,
+            "merged": merged_contacts(contact),
+            "candidates": merge_candidates(contact, merge_search.merge_q.data),
+            "merge_search": merge_search,
+            "items": items,
+            "truncated": truncated,
+            "across": across,
+            "guide": reply_guide(conversation, window_reason=window_reason, adapter=adapter),
+            "reply_form": forms.get("reply_form") or ReplyForm(),
+            "note_form": forms.get("note_form") or NoteForm(),
+            "takeover_form": forms.get("takeover_form") or TakeOverForm(),
+            "action_form": ActionForm(),
+            "merge_form": MergeForm(),
+            "assign_form": assign,
+            "taken_over_by": users_by_id.get(conversation.taken_over_by),
+            "assigned_to": users_by_id.get(conversation.assigned_user_id),
+            "reply_token": uuid.uuid4().hex,
+            "live_url": url_for(".events", conversation=conversation.id),
+            "thread_url": url_for(".thread", conversation_id=conversation.id, only="1" if not across else None),
+            "status_labels": STATUS_LABELS,
+        }
+
+    @expose("/c/<uuid:conversation_id>")
+    def conversation(self, conversation_id):
+        conversation = _conversation_or_404(conversation_id)
+        if conversation.unread_count:
+            conversation.unread_count = 0
+            db.session.commit()
+            _changed(conversation, unread_count=0)
+        return self.render("inbox/conversation.html", **self._conversation_context(conversation))
+
+    def _render_conversation(self, conversation, status: int, **forms):
+        return self.render("inbox/conversation.html", **self._conversation_context(conversation, **forms)), status
+
+    @expose("/c/<uuid:conversation_id>/thread")
+    def thread(self, conversation_id):
+        conversation = _conversation_or_404(conversation_id)
+        across = request.args.get("only") != "1"
+        items, truncated = build_thread(conversation, across_channels=across)
+        html = self.render(
+            "inbox/_thread.html", conversation=conversation, items=items, truncated=truncated, across=across
+        )
+        return _etag_response(html)
+
+    def _back(self, conversation: Conversation):
+        return redirect(url_for(".conversation", conversation_id=conversation.id))
+
+    @expose("/c/<uuid:conversation_id>/reply", methods=["POST"])
+    def reply(self, conversation_id):
+        from chatpad.pipeline import ReplyRefusedError, queue_reply, take_over
+
+        conversation = _conversation_or_404(conversation_id)
+        form = ReplyForm()
+        if not form.validate_on_submit():
+            return self._render_conversation(conversation, 400, reply_form=form)
+        if _adapter(conversation.channel) is None:
+            form.text.errors = [*form.text.errors, f"Not sent: replies on {conversation.channel} are not available."]
+            return self._render_conversation(conversation, 409, reply_form=form)
+        token = (request.form.get("reply_token") or "")[:64] or uuid.uuid4().hex
+        took_over = False
+        if not conversation.human_takeover:
+            # A person answering means the AI stops: it would otherwise answer the customer's next message on top.
+            take_over(conversation, user=_user(), reason="A person replied from the inbox", commit=False)
+            took_over = True
+        try:
+            rows = queue_reply(
+                conversation,
+                OutboundReply(form.text.data.strip(), sender_type="human"),
+                user=_user(),
+                idempotency_key=f"human:{conversation.id}:{token}",
+            )
+        except ReplyRefusedError as exc:
+            db.session.rollback()
+            form.text.errors = [*form.text.errors, f"Not sent: {exc}"]
+            return self._render_conversation(conversation, 409, reply_form=form)
+        if took_over:
+            _changed(conversation, human_takeover=True)
+        parts = len(rows)
+        flash(
+            ("Reply queued" + (f" as {parts} messages" if parts > 1 else ""))
+            + ("; you took over this conversation, the AI is paused until you hand it back." if took_over else "."),
+            "success",
+        )
+        return self._back(conversation)
+
+    @expose("/c/<uuid:conversation_id>/note", methods=["POST"])
+    def note(self, conversation_id):
+        conversation = _conversation_or_404(conversation_id)
+        form = NoteForm()
+        if not form.validate_on_submit():
+            return self._render_conversation(conversation, 400, note_form=form)
+        note = ConversationNote(
+            organization_id=conversation.organization_id,
+            conversation_id=conversation.id,
+            user_id=current_user.id,
+            body=form.body.data.strip(),
+        )
+        db.session.add(note)
+        db.session.commit()
+        publish(conversation.organization_id, conversation.id, "note.created", {"note_id": note.id})
+        flash("Note added (only your team sees it).", "success")
+        return self._back(conversation)
+
+    @expose("/c/<uuid:conversation_id>/take-over", methods=["POST"])
+    def take_over(self, conversation_id):
+        from chatpad.pipeline import take_over
+
+        conversation = _conversation_or_404(conversation_id)
+        form = TakeOverForm()
+        if not form.validate_on_submit():
+            return self._render_conversation(conversation, 400, takeover_form=form)
+        hours = float(form.hours.data) if form.hours.data else None
+        take_over(conversation, user=_user(), reason="Taken over from the inbox", hours=hours)
+        if hours:
+            flash(f"You took over. The AI answers again automatically after {hours:g} hours.", "success")
+        else:
+            flash("You took over. The AI stays quiet until you hand the conversation back.", "success")
+        return self._back(conversation)
+
+    @expose("/c/<uuid:conversation_id>/hand-back", methods=["POST"])
+    def hand_back(self, conversation_id):
+        from chatpad.pipeline import hand_back
+
+        conversation = _conversation_or_404(conversation_id)
+        if ActionForm().validate_on_submit():
+            if conversation.human_takeover:
+                hand_back(conversation, user=_user())
+                flash("Handed back: the AI answers this conversation again.", "success")
+            else:
+                flash("The AI already answers this conversation.", "info")
+        return self._back(conversation)
+
+    def _set_status(self, conversation: Conversation, status: str, message: str):
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        if conversation.status != status:
+            previous = conversation.status
+            conversation.status = status
+            record_audit(
+                f"conversation.{'resolve' if status == 'resolved' else 'reopen'}",
+                organization_id=conversation.organization_id,
+                user_id=current_user.id,
+                target=conversation,
+                detail={"from": previous},
+                ip=request.remote_addr,
+            )
+            db.session.commit()
+            _changed(conversation, status=status)
+            flash(message, "success")
+        return self._back(conversation)
+
+    @expose("/c/<uuid:conversation_id>/resolve", methods=["POST"])
+    def resolve(self, conversation_id):
+        conversation = _conversation_or_404(conversation_id)
+        return self._set_status(conversation, "resolved", "Resolved. It reopens if the customer writes again.")
+
+    @expose("/c/<uuid:conversation_id>/reopen", methods=["POST"])
+    def reopen(self, conversation_id):
+        conversation = _conversation_or_404(conversation_id)
+        return self._set_status(conversation, "open", "Reopened.")
+
+    @expose("/c/<uuid:conversation_id>/assign", methods=["POST"])
+    def assign(self, conversation_id):
+        conversation = _conversation_or_404(conversation_id)
+        form = AssignForm()
+        users = db.session.scalars(select(User).where(User.tenant_clause(_org_id()), User.active.is_(True))).all()
+        form.user.choices = [("", "Nobody")] + [(str(u.id), str(u)) for u in users]
+        if not form.validate_on_submit():
+            return self._render_conversation(conversation, 400, assign_form=form)
+        conversation.assigned_user_id = int(form.user.data) if form.user.data else None
+        record_audit(
+            "conversation.assign",
+            organization_id=conversation.organization_id,
+            user_id=current_user.id,
+            target=conversation,
+            detail={"assigned_user_id": conversation.assigned_user_id},
+            ip=request.remote_addr,
+        )
+        db.session.commit()
+        _changed(conversation, assigned_user_id=conversation.assigned_user_id)
+        flash("Assignment saved.", "success")
+        return self._back(conversation)
+
+    # --- contacts: merge and split ---
+
+    @expose("/c/<uuid:conversation_id>/merge", methods=["POST"])
+    def merge(self, conversation_id):
+        conversation = _conversation_or_404(conversation_id)
+        form = MergeForm()
+        if not form.validate_on_submit():
+            abort(400)
+        other = get_contact(_org_id(), form.other.data)
+        if other is None:
+            abort(404)
+        keep = conversation.contact
+        try:
+            moved = merge_contacts(keep, other, user_id=current_user.id, ip=request.remote_addr)
+        except ContactMergeError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return self._back(conversation)
+        db.session.commit()
+        _changed(conversation, contact_id=str(keep.id))
+        flash(
+            f"Merged {other.display_name} into {keep.display_name}: {moved} conversation"
+            f"{'' if moved == 1 else 's'} moved. Split them again from this page if that was a mistake.",
+            "success",
+        )
+        return self._back(conversation)
+
+    @expose("/c/<uuid:conversation_id>/split/<uuid:contact_id>", methods=["POST"])
+    def split(self, conversation_id, contact_id):
+        conversation = _conversation_or_404(conversation_id)
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        other = get_contact(_org_id(), contact_id)
+        if other is None:
+            abort(404)
+        keep = conversation.contact
+        try:
+            moved = split_contact(keep, other, user_id=current_user.id, ip=request.remote_addr)
+        except ContactMergeError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return self._back(conversation)
+        db.session.commit()
+        _changed(conversation, contact_id=str(keep.id))
+        flash(f"Split {other.display_name} off again: {moved} conversation{'' if moved == 1 else 's'} went back.")
+        return self._back(conversation)
+
+    # --- files ---
+
+    @expose("/attachments/<int:attachment_id>")
+    def attachment(self, attachment_id):
+        row = db.session.execute(
+            select(Attachment)
+            .join(Message, Message.id == Attachment.message_id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Attachment.id == attachment_id, Conversation.tenant_clause(_org_id()), Message.deleted_at.is_(None))
+        ).scalar_one_or_none()
+        if row is None:
+            abort(404)
+        path = safe_join(current_app.config["ATTACHMENT_DIR"], row.storage_key)
+        if path is None or not Path(path).is_file():
+            abort(404)
+        inline = row.content_type in INLINE_IMAGE_TYPES and request.args.get("download") != "1"
+        return send_file(
+            path,
+            mimetype=row.content_type if inline else "application/octet-stream",
+            as_attachment=not inline,
+            download_name=row.filename,
+            max_age=0,
+        )
+
+    # --- live updates ---
+
+    @expose("/events")
+    def events(self):
+        conversation_id = request.args.get("conversation")
+        if conversation_id:
+            try:
+                ident = uuid.UUID(conversation_id)
+            except ValueError:
+                abort(404)
+            conversation = _conversation_or_404(ident)
+            channels = [conversation_channel(conversation.id)]
+        else:
+            channels = [org_channel(_org_id())]
+        db.session.remove()  # the stream may last minutes: give the database connection back now
+        return event_stream(channels)
+
+    # --- notifications ---
+
+    def _notifications_query(self):
+        return select(Notification).where(
+            Notification.tenant_clause(_org_id()),
+            (Notification.user_id.is_(None)) | (Notification.user_id == current_user.id),
+        )
+
+    @expose("/notifications/")
+    def notifications(self):
+        rows = db.session.scalars(
+            self._notifications_query().order_by(Notification.created_at.desc(), Notification.id.desc()).limit(100)
+        ).all()
+        settings = NotificationSettingsForm(notify_email=current_user.notify_email)
+        return self.render(
+            "inbox/notifications.html",
+            notifications=rows,
+            action_form=ActionForm(),
+            settings_form=settings,
+            email_configured=bool(current_app.config.get("ALERT_SMTP_URL")),
+        )
+
+    @expose("/notifications/<int:notification_id>/open", methods=["POST"])
+    def open_notification(self, notification_id):
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        row = db.session.scalar(self._notifications_query().where(Notification.id == notification_id))
+        if row is None:
+            abort(404)
+        if row.read_at is None:
+            row.read_at = utcnow()
+            db.session.commit()
+        if row.conversation_id:
+            return redirect(url_for(".conversation", conversation_id=row.conversation_id))
+        return redirect(url_for(".notifications"))
+
+    @expose("/notifications/read-all", methods=["POST"])
+    def read_all(self):
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        ids = select(Notification.id).where(
+            Notification.tenant_clause(_org_id()),
+            (Notification.user_id.is_(None)) | (Notification.user_id == current_user.id),
+            Notification.read_at.is_(None),
+        )
+        db.session.execute(
+            update(Notification).where(Notification.id.in_(ids)).values(read_at=utcnow()),
+            execution_options={"synchronize_session": False},
+        )
+        db.session.commit()
+        flash("All notifications marked as read.", "success")
+        return redirect(url_for(".notifications"))
+
+    @expose("/notifications/settings", methods=["POST"])
+    def notification_settings(self):
+        form = NotificationSettingsForm()
+        if not form.validate_on_submit():
+            abort(400)
+        user = db.session.get(User, current_user.id)
+        user.notify_email = bool(form.notify_email.data)
+        record_audit(
+            "user.notification_settings",
+            organization_id=user.organization_id,
+            user_id=user.id,
+            target=user,
+            detail={"notify_email": user.notify_email},
+            ip=request.remote_addr,
+        )
+        db.session.commit()
+        flash("Saved.", "success")
+        return redirect(url_for(".notifications"))
+
+
+class AnalyticsView(SecureViewMixin, BaseView):
+    """Per channel and per location over a period, drawn as SVG on the server; CSV for spreadsheets."""
+
+    allowed_roles = ("owner", "admin")
+
+    def _report(self):
+        try:
+            period = analytics.parse_period(request.args)
+        except analytics.PeriodError as exc:
+            flash(str(exc), "error")
+            period = analytics.parse_period({})
+        return analytics.build_report(_org_id(), period)
+
+    @expose("/")
+    def index(self):
+        report = self._report()
+        channel_rows = [(s.label, s.conversations, f"{s.conversations:,}") for s in report.by_channel]
+        location_rows = [(s.label, s.conversations, f"{s.conversations:,}") for s in report.by_location[:20]]
+        frt = [s for s in report.by_channel if s.median_first_response is not None]
+        charts = {
+            "daily": daily_columns(
+                report.daily, title="Messages per day, by channel", channels=report.channels or list(CHANNEL_COLORS)
+            ),
+            "channels": hbar_chart(
+                channel_rows,
+                title="Conversations per channel",
+                colors=[CHANNEL_COLORS.get(s.key, "#007bff") for s in report.by_channel],
+            ),
+            "handled": stacked_share_chart(
+                [(s.label, {"ai": s.ai, "human": s.human, "unanswered": s.unanswered}) for s in report.by_channel]
+                + [
+                    (
+                        "All channels",
+                        {"ai": report.total.ai, "human": report.total.human, "unanswered": report.total.unanswered},
+                    )
+                ],
+                title="Who answered: the AI, or people",
+                segments=[("ai", "Answered by the AI"), ("human", "Handed to people"), ("unanswered", "Unanswered")],
+            ),
+            "frt": hbar_chart(
+                [(s.label, s.median_first_response, analytics.format_duration(s.median_first_response)) for s in frt],
+                title="Median first-response time per channel",
+                colors=[CHANNEL_COLORS.get(s.key, "#007bff") for s in frt],
+            ),
+            "locations": hbar_chart(location_rows, title="Conversations per location (top 20)", color="#28a745"),
+            "failures": hbar_chart(
+                [(f"{f['channel'].title()}: {f['reason']}", f["count"], str(f["count"])) for f in report.failures[:12]],
+                title="Failed sends by reason",
+                color="#dc3545",
+                label_width=260,
+                width=640,
+            ),
+        }
+        return self.render(
+            "analytics/index.html",
+            report=report,
+            charts=charts,
+            period_days=analytics.PERIOD_DAYS,
+            duration=analytics.format_duration,
+        )
+
+    def _csv(self, rows, name: str):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for row in rows:
+            # Spreadsheets run cells starting with = + - @ as formulas; location names and reasons are user text.
+            writer.writerow([f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in row])
+        record_audit(
+            "analytics.export",
+            organization_id=_org_id(),
+            user_id=current_user.id,
+            detail={"file": name, "args": request.args.to_dict()},
+            ip=request.remote_addr,
+        )
+        db.session.commit()
+        response = make_response(buffer.getvalue())
+        response.headers["Content-Type"] = "text/csv; charset=utf-8"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    @expose("/export.csv")
+    def export(self):
+        report = self._report()
+        name = f"chatpad-analytics-{report.period.first_day}-{report.period.last_day}.csv"
+        return self._csv(analytics.csv_rows(report), name)
+
+    @expose("/failures.csv")
+    def export_failures(self):
+        report = self._report()
+        name = f"chatpad-failed-sends-{report.period.first_day}-{report.period.last_day}.csv"
+        return self._csv(analytics.failure_csv_rows(report), name)
+
+
+def unread_notifications(org_id: int, user_id: int, cap: int = 99) -> int:
+    """Unread notifications for the bell in the top bar (counted up to cap)."""
+    inner = (
+        select(Notification.id)
+        .where(
+            Notification.organization_id == org_id,
+            Notification.read_at.is_(None),
+            (Notification.user_id.is_(None)) | (Notification.user_id == user_id),
+        )
+        .limit(cap + 1)
+        .subquery()
+    )
+    return db.session.scalar(select(func.count()).select_from(inner))

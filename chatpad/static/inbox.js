@@ -1,0 +1,178 @@
+/* The inbox's live updates and small helpers. No library: server-sent events when the server has a free stream,
+ * polling with ETags otherwise (or when a proxy holds the stream back). Everything works without this file; it only
+ * saves reloads. */
+(function () {
+  "use strict";
+
+  function debounce(fn, ms) {
+    var timer = null;
+    return function () {
+      clearTimeout(timer);
+      timer = setTimeout(fn, ms);
+    };
+  }
+
+  function setStatus(text) {
+    var el = document.getElementById("live-status");
+    if (el) el.textContent = text;
+  }
+
+  /* Fetch a partial and swap it in when it changed (ETag: an unchanged partial costs a 304). */
+  function Refresher(container, url, after) {
+    var etag = null;
+    var busy = false;
+    var again = false;
+    function run() {
+      if (busy) { again = true; return; }
+      busy = true;
+      var headers = { "X-Requested-With": "fetch" };
+      if (etag) headers["If-None-Match"] = etag;
+      fetch(url, { headers: headers, credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          if (response.status === 200) {
+            etag = response.headers.get("ETag");
+            return response.text().then(function (html) {
+              var before = container.innerHTML;
+              container.innerHTML = html;
+              if (after) after(before);
+            });
+          }
+        })
+        .catch(function () {})
+        .then(function () {
+          busy = false;
+          if (again) { again = false; run(); }
+        });
+    }
+    return debounce(run, 250);
+  }
+
+  /* Server-sent events with a polling fallback. When the server has no free stream (503) or a proxy holds the
+   * stream back, the page polls, and tries a stream again every 30 s. */
+  function live(url, onEvent, pollMs) {
+    var polling = null;
+    var source = null;
+    var retry = null;
+
+    function poll() {
+      if (!polling) {
+        setStatus("Updates every " + Math.round(pollMs / 1000) + " s");
+        polling = setInterval(onEvent, pollMs);
+      }
+      if (!retry) retry = setTimeout(function () { retry = null; connect(); }, 30000);
+    }
+
+    function connect() {
+      if (!window.EventSource) { poll(); return; }
+      var ready = false;
+      source = new EventSource(url);
+      var readyTimer = setTimeout(function () {
+        if (!ready) { source.close(); poll(); }
+      }, 10000);
+      source.addEventListener("ready", function (e) {
+        ready = true;
+        clearTimeout(readyTimer);
+        try { pollMs = JSON.parse(e.data).poll_ms || pollMs; } catch (err) { /* keep the default */ }
+        if (polling) { clearInterval(polling); polling = null; onEvent("reconnected"); }
+        setStatus("\u25CF Live");
+      });
+      ["message.created", "message.updated", "conversation.updated", "note.created"].forEach(function (name) {
+        source.addEventListener(name, function (e) { onEvent(name, e); });
+      });
+      source.addEventListener("typing", function (e) { onEvent("typing", e); });
+      source.onerror = function () {
+        // CLOSED: the server said no (503: all streams busy); CONNECTING: EventSource retries by itself.
+        if (source.readyState === EventSource.CLOSED) { clearTimeout(readyTimer); poll(); }
+        else setStatus("Reconnecting\u2026");
+      };
+    }
+
+    // Leaving the page closes the stream at once, so the server frees its slot at the next heartbeat.
+    window.addEventListener("pagehide", function () { if (source) source.close(); });
+    connect();
+  }
+
+  /* Changing the location empties the account filter before the form goes (chatpad/static/admin.js sends forms
+   * whose fields carry data-autosubmit; this listener on the field runs before that one on the document). */
+  function clearAccountOnLocationChange() {
+    var form = document.getElementById("inbox-filters");
+    if (!form) return;
+    var location = form.querySelector("[name=location]");
+    var account = form.querySelector("[name=account]");
+    if (!location || !account) return;
+    location.addEventListener("change", function () { account.value = ""; });
+  }
+
+  function inboxList() {
+    var rows = document.getElementById("inbox-rows");
+    if (!rows || rows.getAttribute("data-live") !== "1") return;
+    var refresh = Refresher(rows, rows.getAttribute("data-partial-url"), function (before) {
+      if (before === rows.innerHTML) return;
+      var first = rows.querySelector(".inbox-row");
+      if (first) first.classList.add("fresh");
+    });
+    live(rows.getAttribute("data-live-url"), function (name) {
+      if (name !== "typing") refresh();
+    }, 10000);
+  }
+
+  function scrollToEnd(el) { el.scrollTop = el.scrollHeight; }
+
+  function conversationPage() {
+    var thread = document.getElementById("thread");
+    if (!thread) return;
+    scrollToEnd(thread);
+    var typing = document.getElementById("typing");
+    var refresh = Refresher(thread, thread.getAttribute("data-thread-url"), function (before) {
+      if (before !== thread.innerHTML) scrollToEnd(thread);
+    });
+    live(thread.getAttribute("data-live-url"), function (name, e) {
+      if (name === "typing" && e) {
+        try { typing.hidden = !JSON.parse(e.data).started; } catch (err) { typing.hidden = true; }
+        return;
+      }
+      if (name === "message.created" && typing) typing.hidden = true;
+      refresh();
+    }, 10000);
+  }
+
+  function utf8Length(text) {
+    return new Blob([text]).size;
+  }
+
+  function replyCounter() {
+    var box = document.getElementById("reply-text");
+    if (!box || !box.getAttribute("data-limit")) return;
+    var limit = parseInt(box.getAttribute("data-limit"), 10);
+    var unit = box.getAttribute("data-unit") || "characters";
+    var counter = document.createElement("small");
+    counter.className = "reply-counter d-block text-right text-muted";
+    counter.setAttribute("aria-live", "polite");
+    box.parentNode.insertBefore(counter, box.nextSibling);
+    function update() {
+      var n = unit === "bytes" ? utf8Length(box.value) : Array.from(box.value).length;
+      var parts = Math.max(1, Math.ceil(n / limit));
+      counter.textContent = n + " / " + limit + " " + unit + (parts > 1 ? " \u2014 goes out as " + parts + " messages" : "");
+      counter.classList.toggle("over", n > limit);
+    }
+    box.addEventListener("input", update);
+    update();
+  }
+
+  function preventDoubleSend() {
+    var form = document.getElementById("reply-form");
+    if (!form) return;
+    form.addEventListener("submit", function () {
+      var button = document.getElementById("send-button");
+      if (button) { button.disabled = true; button.textContent = "Sending\u2026"; }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    clearAccountOnLocationChange();
+    inboxList();
+    conversationPage();
+    replyCounter();
+    preventDoubleSend();
+  });
+})();

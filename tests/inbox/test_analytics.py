@@ -1,0 +1,171 @@
+"""Analytics by channel and location: the numbers, the charts, the CSV, the period, and who may see them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+import pytest
+
+from chatpad.inbox.analytics import PeriodError, build_report, parse_period
+from chatpad.models import utcnow
+from tests.conftest import login
+
+
+@pytest.fixture
+def traffic(make, inbox_make):
+    """Five conversations in the last week on two locations, one older, one of another business."""
+    biz = make.business("Lakeside")
+    biz.south = make.location(biz.agent, "South Park")
+    biz.mail = make.account(
+        biz.agent,
+        "email",
+        biz.south,
+        account_id="south@x.test",
+        account_name="south@x.test",
+        status="needs_reauth",
+        last_error="Token has been expired or revoked.",
+    )
+    t = utcnow() - timedelta(days=2)
+    s = timedelta(seconds=1)
+
+    ai = inbox_make.conversation(biz.account)
+    inbox_make.message(ai, "Is lot 14 available?", at=t)
+    inbox_make.message(ai, "Yes it is!", direction="outbound", status="delivered", at=t + 30 * s)
+    inbox_make.message(ai, "Taken over", direction="outbound", sender_type="system", status="internal", at=t + 40 * s)
+
+    human = inbox_make.conversation(biz.account)
+    inbox_make.message(human, "Can I talk to someone?", at=t)
+    inbox_make.message(human, "Sure, Pat here.", direction="outbound", sender_type="human", at=t + 600 * s)
+
+    unanswered = inbox_make.conversation(biz.account)
+    inbox_make.message(unanswered, "Hello?", at=t)
+
+    mail = inbox_make.conversation(biz.mail)
+    inbox_make.message(mail, "Pets allowed?", at=t)
+    inbox_make.message(
+        mail, "Yes", direction="outbound", status="failed", error="SMTP 550 mailbox unavailable\nmore", at=t + 5 * s
+    )
+    inbox_make.message(
+        mail, "Yes, two pets.", direction="outbound", sender_type="human", status="delivered", at=t + 3600 * s
+    )
+
+    taken = inbox_make.conversation(biz.mail, taken_over_at=t + 60 * s, human_takeover=True)
+    inbox_make.message(taken, "I need a person", at=t)
+
+    old = inbox_make.conversation(biz.account)
+    inbox_make.message(old, "Last month", at=utcnow() - timedelta(days=40))
+
+    rival = make.business("Rival")
+    theirs = inbox_make.conversation(rival.account)
+    inbox_make.message(theirs, "Not yours", at=t)
+    return biz
+
+
+def test_the_numbers_per_channel_location_and_in_total(db, traffic):
+    """Counts, who answered, median first response and failures add up the same way on both databases."""
+    report = build_report(traffic.org.id, parse_period({"days": "7"}))
+    total = report.total
+    assert (total.conversations, total.messages, total.ai, total.human, total.unanswered) == (5, 9, 1, 3, 1)
+    assert total.median_first_response == pytest.approx(600)
+    assert total.failed == 1 and total.new_conversations == 5
+
+    fb, mail = report.by_channel
+    assert (fb.key, fb.conversations, fb.ai, fb.human, fb.unanswered) == ("facebook", 3, 1, 1, 1)
+    assert fb.median_first_response == pytest.approx(315)
+    assert (mail.key, mail.conversations, mail.human, mail.failed) == ("email", 2, 2, 1)
+    assert mail.median_first_response == pytest.approx(3600)
+
+    locations = {s.label: s for s in report.by_location}
+    assert locations[traffic.location.name].conversations == 3
+    assert locations["South Park"].conversations == 2 and locations["South Park"].failed == 1
+
+    assert report.failures == [{"channel": "email", "reason": "SMTP 550 mailbox unavailable", "count": 1}]
+    assert [a.account_name for a in report.reconnect] == ["south@x.test"]
+    assert len(report.daily) == 7 and sum(sum(v.values()) for _, v in report.daily) == 9
+
+
+def test_a_longer_period_includes_older_conversations(db, traffic):
+    """The 90-day view counts last month's conversation too."""
+    assert build_report(traffic.org.id, parse_period({"days": "90"})).total.conversations == 6
+
+
+def test_the_page_draws_charts_without_any_library(client, traffic):
+    """The analytics page is server-drawn SVG plus tables, with every number readable as text."""
+    login(client, traffic.user.email)
+    response = client.get("/admin/analytics/?days=7")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert html.count("<svg") == 6 and '<script src="http' not in html
+    assert "Answered by the AI" in html and "Handed to people" in html
+    assert "SMTP 550 mailbox unavailable" in html and "1 account needs reconnection" in html
+    assert "Token has been expired or revoked." in html
+    assert ">10 min<" in html  # the median first response, as text
+    assert "Rival" not in html and "Not yours" not in html
+
+
+def test_csv_export(client, traffic):
+    """The CSV has a row for the total, each channel and each location, and defuses spreadsheet formulas."""
+    traffic.location.name = '=HYPERLINK("http://evil")'
+    from chatpad.extensions import db
+
+    db.session.commit()
+    login(client, traffic.user.email)
+    response = client.get("/admin/analytics/export.csv?days=7")
+    assert response.headers["Content-Type"].startswith("text/csv")
+    assert "attachment;" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    by = {(r["dimension"], r["name"]): r for r in rows}
+    assert by[("total", "All channels")]["conversations"] == "5"
+    assert by[("channel", "facebook")]["answered_by_ai"] == "1"
+    assert by[("channel", "email")]["median_first_response_seconds"] == "3600"
+    assert ("location", '\'=HYPERLINK("http://evil")') in by
+    failures = client.get("/admin/analytics/failures.csv?days=7").get_data(as_text=True)
+    assert "email,SMTP 550 mailbox unavailable,1" in failures
+
+
+def test_custom_dates(client, traffic):
+    """A date range works; a reversed or malformed one is explained and the default period shown."""
+    today = utcnow().date()
+    period = parse_period({"start": (today - timedelta(days=3)).isoformat(), "end": today.isoformat()})
+    assert period.days is None and (period.last_day - period.first_day).days == 3
+    with pytest.raises(PeriodError):
+        parse_period({"start": "2026-02-10", "end": "2026-02-01"})
+    with pytest.raises(PeriodError):
+        parse_period({"start": "yesterday"})
+    login(client, traffic.user.email)
+    html = client.get("/admin/analytics/?start=2026-02-10&end=2026-02-01").get_data(as_text=True)
+    assert "The end date is before the start date." in html and "Last 30 days" in html
+
+
+def test_period_presets(db):
+    """Unknown presets fall back to 30 days; days are whole UTC days ending today."""
+    period = parse_period({"days": "13"}, today=date(2026, 3, 10))
+    assert period.days == 30 and period.last_day == date(2026, 3, 10) and period.first_day == date(2026, 2, 9)
+
+
+def test_analytics_is_for_owners_and_admins(client, traffic, make):
+    """Agents work the inbox but do not see the business's analytics."""
+    agent = make.user(traffic.org, role="agent")
+    login(client, agent.email)
+    assert client.get("/admin/analytics/").status_code == 403
+    assert client.get("/admin/analytics/export.csv").status_code == 403
+    assert 'href="/admin/analytics/"' not in client.get("/admin/inbox/").get_data(as_text=True)
+
+
+def test_first_response_counts_from_the_customers_first_message_in_the_period(db, make, inbox_make):
+    """A reply that ended an exchange from before the period is not this period's first response."""
+    biz = make.business()
+    period = parse_period({"days": "7"})
+    start = period.start
+    conv = inbox_make.conversation(biz.account)
+    inbox_make.message(conv, "Late question", at=start - timedelta(hours=1))
+    inbox_make.message(conv, "Late answer", direction="outbound", at=start + timedelta(minutes=1))
+    inbox_make.message(conv, "New question", at=start + timedelta(hours=2))
+    inbox_make.message(
+        conv, "New answer", direction="outbound", sender_type="human", at=start + timedelta(hours=2, minutes=10)
+    )
+    report = build_report(biz.org.id, period)
+    assert report.total.median_first_response == pytest.approx(600)
+    assert report.total.human == 1 and report.total.messages == 3
