@@ -29,14 +29,14 @@ def init_admin(app: Flask) -> Admin:
 
     init_inbox(admin, app)  # Inbox and Analytics, first in the top menu
     admin.add_view(IntegrationsView(name="Integrations", endpoint="integrations", url="/admin/integrations"))
-    admin.add_view(AgentView(Agent, name="Agents", endpoint="agents"))
-    admin.add_view(LocationView(Location, name="Locations", endpoint="locations"))
-    admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts"))
-    admin.add_view(KnowledgeItemView(KnowledgeItem, name="Knowledge", endpoint="knowledge"))
-    admin.add_view(UserView(User, name="Users", endpoint="users"))
+    admin.add_view(AgentView(Agent, name="Agents", endpoint="agents", category="Setup"))
+    admin.add_view(LocationView(Location, name="Locations", endpoint="locations", category="Setup"))
+    admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts", category="Setup"))
+    admin.add_view(KnowledgeItemView(KnowledgeItem, name="Knowledge", endpoint="knowledge", category="Setup"))
+    admin.add_view(UserView(User, name="Users", endpoint="users", category="Setup"))
     from chatpad.widget.admin import WidgetAdminView  # here: chatpad.widget imports the admin's base views
 
-    admin.add_view(WidgetAdminView(name="Web widgets", endpoint="widgets", url="/admin/widgets"))
+    admin.add_view(WidgetAdminView(name="Web widgets", endpoint="widgets", url="/admin/widgets", category="Setup"))
     admin.add_view(
         CustomerDataView(name="Customer data", endpoint="customer_data", url="/admin/customer-data", category="Privacy")
     )
