@@ -1,7 +1,8 @@
 """Live updates: what changed in a conversation, published on Redis pub/sub for the inbox and the widget.
 
-Channels: chatpad:org:<organization_id> (the inbox of that organization) and chatpad:conv:<conversation_id> (one
-conversation: its open view in the inbox, the visitor's widget). Events are small JSON objects; a subscriber that
+Channels: chatpad:<redis db>:org:<organization_id> (the inbox of that organization) and
+chatpad:<redis db>:conv:<conversation_id> (one conversation: its open view in the inbox, the visitor's widget).
+Events are small JSON objects; a subscriber that
 needs more reads the database. Publishing never fails the caller: a missed live update is refreshed on the next poll.
 
 Events: message.created, message.updated (delivery status, edits, deletes), conversation.updated (status, takeover,
@@ -17,12 +18,21 @@ from typing import Any
 log = logging.getLogger("chatpad.realtime")
 
 
+def _namespace() -> str:
+    """Pub/sub channels are server-wide (Redis ignores the database number for them), so they carry the db number:
+    two deployments or test sessions sharing one Redis server on different databases never hear each other."""
+    from chatpad.queue import get_redis
+
+    db = get_redis().connection_pool.connection_kwargs.get("db", 0)
+    return f"chatpad:{db}"
+
+
 def org_channel(organization_id: int) -> str:
-    return f"chatpad:org:{organization_id}"
+    return f"{_namespace()}:org:{organization_id}"
 
 
 def conversation_channel(conversation_id: Any) -> str:
-    return f"chatpad:conv:{conversation_id}"
+    return f"{_namespace()}:conv:{conversation_id}"
 
 
 def publish(organization_id: int, conversation_id: Any, event: str, data: dict[str, Any] | None = None) -> None:
