@@ -31,10 +31,13 @@ from chatpad.models import (
     KNOWLEDGE_KINDS,
     ROLES,
     Agent,
+    Conversation,
     Location,
+    Message,
     Notification,
     SocialAccount,
     User,
+    utcnow,
 )
 
 from .fields import HoursField
@@ -390,4 +393,58 @@ class DashboardView(SecureViewMixin, AdminIndexView):
             by_channel=by_channel,
             needs_attention=needs_attention,
             notifications=notifications,
+            today=_today_figures(org_id),
+            system=_system_status(),
+            sandbox=_sandbox_links(),
         )
+
+
+def _today_figures(org_id: int) -> dict[str, int]:
+    """What the team needs at a glance: open work and today's traffic (UTC day)."""
+    start = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    conversations = select(func.count()).select_from(Conversation).where(Conversation.tenant_clause(org_id))
+    todays = (
+        select(func.count())
+        .select_from(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.tenant_clause(org_id), Message.created_at >= start)
+    )
+    return {
+        "open": db.session.scalar(conversations.where(Conversation.status == "open")),
+        "waiting": db.session.scalar(conversations.where(Conversation.status == "waiting")),
+        "inbound_today": db.session.scalar(
+            todays.where(Message.direction == "inbound", Message.sender_type == "contact")
+        ),
+        "failed_today": db.session.scalar(todays.where(Message.status == "failed")),
+    }
+
+
+def _system_status() -> dict[str, object]:
+    """Are workers and the scheduler alive (the heartbeat job) and how much is queued — for whoever runs ChatPad."""
+    from datetime import datetime
+
+    from chatpad.queue import QUEUE_NAMES, get_queue, get_redis
+
+    try:
+        redis = get_redis()
+        beat = redis.get("chatpad:scheduler:heartbeat")
+        age = (utcnow() - datetime.fromisoformat(beat.decode())).total_seconds() if beat else None
+        queued = {name: get_queue(name).count for name in QUEUE_NAMES}
+    except Exception:
+        return {"redis": False, "heartbeat_age": None, "queued": {}}
+    return {"redis": True, "heartbeat_age": age, "queued": queued}
+
+
+def _sandbox_links() -> list[tuple[str, str, str]]:
+    """In development, where to write to the demo business as a customer (the sandbox's pages)."""
+    from flask import current_app
+
+    base = current_app.config.get("SANDBOX_URL")
+    if not current_app.config.get("SANDBOX_ENABLED") or not base:
+        return []
+    return [
+        ("📘", "Message a Facebook Page", f"{base}/messenger"),
+        ("📷", "DM an Instagram account", f"{base}/instagram"),
+        ("✉️", "Email an inbox", f"{base}/mail/"),
+        ("💬", "Chat on a community's website", f"{base}/widget/"),
+    ]
