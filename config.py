@@ -93,6 +93,18 @@ class Config:
     AI_TIMEOUT = float(_env("AI_TIMEOUT", "30"))
     # How many AI calls one ai-queue worker process runs at once (threads).
     AI_CONCURRENCY = _env_int("AI_CONCURRENCY", 32)
+    # --- AI (chatpad/ai, docs/ai.md) ---
+    # Azure OpenAI deployment URLs need ?api-version= (and get the key in an api-key header).
+    AI_API_VERSION = _env("AI_API_VERSION")
+    AI_TEMPERATURE = float(_env("AI_TEMPERATURE", "0.3"))
+    AI_MAX_TOKENS = _env_int("AI_MAX_TOKENS", 600)
+    # Retries of one call on timeouts, 429 and 5xx (with backoff, honouring Retry-After up to AI_RETRY_MAX_WAIT).
+    AI_MAX_RETRIES = _env_int("AI_MAX_RETRIES", 3)
+    AI_RETRY_MAX_WAIT = float(_env("AI_RETRY_MAX_WAIT", "20"))
+    # Ask for a JSON answer (response_format json_object); dropped automatically for servers that refuse it.
+    AI_JSON_MODE = _env_bool("AI_JSON_MODE", True)
+    # How many earlier messages (across the customer's channels) the AI sees.
+    AI_HISTORY_MESSAGES = _env_int("AI_HISTORY_MESSAGES", 20)
     # Messages from one customer arriving within this many seconds are answered together.
     REPLY_DEBOUNCE_SECONDS = float(_env("REPLY_DEBOUNCE_SECONDS", "2"))
 
@@ -127,6 +139,8 @@ class DevelopmentConfig(Config):
     MICROSOFT_CLIENT_ID = _env("MICROSOFT_CLIENT_ID", "sandbox-microsoft-client")
     MICROSOFT_CLIENT_SECRET = _env("MICROSOFT_CLIENT_SECRET", "sandbox-microsoft-secret")
     MICROSOFT_LOGIN_URL = _env("MICROSOFT_LOGIN_URL", f"{SANDBOX_URL}/microsoft")
+    # AI_PROVIDER=openai in development talks to the sandbox's stand-in model unless AI_BASE_URL says otherwise.
+    AI_BASE_URL = _env("AI_BASE_URL", f"{SANDBOX_URL}/openai/v1")
     # This app's address (OAuth redirects, the widget snippet; the sandbox posts its webhooks here).
     PUBLIC_URL = _env("PUBLIC_URL", f"http://127.0.0.1:{Config.PORT}")
 

@@ -66,7 +66,8 @@ def main() -> int:
             "wsgi:app",
         ],
         "worker": [python, "-m", "jobs.worker", "inbound", "outbound", "mail", "default"],
-        "ai": [python, "-m", "jobs.worker", "ai"],
+        # Threads, not processes: AI calls wait seconds on the model, so one process keeps AI_CONCURRENCY going.
+        "ai": [python, "-m", "jobs.worker", "ai", "--worker-class", "threaded"],
         "scheduler": [python, "-m", "jobs.scheduler"],
         "sandbox": [python, "-m", "chatpad.sandbox", "--port", str(sandbox_port)],
     }

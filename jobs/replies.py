@@ -58,7 +58,8 @@ def generate_reply(conversation_id: str) -> str:
             reply = compose_reply(conversation)
         except AIError as exc:
             job = get_current_job()
-            if job is not None and job.retries_left:
+            # Retrying cannot fix a permanent error (bad key, unknown model): hand off now instead of in minutes.
+            if job is not None and job.retries_left and not exc.permanent:
                 raise
             log.error("AI failed for conversation %s, handing off: %s", conversation_id, exc)
             reply = OutboundReply(text=HANDOFF_TEXT, handoff=True, extra={"handoff_reason": f"The AI failed: {exc}"})

@@ -1,8 +1,12 @@
-"""The worker: `python -m jobs.worker [queues…] [--burst]`.
+"""The worker: `python -m jobs.worker [queues…] [--burst] [--worker-class fork|simple|threaded] [--threads N]`.
 
 It builds the app once (config, mappers, Redis) before taking jobs, so each job starts warm. Run any number of
 these on any number of machines against one Redis and one database; that is how ChatPad scales out. The RQ
 scheduler runs inside (--with-scheduler) so retries with backoff and delayed jobs fire.
+
+Worker classes: fork (RQ's Worker: one job at a time, each in a forked work horse), simple (in-process, one at a
+time) and threaded (jobs/threaded.py: up to --threads jobs at once, default AI_CONCURRENCY). The default, auto, is
+threaded for a worker that serves only the ai queue (jobs that wait seconds on a model) and fork otherwise.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rq import SimpleWorker, Worker
 from sqlalchemy.orm import configure_mappers
@@ -17,14 +23,44 @@ from sqlalchemy.orm import configure_mappers
 from chatpad import create_app
 from chatpad.pipeline.dispatch import dispatch_pending, start_dispatcher
 from chatpad.queue import QUEUE_NAMES, get_queue, get_redis
-from jobs import set_app
+from config import config_from_env
+from jobs import app_context, set_app
+from jobs.threaded import ThreadedWorker
 
-WORKER_CLASSES = {"fork": Worker, "simple": SimpleWorker}
+WORKER_CLASSES = {"fork": Worker, "simple": SimpleWorker, "threaded": ThreadedWorker}
+THREADED_QUEUES = {"ai"}
 
 
-def build_worker(queues: list[str], worker_class: str = "fork", name: str | None = None):
+def choose_worker_class(queues: list[str], requested: str = "auto") -> str:
+    """auto: threaded when every queue is one whose jobs mostly wait on the network (ai), fork otherwise."""
+    if requested != "auto":
+        return requested
+    return "threaded" if queues and set(queues) <= THREADED_QUEUES else "fork"
+
+
+@contextmanager
+def _job_context() -> Iterator[None]:
+    """Each job thread: its own app context and DB session, removed when the job ends."""
+    with app_context():
+        yield
+
+
+def build_worker(
+    queues: list[str], worker_class: str = "auto", name: str | None = None, threads: int | None = None, **options
+):
     """A worker for the given queues, with the app preloaded."""
-    app = create_app()
+    worker_class = choose_worker_class(queues, worker_class)
+    overrides = {}
+    if worker_class == "threaded":
+        config = config_from_env()
+        threads = threads or config.AI_CONCURRENCY
+        # Every thread may hold a pooled connection at once: size the pool for them instead of timing out.
+        overrides["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **config.SQLALCHEMY_ENGINE_OPTIONS,
+            "pool_size": max(5, threads),
+            "max_overflow": 10,
+        }
+    app = create_app(**overrides)
     set_app(app)
     with app.app_context():
         configure_mappers()
@@ -37,18 +73,23 @@ def build_worker(queues: list[str], worker_class: str = "fork", name: str | None
 
         with app.app_context():
             db.engine.dispose()
-    return app, cls(rq_queues, connection=connection, name=name)
+    if worker_class == "threaded":
+        return app, cls(
+            rq_queues, connection=connection, name=name, threads=threads, job_context=_job_context, **options
+        )
+    return app, cls(rq_queues, connection=connection, name=name, **options)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("queues", nargs="*", default=list(QUEUE_NAMES), help="queues in priority order")
     parser.add_argument("--burst", action="store_true", help="quit when the queues are empty")
-    parser.add_argument("--worker-class", choices=sorted(WORKER_CLASSES), default="fork")
+    parser.add_argument("--worker-class", choices=["auto", *sorted(WORKER_CLASSES)], default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="threaded: jobs at once (default AI_CONCURRENCY)")
     parser.add_argument("--name", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app, worker = build_worker(args.queues, args.worker_class, args.name)
+    app, worker = build_worker(args.queues, args.worker_class, args.name, threads=args.threads)
     stop = threading.Event()
     if "inbound" in args.queues:
         with app.app_context():

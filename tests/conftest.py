@@ -28,6 +28,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 # Shared fixtures by area, one module each (tests/plugins/).
 pytest_plugins = [
+    "tests.plugins.ai",
     "tests.plugins.loopback",
     "tests.plugins.workers",
     "tests.plugins.sandbox",

@@ -33,6 +33,13 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
 
     init_meta(app)
 
+    from .openai import bp as openai_bp
+
+    app.register_blueprint(openai_bp)
+    parts.append(
+        ("/openai/", "OpenAI-compatible model", "Chat Completions with adjustable latency and failures (docs/ai.md)")
+    )
+
     @app.get("/")
     def index():
         return render_template("sandbox/index.html", parts=parts)

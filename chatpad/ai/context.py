@@ -1,0 +1,492 @@
+"""What the AI knows when it answers one conversation, read from the database into plain dataclasses.
+
+build_context() does every query up front, so a provider never touches the database (the model call may take
+seconds and runs in one of many worker threads). The same ReplyContext feeds the offline responder directly and is
+rendered into the system prompt for a language model (chatpad/ai/prompt.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+
+from chatpad.extensions import db
+from chatpad.hours import DAY_NAMES, DAYS, HoursError, Schedule
+from chatpad.models import Agent, Contact, Conversation, KnowledgeItem, Location, Message, Organization
+
+
+@dataclass(frozen=True)
+class ChannelProfile:
+    """How replies on a channel should look. The adapter enforces the limits; the AI aims inside them."""
+
+    key: str
+    label: str
+    max_length: int | None  # None: no hard limit
+    length_unit: str  # characters | bytes
+    quick_replies: bool  # can show tappable suggestions
+    buttons: bool  # can show link/call buttons
+    style: str  # one line for the system prompt
+    email: bool = False
+
+
+# Limits from docs/platform-reference (shared) B.2: Messenger 2000 characters, Instagram 1000 bytes (UTF-8),
+# quick-reply titles 20 characters, at most 13 of them.
+CHANNEL_PROFILES: dict[str, ChannelProfile] = {
+    "facebook": ChannelProfile(
+        "facebook",
+        "Facebook Messenger",
+        2000,
+        "characters",
+        True,
+        True,
+        "Chat message: friendly, short paragraphs, plain text (no Markdown), at most 2000 characters.",
+    ),
+    "instagram": ChannelProfile(
+        "instagram",
+        "Instagram Direct",
+        1000,
+        "bytes",
+        True,
+        False,
+        "Instagram DM: casual and brief, plain text (no Markdown), at most 1000 bytes (emoji count double).",
+    ),
+    "email": ChannelProfile(
+        "email",
+        "Email",
+        None,
+        "characters",
+        False,
+        False,
+        "Email: start with a greeting using the customer's first name if known, answer in short paragraphs, "
+        "plain text; the signature is added for you.",
+        email=True,
+    ),
+    "widget": ChannelProfile(
+        "widget",
+        "Website chat",
+        1000,
+        "characters",
+        True,
+        True,
+        "Website chat bubble: very short (two or three sentences), plain text.",
+    ),
+    "sms": ChannelProfile(
+        "sms",
+        "SMS",
+        640,
+        "characters",
+        False,
+        False,
+        "Text message: one or two short sentences, plain text, no emoji.",
+    ),
+}
+QUICK_REPLY_MAX = 13
+QUICK_REPLY_TITLE_MAX = 20
+
+
+def channel_profile(key: str | None) -> ChannelProfile:
+    return CHANNEL_PROFILES.get(key or "", CHANNEL_PROFILES["widget"])
+
+
+@dataclass
+class HoursInfo:
+    """A location's hours as the AI needs them: parsed schedule, local time, today and this week."""
+
+    timezone: str
+    local_now: datetime
+    schedule: Schedule | None  # None: no hours on file (or unreadable)
+    open_now: bool | None
+    today: str | None  # "9 AM–5 PM" / "Closed (Thanksgiving)"
+    week: list[str] = field(default_factory=list)  # seven lines from today
+    next_opening: datetime | None = None
+    closes_at: datetime | None = None  # when the current opening interval ends
+
+    @property
+    def known(self) -> bool:
+        return self.schedule is not None
+
+    def day_hours(self, day: date) -> str | None:
+        return self.schedule.describe_day(day) if self.schedule else None
+
+
+@dataclass
+class LocationInfo:
+    id: uuid.UUID
+    name: str
+    address: str | None
+    phone: str | None
+    email: str | None
+    website: str | None
+    booking_url: str | None
+    hours: HoursInfo
+    city: str | None = None
+    state: str | None = None
+
+
+@dataclass
+class Listing:
+    """A property (KnowledgeItem kind "property"): a home for sale or rent at a location."""
+
+    id: int
+    title: str
+    body: str
+    lot: str | None
+    beds: float | None
+    baths: float | None
+    sqft: int | None
+    price: int | None
+    status: str  # available | pending | sold | …
+    year: int | None = None
+    location_name: str | None = None
+
+    def summary(self) -> str:
+        """One line: 'Lot 14 — 3BR/2BA, 1,480 sq ft, $79,900 (available)'."""
+        parts = []
+        if self.beds is not None or self.baths is not None:
+            parts.append(f"{_num(self.beds)}BR/{_num(self.baths)}BA")
+        if self.sqft:
+            parts.append(f"{self.sqft:,} sq ft")
+        if self.year:
+            parts.append(str(self.year))
+        head = f"Lot {self.lot}" if self.lot else self.title
+        price = f"${self.price:,}" if self.price else "price on request"
+        details = ", ".join(parts)
+        return f"{head} — {details + ', ' if details else ''}{price} ({self.status})"
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@dataclass
+class KnowledgeEntry:
+    """An FAQ or a policy the AI may quote."""
+
+    id: int
+    kind: str  # faq | policy
+    title: str
+    body: str
+    keywords: list[str] = field(default_factory=list)
+    handoff: bool = False  # a policy that says: a person must take this
+    location_wide: bool = False  # True: this location's own; False: agent-wide (location_id NULL)
+
+
+@dataclass
+class HistoryMessage:
+    """One earlier message, from this conversation or the same customer's conversations on other channels."""
+
+    created_at: datetime
+    channel: str
+    direction: str  # inbound | outbound
+    sender_type: str  # contact | ai | human | system
+    content: str
+    conversation_id: uuid.UUID
+    current: bool  # in the conversation being answered
+    story: dict[str, Any] | None = None  # an Instagram story this message replies to ({"id", "url"})
+    media: list[str] = field(default_factory=list)  # attachment types: image, story_mention, …
+
+    @property
+    def speaker(self) -> str:
+        return {"contact": "customer", "ai": "assistant", "human": "team member", "system": "system"}.get(
+            self.sender_type, self.sender_type
+        )
+
+    def describe(self) -> str:
+        """The content with what a model cannot see spelled out (story replies, attachments)."""
+        text = self.content.strip()
+        notes = []
+        if self.story:
+            url = self.story.get("url") or self.story.get("link")
+            notes.append(f"replying to the business's Instagram story {self.story.get('id') or ''}".strip())
+            if url:
+                notes[-1] += f" ({url})"
+        for kind in self.media:
+            if kind == "story_mention":
+                notes.append("mentioned the business in their Instagram story")
+            else:
+                notes.append(f"sent {'an' if kind[:1] in 'aeiou' else 'a'} {kind.replace('_', ' ')}")
+        if notes:
+            text = f"[{'; '.join(notes)}] {text}".strip()
+        return text
+
+
+@dataclass
+class ReplyContext:
+    """Everything the AI may use to answer one conversation. No ORM objects: safe to use off the session."""
+
+    conversation_id: uuid.UUID
+    organization_name: str
+    agent_name: str
+    instructions: str
+    channel: ChannelProfile
+    now: datetime  # aware UTC
+    contact_name: str | None
+    location: LocationInfo | None  # None: a General inbox (no location)
+    listings: list[Listing]
+    knowledge: list[KnowledgeEntry]
+    locations: list[LocationInfo]  # General inbox: every location of the agent; else empty
+    history: list[HistoryMessage]  # oldest first, deleted messages excluded
+    pending: list[HistoryMessage]  # the customer's messages this reply answers (the burst since our last reply)
+    account_name: str | None = None
+
+    @property
+    def question(self) -> str:
+        """The customer's latest words, as one text (a burst of messages joined)."""
+        return "\n".join(m.describe() for m in self.pending if m.describe())
+
+    @property
+    def first_name(self) -> str | None:
+        if not self.contact_name or "@" in self.contact_name:
+            return None
+        return self.contact_name.split()[0]
+
+    @property
+    def story_reply(self) -> dict[str, Any] | None:
+        """The Instagram story the latest message replies to, if any."""
+        for message in reversed(self.pending):
+            if message.story:
+                return message.story
+        return None
+
+
+# --- building it ---
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def hours_info(hours: dict | None, timezone: str | None, now: datetime) -> HoursInfo:
+    """Local time, open-now, today's and this week's hours of a location, at `now` (aware)."""
+    zone = _zone(timezone)
+    local = now.astimezone(zone)
+    schedule: Schedule | None
+    try:
+        schedule = Schedule.from_json(hours or {})
+    except HoursError:
+        schedule = None
+    if schedule is not None and not any(schedule.weekly.values()) and not schedule.exceptions:
+        schedule = None  # nothing entered: unknown, not "closed every day"
+    if schedule is None:
+        return HoursInfo(timezone=zone.key, local_now=local, schedule=None, open_now=None, today=None)
+    open_now = schedule.is_open(local)
+    closes_at = None
+    if open_now:
+        intervals, _ = schedule.intervals_on(local.date())
+        for opens, closes in intervals:
+            if opens <= local.time() < closes:
+                closes_at = datetime.combine(local.date(), closes, tzinfo=zone)
+    return HoursInfo(
+        timezone=zone.key,
+        local_now=local,
+        schedule=schedule,
+        open_now=open_now,
+        today=schedule.describe_day(local.date()),
+        week=[
+            f"{DAY_NAMES[DAYS[d.weekday()]]} {d.strftime('%b')} {d.day}: {schedule.describe_day(d)}"
+            for d in (local.date() + timedelta(days=i) for i in range(7))
+        ],
+        next_opening=None if open_now else schedule.next_opening(local),
+        closes_at=closes_at,
+    )
+
+
+def _city_state(address: str | None) -> tuple[str | None, str | None]:
+    """'4100 Lakeshore Dr, Conroe, TX 77356' → ('Conroe', 'TX'); best effort."""
+    if not address:
+        return None, None
+    parts = [p.strip() for p in address.split(",")]
+    if len(parts) < 3:
+        return None, None
+    state = parts[-1].split()[0] if parts[-1] else None
+    return parts[-2] or None, state
+
+
+def location_info(location: Location, now: datetime) -> LocationInfo:
+    city, state = _city_state(location.address)
+    return LocationInfo(
+        id=location.id,
+        name=location.name,
+        address=location.address,
+        phone=location.phone,
+        email=location.email,
+        website=location.website,
+        booking_url=location.booking_url,
+        hours=hours_info(location.hours, location.timezone, now),
+        city=city,
+        state=state,
+    )
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_int(value: Any) -> int | None:
+    number = _as_float(str(value).replace(",", "").replace("$", "") if isinstance(value, str) else value)
+    return int(number) if number is not None else None
+
+
+def listing_from(item: KnowledgeItem, location_name: str | None = None) -> Listing:
+    data = item.data or {}
+    lot = data.get("lot")
+    return Listing(
+        id=item.id,
+        title=item.title,
+        body=item.body or "",
+        lot=str(lot) if lot not in (None, "") else None,
+        beds=_as_float(data.get("beds")),
+        baths=_as_float(data.get("baths")),
+        sqft=_as_int(data.get("sqft")),
+        price=_as_int(data.get("price")),
+        status=str(data.get("status") or "available").lower(),
+        year=_as_int(data.get("year")),
+        location_name=location_name,
+    )
+
+
+def knowledge_from(item: KnowledgeItem) -> KnowledgeEntry:
+    data = item.data or {}
+    keywords = data.get("keywords") or []
+    if isinstance(keywords, str):
+        keywords = [k.strip() for k in keywords.split(",")]
+    return KnowledgeEntry(
+        id=item.id,
+        kind=item.kind,
+        title=item.title,
+        body=item.body or "",
+        keywords=[str(k) for k in keywords if str(k).strip()],
+        handoff=bool(data.get("handoff")),
+        location_wide=item.location_id is not None,
+    )
+
+
+def _history_message(message: Message, current_id: uuid.UUID) -> HistoryMessage:
+    meta = message.meta or {}
+    reply_to = meta.get("reply_to") if isinstance(meta.get("reply_to"), dict) else {}
+    story = reply_to.get("story") if isinstance(reply_to.get("story"), dict) else None
+    if story is None and isinstance(meta.get("story"), dict):
+        story = meta["story"]
+    media = [str(m.get("type")) for m in (message.media or []) if isinstance(m, dict) and m.get("type")]
+    return HistoryMessage(
+        created_at=message.created_at,
+        channel=message.channel,
+        direction=message.direction,
+        sender_type=message.sender_type,
+        content=message.content or "",
+        conversation_id=message.conversation_id,
+        current=message.conversation_id == current_id,
+        story=story,
+        media=media,
+    )
+
+
+def build_context(conversation: Conversation, *, now: datetime | None = None, history_limit: int = 20) -> ReplyContext:
+    """Read everything the AI may use to answer this conversation. Queries are scoped to its organization."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    session = db.session
+    agent = session.get(Agent, conversation.agent_id)
+    org = session.get(Organization, conversation.organization_id)
+    contact = session.get(Contact, conversation.contact_id)
+    location = session.get(Location, conversation.location_id) if conversation.location_id else None
+    if location is not None and location.agent_id != conversation.agent_id:
+        location = None  # never another agent's context
+
+    items = session.scalars(
+        select(KnowledgeItem)
+        .where(KnowledgeItem.agent_id == conversation.agent_id, KnowledgeItem.active.is_(True))
+        .where(
+            KnowledgeItem.location_id.is_(None)
+            if location is None
+            else (KnowledgeItem.location_id.is_(None)) | (KnowledgeItem.location_id == location.id)
+        )
+        .order_by(KnowledgeItem.location_id.is_(None), KnowledgeItem.id)
+    ).all()
+    listings = [listing_from(i, location.name if location else None) for i in items if i.kind == "property"]
+    knowledge = [knowledge_from(i) for i in items if i.kind in ("faq", "policy")]
+    # Location-specific entries first: they are the more precise answer when both match.
+    knowledge.sort(key=lambda k: (not k.location_wide, k.id))
+
+    locations: list[LocationInfo] = []
+    if location is None:
+        rows = session.scalars(
+            select(Location).where(Location.agent_id == conversation.agent_id).order_by(Location.name)
+        ).all()
+        locations = [location_info(loc, now) for loc in rows]
+
+    # History: this customer's messages on every channel of this organization, newest first, then put in order.
+    rows = session.execute(
+        select(Message)
+        .join(Conversation, Message.conversation_id == Conversation.id)
+        .where(
+            Conversation.contact_id == conversation.contact_id,
+            Conversation.organization_id == conversation.organization_id,
+            Message.deleted_at.is_(None),
+            # An outbound message that never left (failed, skipped) is not something the customer saw.
+            (Message.direction == "inbound") | (Message.status.notin_(("failed", "skipped"))),
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(max(history_limit, 1) * 2)
+    ).scalars()
+    recent = [_history_message(m, conversation.id) for m in rows]
+    recent.reverse()
+
+    # The burst this reply answers: the current conversation's customer messages after our last outbound one.
+    pending: list[HistoryMessage] = []
+    for message in reversed(recent):
+        if not message.current:
+            continue
+        if message.direction == "outbound":
+            break
+        pending.insert(0, message)
+    if not pending:
+        last_inbound = [m for m in recent if m.current and m.direction == "inbound"]
+        pending = last_inbound[-1:]
+    history = [m for m in recent if not any(m is p for p in pending)][-history_limit:]
+
+    account = conversation.social_account
+    return ReplyContext(
+        conversation_id=conversation.id,
+        organization_name=org.name if org else "",
+        agent_name=agent.name if agent else "",
+        instructions=(agent.instructions or "").strip() if agent else "",
+        channel=channel_profile(conversation.channel),
+        now=now,
+        contact_name=(contact.name or None) if contact else None,
+        location=location_info(location, now) if location else None,
+        listings=listings,
+        knowledge=knowledge,
+        locations=locations,
+        history=history,
+        pending=pending,
+        account_name=account.account_name if account else None,
+    )
+
+
+def weekday_date(local_today: date, day_key: str) -> date:
+    """The next date (today included) that falls on a weekday key ('sat')."""
+    offset = (DAYS.index(day_key) - local_today.weekday()) % 7
+    return local_today + timedelta(days=offset)
+
+
+def day_label(day: date, local_today: date) -> str:
+    """'today', 'tomorrow', 'Saturday (Nov 28)'."""
+    if day == local_today:
+        return "today"
+    if day == local_today + timedelta(days=1):
+        return "tomorrow"
+    name = DAY_NAMES[DAYS[day.weekday()]]
+    return f"{name} ({day.strftime('%b')} {day.day})"

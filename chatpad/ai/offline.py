@@ -1,0 +1,764 @@
+"""The offline provider: answers from the location's hours, listings and knowledge with no network at all.
+
+It is the default, so the demo answers like a real assistant on a laptop with no API key, and it is deterministic,
+so tests can assert on its words. It recognises what the customer asks (greeting, hours, address, phone, a tour,
+homes, FAQs and policies: several at once if the message asks several things), answers each from the context, and
+hands off to a person when it cannot answer confidently, when a policy says a person must handle it, or when the
+customer asks for one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from chatpad.channels.types import Button
+
+from .context import KnowledgeEntry, Listing, LocationInfo, ReplyContext, day_label, weekday_date
+from .providers import Provider, ProviderReply
+from .settings import AISettings
+from .text import TfIdf, any_phrase, has_phrase, normalize, words
+
+GREETING_WORDS = frozenset(
+    "hi hello hey hiya howdy yo greetings good morning afternoon evening there hola sup whats what's up".split()
+)
+THANKS_WORDS = frozenset(
+    "thanks thank you ty thx great ok okay awesome perfect cool got it sounds good appreciate that very much".split()
+)
+BYE_WORDS = frozenset("bye goodbye later see ya cya take care night".split())
+
+# Asking for a person. Checked as phrases on the normalised text.
+PERSON_PHRASES = (
+    "real person",
+    "a person",
+    "a human",
+    "human being",
+    "representative",
+    "live agent",
+    "real agent",
+    "someone real",
+    "call me",
+    "call me back",
+    "team member",
+    "talk to someone",
+    "speak to someone",
+    "talk to somebody",
+    "speak to somebody",
+    "speak with someone",
+    "the manager",
+    "a manager",
+    "your manager",
+    "staff member",
+)
+PERSON_RE = re.compile(
+    r"\b(talk|speak|chat)\s+(to|with)\s+(a|an|the|your|someone|somebody|person|human|manager|agent|rep|staff)\b"
+)
+
+HOURS_WORDS = ("open", "opens", "opened", "hours", "close", "closes", "closed", "closing", "what time")
+# "open" that is not about the office: open lots, open floor plan, open house…
+NOT_HOURS_RE = re.compile(
+    r"\bopen\s+(lots?|homes?|houses?|floor|concept|kitchen|plans?|space|layout|spots?|sites?|positions?)\b"
+)
+NOW_PHRASES = ("now", "right now", "currently", "still open", "are you open", "is the office open", "open today")
+DAY_WORDS = {
+    "monday": "mon",
+    "tuesday": "tue",
+    "wednesday": "wed",
+    "thursday": "thu",
+    "friday": "fri",
+    "saturday": "sat",
+    "sunday": "sun",
+}
+ADDRESS_PHRASES = (
+    "address",
+    "directions",
+    "located",
+    "where are you",
+    "where is the office",
+    "where's the office",
+    "where is the community",
+    "how do i get there",
+    "how to get there",
+    "find you",
+    "your location",
+)
+PHONE_PHRASES = ("phone", "phone number", "telephone", "number to call", "can i call", "call you", "contact number")
+EMAIL_PHRASES = ("email address", "your email", "e mail")
+BOOKING_PHRASES = (
+    "tour",
+    "visit",
+    "showing",
+    "schedule",
+    "appointment",
+    "book",
+    "booking",
+    "come by",
+    "stop by",
+    "come see",
+    "see the home",
+    "see the house",
+    "see it",
+    "viewing",
+    "look at",
+    "walk through",
+    "walkthrough",
+)
+LISTING_PHRASES = (
+    "home",
+    "house",
+    "listing",
+    "for sale",
+    "available homes",
+    "bedroom",
+    "bed",
+    "bath",
+    "bathroom",
+    "sq ft",
+    "square feet",
+    "inventory",
+    "buy",
+    "purchase",
+    "mobile home",
+    "manufactured home",
+    "trailer",
+    "floor plan",
+    "move in ready",
+    "what do you have",
+    "what's available",
+    "whats available",
+    "anything available",
+)
+
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "studio": 0}
+BEDS_RE = re.compile(r"\b(\d|one|two|three|four|five|six)\s*\+?\s*(?:or more\s+)?(?:bed(?:room)?s?|br|bd|bdrm?s?)\b")
+BEDS_MIN_RE = re.compile(
+    r"\b(?:at least|min(?:imum)?|\d\s*\+|(?:\d|one|two|three|four|five)\s+or more)\s*(\d|one|two|three|four|five)?"
+)
+BATHS_RE = re.compile(r"\b(\d(?:\.5)?|one|two|three)\s*(?:full\s+)?(?:bath(?:room)?s?|ba)\b")
+PRICE_MAX_RE = re.compile(
+    r"(?:under|below|less than|max(?:imum)?|up to|no more than|within|<|budget(?: is| of)?|afford)\s*"
+    r"\$?\s*(\d[\d,]*(?:\.\d+)?)\s*(k|thousand)?"
+)
+PRICE_MAX_AFTER_RE = re.compile(r"\$\s*(\d[\d,]*(?:\.\d+)?)\s*(k|thousand)?\s*(?:or less|or under|max|and under)")
+PRICE_MIN_RE = re.compile(
+    r"(?:over|above|more than|at least|starting at|from)\s*\$\s*(\d[\d,]*(?:\.\d+)?)\s*(k|thousand)?"
+)
+LOT_RE = re.compile(r"\b(?:lot|site|space)\s*(?:#|no\.?|number)?\s*(\d+[a-z]?)\b")
+
+US_STATES = dict(
+    pair.split(":")
+    for pair in (
+        "AL:Alabama AK:Alaska AZ:Arizona AR:Arkansas CA:California CO:Colorado CT:Connecticut DE:Delaware "
+        "FL:Florida GA:Georgia HI:Hawaii ID:Idaho IL:Illinois IN:Indiana IA:Iowa KS:Kansas KY:Kentucky "
+        "LA:Louisiana ME:Maine MD:Maryland MA:Massachusetts MI:Michigan MN:Minnesota MS:Mississippi MO:Missouri "
+        "MT:Montana NE:Nebraska NV:Nevada NH:New_Hampshire NJ:New_Jersey NM:New_Mexico NY:New_York "
+        "NC:North_Carolina ND:North_Dakota OH:Ohio OK:Oklahoma OR:Oregon PA:Pennsylvania RI:Rhode_Island "
+        "SC:South_Carolina SD:South_Dakota TN:Tennessee TX:Texas UT:Utah VT:Vermont VA:Virginia WA:Washington "
+        "WV:West_Virginia WI:Wisconsin WY:Wyoming"
+    ).split()
+)
+US_STATES = {k: v.replace("_", " ") for k, v in US_STATES.items()}
+
+GENERIC_NAME_WORDS = frozenset(
+    "the at of and estates estate village villages meadows meadow ranch community communities park homes home mhp "
+    "mhc lake lakes grove cove flats hills hill pines pine oaks oak creek springs place point landing manor".split()
+)
+
+QR_HOMES, QR_HOURS, QR_TOUR, QR_RENT, QR_PERSON = (
+    "Available homes",
+    "Office hours",
+    "Book a tour",
+    "Lot rent",
+    ("Talk to a person"),
+)
+QR_DIRECTIONS, QR_FINANCING, QR_PETS = "Directions", "Financing", "Pet policy"
+
+FAQ_MIN_SCORE = 0.34  # TF-IDF cosine needed when no keyword matched
+ADD_ON_FAQ_SCORE = 1.5  # an FAQ added to an hours/listings answer must match this well (not one generic word)
+
+
+def clock(value: datetime) -> str:
+    """'9 AM', '5:30 PM'."""
+    text = value.strftime("%I:%M %p").lstrip("0")
+    return text.replace(":00 ", " ")
+
+
+def _money(text: str, unit: str | None) -> int:
+    value = float(text.replace(",", ""))
+    if unit in ("k", "thousand") or value < 1000:
+        value *= 1000
+    return int(value)
+
+
+@dataclass
+class ListingQuery:
+    beds: int | None = None
+    beds_min: bool = False
+    baths: float | None = None
+    max_price: int | None = None
+    min_price: int | None = None
+    lot: str | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.beds, self.baths, self.max_price, self.min_price, self.lot))
+
+    def describe(self) -> str:
+        bits = []
+        if self.beds is not None:
+            bits.append(f"{self.beds}{'+' if self.beds_min else ''}-bedroom")
+        if self.baths is not None:
+            bits.append(f"{self.baths:g}-bath")
+        text = " ".join(bits) + (" homes" if bits else "homes")
+        if self.max_price:
+            text += f" under ${self.max_price:,}"
+        if self.min_price:
+            text += f" over ${self.min_price:,}"
+        return text
+
+    def matches(self, listing: Listing) -> bool:
+        if self.beds is not None:
+            if listing.beds is None:
+                return False
+            if self.beds_min and listing.beds < self.beds:
+                return False
+            if not self.beds_min and listing.beds != self.beds:
+                return False
+        if self.baths is not None and (listing.baths is None or listing.baths < self.baths):
+            return False
+        if self.max_price is not None and (listing.price is None or listing.price > self.max_price):
+            return False
+        if self.min_price is not None and (listing.price is None or listing.price < self.min_price):
+            return False
+        return True
+
+
+def parse_listing_query(q: str) -> ListingQuery:
+    """Beds, baths, price bounds and a lot number from a customer's question (normalised text)."""
+    query = ListingQuery()
+    lot = LOT_RE.search(q)
+    if lot and not has_phrase(q[lot.start() :], "lot rent"):
+        query.lot = lot.group(1)
+    beds = BEDS_RE.search(q)
+    if beds:
+        raw = beds.group(1)
+        query.beds = int(raw) if raw.isdigit() else NUMBER_WORDS[raw]
+        window = q[max(0, beds.start() - 12) : beds.end() + 12]
+        query.beds_min = bool(re.search(r"\+|at least|or more|minimum", window))
+    baths = BATHS_RE.search(q)
+    if baths:
+        raw = baths.group(1)
+        query.baths = float(raw) if raw[0].isdigit() else float(NUMBER_WORDS[raw])
+    price = PRICE_MAX_RE.search(q) or PRICE_MAX_AFTER_RE.search(q)
+    if price:
+        query.max_price = _money(price.group(1), price.group(2))
+    low = PRICE_MIN_RE.search(q)
+    if low:
+        query.min_price = _money(low.group(1), low.group(2))
+    return query
+
+
+@dataclass
+class Answer:
+    """The reply being assembled: paragraphs, suggestions, a handoff flag and the trace of what matched."""
+
+    parts: list[str] = field(default_factory=list)
+    quick: list[str] = field(default_factory=list)
+    buttons: list[Button] = field(default_factory=list)
+    handoff: bool = False
+    reason: str | None = None
+    intents: list[str] = field(default_factory=list)
+    knowledge_ids: list[int] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        if text and text not in self.parts:
+            self.parts.append(text)
+
+    def suggest(self, *titles: str) -> None:
+        for t in titles:
+            if t not in self.quick:
+                self.quick.append(t)
+
+    def hand_off(self, reason: str) -> None:
+        if not self.handoff:
+            self.handoff, self.reason = True, reason
+
+
+class OfflineResponder:
+    """Answers one ReplyContext. Pure: the same context always gives the same reply."""
+
+    def __init__(self, ctx: ReplyContext):
+        self.ctx = ctx
+        self.raw = ctx.question
+        self.q = normalize(self.raw)
+        self.words = words(self.raw)
+        # A General inbox conversation that names a community is answered with that community's details.
+        self.loc: LocationInfo | None = ctx.location or self._mentioned_location()
+        self.general = ctx.location is None
+
+    # --- entry point ---
+
+    def answer(self) -> ProviderReply:
+        ans = Answer()
+        ctx = self.ctx
+        if ctx.story_reply:
+            ans.say("Thanks for replying to our story! 💙")
+            ans.intents.append("story_reply")
+
+        if not self.q:
+            self._greet(ans)
+            return self._finish(ans)
+
+        if self._wants_person():
+            ans.intents.append("person")
+            ans.say(f"Of course — I'm bringing in a member of the {self._team()} team. {self._when_reply()}")
+            ans.hand_off("Customer asked for a person")
+            return self._finish(ans)
+
+        faq = self._match_knowledge()
+        urgent = [k for k, _ in faq if k.handoff]
+        if urgent:
+            policy = urgent[0]
+            ans.intents.append("policy_handoff")
+            ans.knowledge_ids.append(policy.id)
+            ans.say(policy.body)
+            ans.say(f"I'm alerting the {self._team()} team right now so someone can help you directly.")
+            ans.hand_off(f"Policy: {policy.title}")
+            return self._finish(ans)
+
+        if self._only(GREETING_WORDS):
+            self._greet(ans)
+            return self._finish(ans)
+        if self._only(THANKS_WORDS | BYE_WORDS):
+            ans.intents.append("thanks")
+            if any(w in BYE_WORDS for w in self.words):
+                ans.say("Thanks for chatting with us — have a great day!")
+            else:
+                ans.say("You're welcome! Is there anything else I can help with?")
+                ans.suggest(QR_HOMES, QR_HOURS, QR_TOUR)
+            return self._finish(ans)
+
+        faq_blocks_hours = any("hours" in normalize(k.title) and kw for k, kw in faq)
+        asked_hours = self._asks_hours() and not faq_blocks_hours
+        asked_address = any_phrase(self.q, ADDRESS_PHRASES) or self.q in ("where", "where?")
+        asked_phone = any_phrase(self.q, PHONE_PHRASES) and not has_phrase(self.q, "call me")
+        asked_email = any_phrase(self.q, EMAIL_PHRASES)
+        listing_query = parse_listing_query(self.q)
+        asked_listings = listing_query.any or any_phrase(self.q, LISTING_PHRASES)
+        asked_booking = any_phrase(self.q, BOOKING_PHRASES)
+        # "How much is lot rent?" is the FAQ, not the listings, unless the customer also says home/bedroom/lot N.
+        if asked_listings and not listing_query.any and any(kw for _, kw in faq):
+            strong_listing_words = ("home", "house", "bedroom", "listing", "for sale", "available homes")
+            asked_listings = any_phrase(self.q, strong_listing_words) and not self._faq_says_it(faq)
+
+        if self.general and self.loc is None and (asked_hours or asked_address or asked_phone or asked_listings):
+            self._which_location(ans)
+            self._add_faq(ans, [(k, hits) for k, hits in faq if hits and self._faq_score(k, hits) >= ADD_ON_FAQ_SCORE])
+            return self._finish(ans)
+        if self.general and self.loc is None and self._mentioned_state():
+            self._locations_in_state(ans, self._mentioned_state())
+            return self._finish(ans)
+
+        if asked_hours:
+            self._hours(ans)
+        if asked_address:
+            self._address(ans)
+        if asked_phone:
+            self._phone(ans)
+        if asked_email:
+            self._email(ans)
+        if asked_listings:
+            self._listings(ans, listing_query, booking_too=asked_booking)
+        if ans.parts and ans.intents != ["story_reply"]:
+            # Already answered from hours/listings/contact details: add an FAQ only if its own keywords matched,
+            # not because "hours" or "available" happened to occur in its text.
+            faq = [(k, hits) for k, hits in faq if hits and self._faq_score(k, hits) >= ADD_ON_FAQ_SCORE]
+        self._add_faq(ans, faq)
+        if asked_booking:
+            self._booking(ans)
+
+        if not ans.parts or ans.parts == ["Thanks for replying to our story! 💙"]:
+            if self.general and self.loc is not None:
+                self._location_overview(ans)
+            else:
+                ans.intents.append("unknown")
+                ans.say(
+                    f"I'm not sure about that one, so I'll get a member of the {self._team()} team to help. "
+                    f"{self._when_reply()}"
+                )
+                ans.hand_off("No confident answer")
+        return self._finish(ans)
+
+    # --- understanding ---
+
+    def _only(self, vocabulary: frozenset[str]) -> bool:
+        return bool(self.words) and all(w in vocabulary for w in self.words)
+
+    def _wants_person(self) -> bool:
+        return (
+            any_phrase(self.q, PERSON_PHRASES)
+            or PERSON_RE.search(self.q) is not None
+            or self.q
+            in (
+                "human",
+                "agent",
+                "person",
+                "operator",
+            )
+        )
+
+    def _asks_hours(self) -> bool:
+        text = NOT_HOURS_RE.sub(" ", self.q)
+        if any_phrase(text, HOURS_WORDS):
+            return True
+        return any(d in self.words for d in DAY_WORDS) and any_phrase(text, ("open", "there", "come in", "available"))
+
+    def _match_knowledge(self) -> list[tuple[KnowledgeEntry, list[str]]]:
+        """FAQs and policies that answer the question, best first, with the keywords that matched."""
+        entries = self.ctx.knowledge
+        if not entries or not self.q:
+            return []
+        tfidf = TfIdf([f"{k.title} {k.title} {k.body} {' '.join(k.keywords)}" for k in entries])
+        cosines = tfidf.scores(self.raw)
+        scored = []
+        self._scores: dict[int, float] = {}
+        for entry, cosine in zip(entries, cosines, strict=True):
+            hits = [kw for kw in entry.keywords if has_phrase(self.q, kw)]
+            # Longer keyword phrases are more specific; a location's own entry beats the agent-wide one on a tie.
+            score = sum(1.0 + 0.5 * (len(kw.split()) - 1) for kw in hits) + 3.0 * cosine
+            score += 0.01 if entry.location_wide else 0.0
+            self._scores[entry.id] = score
+            if hits or cosine >= FAQ_MIN_SCORE:
+                scored.append((score, entry, hits))
+        scored.sort(key=lambda t: -t[0])
+        if not scored:
+            return []
+        best_score, best, _ = scored[0]
+        chosen = [(best, scored[0][2])]
+        # A second entry answers a second question ("pets and financing?"): it needs keywords of its own that the
+        # first entry's text does not already explain ("offer" in "do you offer financing" is not about amenities).
+        best_text = normalize(f"{best.title} {best.body} {' '.join(best.keywords)}")
+        for score, entry, hits in scored[1:2]:
+            own = [kw for kw in hits if not has_phrase(best_text, kw)]
+            if own and score >= 0.5 * best_score:
+                chosen.append((entry, own))
+        return chosen
+
+    def _faq_score(self, entry: KnowledgeEntry, hits: list[str]) -> float:
+        return self._scores.get(entry.id, 0.0)
+
+    def _faq_says_it(self, faq: list[tuple[KnowledgeEntry, list[str]]]) -> bool:
+        return any(len(kw.split()) > 1 for _, hits in faq for kw in hits)
+
+    def _mentioned_location(self) -> LocationInfo | None:
+        q = normalize(self.ctx.question)
+        if not q or not self.ctx.locations:
+            return None
+        firsts: dict[str, list[LocationInfo]] = {}
+        for loc in self.ctx.locations:
+            distinctive = [w for w in words(loc.name) if w not in GENERIC_NAME_WORDS and len(w) >= 4]
+            if distinctive:
+                firsts.setdefault(distinctive[0], []).append(loc)
+        for loc in self.ctx.locations:
+            if has_phrase(q, loc.name) or (loc.city and has_phrase(q, loc.city)):
+                return loc
+        for word, locs in firsts.items():
+            if len(locs) == 1 and has_phrase(q, word):
+                return locs[0]
+        return None
+
+    def _mentioned_state(self) -> str | None:
+        present = {loc.state for loc in self.ctx.locations if loc.state}
+        for code in sorted(present):
+            # The two-letter code only after "in" ("homes in TX"): codes like OK, HI and ME are ordinary words.
+            if has_phrase(self.q, US_STATES.get(code, code)) or has_phrase(self.q, f"in {code.lower()}"):
+                return code
+        return None
+
+    # --- answering ---
+
+    def _team(self) -> str:
+        return self.loc.name if self.loc else self.ctx.organization_name or "our"
+
+    def _when_reply(self) -> str:
+        loc = self.loc
+        urgent = f" If it's urgent, you can call {loc.phone}." if loc and loc.phone else ""
+        if loc and loc.hours.known and not loc.hours.open_now and loc.hours.next_opening:
+            when = self._moment(loc.hours.next_opening, loc)
+            return f"The office is closed right now, so they'll reply here when it opens ({when}).{urgent}"
+        return f"They'll reply right here shortly.{urgent}"
+
+    def _moment(self, at: datetime, loc: LocationInfo) -> str:
+        return f"{day_label(at.date(), loc.hours.local_now.date())} at {clock(at)}"
+
+    def _greet(self, ans: Answer) -> None:
+        ans.intents.append("greeting")
+        name = f" {self.ctx.first_name}" if self.ctx.first_name else ""
+        hi = "" if self.ctx.channel.email else f"Hi{name}! "  # an email already opens with "Hi Jamie,"
+        if self.loc is not None and not self.general:
+            ans.say(
+                f"{hi}Thanks for reaching out to {self.loc.name}. I can help with available homes, lot rent, "
+                "office hours or booking a tour. What can I do for you?"
+            )
+            ans.suggest(QR_HOMES, QR_HOURS, QR_TOUR, QR_RENT)
+            return
+        states = sorted({loc.state for loc in self.ctx.locations if loc.state})
+        names = [US_STATES.get(s, s) for s in states]
+        where = f" in {names[0]}" if len(names) == 1 else ""
+        if len(names) > 1:
+            where = f" in {', '.join(names[:-1])} and {names[-1]}"
+        count = len(self.ctx.locations)
+        ans.say(
+            f"{hi}Thanks for contacting {self.ctx.organization_name or 'us'}. We have {count} "
+            f"communit{'y' if count == 1 else 'ies'}{where}. Which one are you interested in?"
+        )
+        if 1 < len(names) <= 13:
+            ans.suggest(*names)
+        else:
+            ans.suggest(*[loc.name for loc in self.ctx.locations][:13])
+
+    def _hours(self, ans: Answer) -> None:
+        ans.intents.append("hours")
+        loc = self.loc
+        if loc is None:
+            return
+        h = loc.hours
+        if not h.known:
+            ans.say(f"I don't have {loc.name}'s office hours on file, so I'll ask a team member to confirm them.")
+            ans.hand_off("Office hours not on file")
+            return
+        today = h.local_now.date()
+        days: list[date] = []
+        for word, key in DAY_WORDS.items():
+            if word in self.words:
+                days.append(weekday_date(today, key))
+        if "weekend" in self.words:
+            days += [weekday_date(today, "sat"), weekday_date(today, "sun")]
+        if "tomorrow" in self.words:
+            days.append(today + timedelta(days=1))
+        if "today" in self.words or "tonight" in self.words:
+            days.append(today)
+        days = sorted(set(days))
+        if days:  # "are you open tomorrow?" is about tomorrow; "are you open now and Saturday?" about both
+            asks_now = any_phrase(self.q, ("now", "right now", "currently", "still open"))
+        else:
+            asks_now = any_phrase(self.q, NOW_PHRASES) or not has_phrase(self.q, "hours")
+
+        if asks_now or not days:
+            if h.open_now:
+                until = f" until {clock(h.closes_at)} today" if h.closes_at else ""
+                yes = "Yes, the" if asks_now else "The"
+                ans.say(f"{yes} {loc.name} office is open right now{until}.")
+            else:
+                nxt = f" We open again {self._moment(h.next_opening, loc)}." if h.next_opening else ""
+                ans.say(f"The {loc.name} office is closed right now.{nxt}")
+        for day in days:
+            label = day_label(day, today)
+            intervals, note = h.schedule.intervals_on(day)
+            if intervals:
+                span = h.schedule.describe_day(day).split(" (")[0]
+                extra = f" ({note})" if note else ""
+                ans.say(f"{label[0].upper() + label[1:]} we're open {span}{extra}.")
+            else:
+                why = f" for {note}" if note else ""
+                ans.say(f"{label[0].upper() + label[1:]} the office is closed{why}.")
+        if not days and has_phrase(self.q, "hours") or (not days and not asks_now):
+            ans.say("Office hours this week:\n" + "\n".join(f"• {line}" for line in h.week))
+        ans.suggest(QR_TOUR, QR_HOMES, QR_DIRECTIONS)
+
+    def _address(self, ans: Answer) -> None:
+        ans.intents.append("address")
+        loc = self.loc
+        if loc is None:
+            return
+        if loc.address:
+            maps = "https://maps.google.com/?q=" + re.sub(r"\s+", "+", loc.address.replace(",", ""))
+            ans.say(f"{loc.name} is at {loc.address}. Directions: {maps}")
+        else:
+            ans.say(f"I don't have {loc.name}'s street address on file; I'll ask the team to send it.")
+            ans.hand_off("Address not on file")
+        ans.suggest(QR_HOURS, QR_TOUR)
+
+    def _phone(self, ans: Answer) -> None:
+        ans.intents.append("phone")
+        loc = self.loc
+        if loc is None:
+            return
+        if loc.phone:
+            ans.say(f"You can call the {loc.name} office at {loc.phone}.")
+            ans.buttons.append(Button(type="phone_number", title="Call the office", payload=_e164(loc.phone)))
+        else:
+            ans.say("I don't have a phone number on file for this office; a team member will reach out here.")
+            ans.hand_off("Phone not on file")
+        ans.suggest(QR_HOURS)
+
+    def _email(self, ans: Answer) -> None:
+        ans.intents.append("email")
+        if self.loc and self.loc.email:
+            ans.say(f"You can email the {self.loc.name} office at {self.loc.email}.")
+
+    def _booking(self, ans: Answer) -> None:
+        ans.intents.append("booking")
+        loc = self.loc
+        if loc is None:
+            return
+        if loc.booking_url:
+            ans.say(f"You can book a tour of {loc.name} here: {loc.booking_url} — pick any time that suits you.")
+            ans.buttons.append(Button(type="web_url", title="Book a tour", payload=loc.booking_url))
+        else:
+            ans.say("Tell me a day and time that suits you and a team member will confirm your tour.")
+            ans.hand_off("Tour request (no booking link)")
+        ans.suggest(QR_HOMES, QR_HOURS)
+
+    def _listings(self, ans: Answer, query: ListingQuery, *, booking_too: bool) -> None:
+        ans.intents.append("listings")
+        loc = self.loc
+        if loc is None:
+            return
+        if self.general:  # the General inbox has no listings in its context
+            where = f"call {loc.phone}" if loc.phone else "message them"
+            link = f" or book a tour: {loc.booking_url}" if loc.booking_url else ""
+            ans.say(f"Homes are listed by community. For what's available at {loc.name}, {where}{link}.")
+            return
+        listings = self.ctx.listings
+        tour = "" if booking_too or not loc.booking_url else f"Want to see it in person? Book a tour: {loc.booking_url}"
+        if query.lot:
+            match = next((x for x in listings if (x.lot or "").lower() == query.lot.lower()), None)
+            if match is None:
+                ans.say(f"I don't see Lot {query.lot} among our current listings, so I'll have the team check on it.")
+                ans.hand_off(f"Asked about Lot {query.lot}, not listed")
+                return
+            ans.knowledge_ids.append(match.id)
+            if match.status == "available":
+                ans.say(f"Yes — Lot {match.lot} is available: {match.summary()}. {match.body}".strip())
+                ans.say(tour)
+            elif match.status == "pending":
+                ans.say(
+                    f"Lot {match.lot} is pending (under contract) right now: {match.summary()}. "
+                    "I can let you know if it comes back on the market."
+                )
+            else:
+                ans.say(f"Lot {match.lot} has been {match.status}, sorry!")
+            others = [x for x in listings if x.status == "available" and x is not match]
+            if match.status != "available" and others:
+                ans.say("Here's what is available:\n" + "\n".join(f"• {x.summary()}" for x in _cheapest(others, 3)))
+            ans.suggest(QR_TOUR, QR_FINANCING, QR_RENT)
+            return
+
+        available = [x for x in listings if x.status == "available"]
+        pending = [x for x in listings if x.status == "pending"]
+        if not listings or not (available or pending):
+            ans.say(
+                f"We don't have any homes listed at {loc.name} right now. New homes come up often — a team "
+                "member can let you know when one does."
+            )
+            ans.suggest(QR_PERSON, QR_RENT)
+            return
+        matches = [x for x in available if query.matches(x)]
+        if matches:
+            head = (
+                f"Here are the {query.describe()} available at {loc.name}:"
+                if query.any
+                else (f"Here's what's available at {loc.name}:")
+            )
+            ans.knowledge_ids += [x.id for x in matches]
+            ans.say(head + "\n" + "\n".join(f"• {x.summary()}" for x in _cheapest(matches, 5)))
+            also = [x for x in pending if query.matches(x)]
+            if also:
+                ans.say("Also pending (under contract): " + ", ".join(f"Lot {x.lot}" for x in also) + ".")
+            ans.say(tour)
+        else:
+            ans.say(f"We don't have any {query.describe()} available at {loc.name} right now.")
+            if available:
+                ans.say("Here's what is available:\n" + "\n".join(f"• {x.summary()}" for x in _cheapest(available, 3)))
+        ans.suggest(QR_TOUR, QR_FINANCING, QR_RENT)
+
+    def _add_faq(self, ans: Answer, faq: list[tuple[KnowledgeEntry, list[str]]]) -> None:
+        for entry, _hits in faq:
+            ans.intents.append(entry.kind)
+            ans.knowledge_ids.append(entry.id)
+            ans.say(entry.body)
+        if faq:
+            ans.suggest(QR_HOMES, QR_TOUR, QR_HOURS)
+
+    def _which_location(self, ans: Answer) -> None:
+        ans.intents.append("which_location")
+        lines = [
+            f"• {loc.name} — {loc.city}, {loc.state}" if loc.city else f"• {loc.name}" for loc in self.ctx.locations
+        ]
+        ans.say("Happy to help! Which community do you mean? We have:\n" + "\n".join(lines))
+        states = sorted({US_STATES.get(loc.state, loc.state) for loc in self.ctx.locations if loc.state})
+        if 1 < len(states) <= 13:
+            ans.suggest(*states)
+
+    def _locations_in_state(self, ans: Answer, code: str) -> None:
+        ans.intents.append("state")
+        here = [loc for loc in self.ctx.locations if loc.state == code]
+        lines = [f"• {loc.name} — {loc.city} ({loc.phone})" if loc.phone else f"• {loc.name}" for loc in here]
+        state = US_STATES.get(code, code)
+        ans.say(f"Our communities in {state}:\n" + "\n".join(lines) + "\nWhich one can I help with?")
+        ans.suggest(*[loc.name for loc in here][:13])
+
+    def _location_overview(self, ans: Answer) -> None:
+        loc = self.loc
+        assert loc is not None
+        ans.intents.append("location")
+        bits = [f"{loc.name} is at {loc.address}." if loc.address else loc.name + "."]
+        if loc.phone:
+            bits.append(f"Call the office at {loc.phone}.")
+        if loc.hours.known:
+            bits.append(f"Today's hours: {loc.hours.today}.")
+        if loc.booking_url:
+            bits.append(f"Book a tour: {loc.booking_url}")
+        ans.say(" ".join(bits))
+        ans.suggest(QR_PERSON)
+
+    # --- the reply ---
+
+    def _finish(self, ans: Answer) -> ProviderReply:
+        ctx = self.ctx
+        parts = list(ans.parts)
+        if ctx.channel.email:
+            name = ctx.first_name
+            parts.insert(0, f"Hi {name}," if name else "Hello,")
+            if not ans.handoff:
+                parts.append("Let us know if there's anything else we can help with.")
+        text = "\n\n".join(p.strip() for p in parts if p.strip())
+        quick = [] if ans.handoff else [q for q in ans.quick if not _answered(q, ans.intents)][:5]
+        return ProviderReply(
+            text=text,
+            quick_replies=quick,
+            buttons=ans.buttons,
+            handoff=ans.handoff,
+            handoff_reason=ans.reason,
+            trace={"intents": ans.intents, "knowledge_ids": ans.knowledge_ids},
+        )
+
+
+def _answered(quick_reply: str, intents: list[str]) -> bool:
+    """Do not suggest what was just answered."""
+    return {
+        QR_HOURS: "hours",
+        QR_TOUR: "booking",
+        QR_HOMES: "listings",
+        QR_DIRECTIONS: "address",
+    }.get(quick_reply) in intents
+
+
+def _cheapest(listings: list[Listing], n: int) -> list[Listing]:
+    return sorted(listings, key=lambda x: (x.price is None, x.price or 0, x.lot or ""))[:n]
+
+
+def _e164(phone: str) -> str:
+    digits = re.sub(r"\D", "", phone)
+    return "+1" + digits if len(digits) == 10 else "+" + digits
+
+
+class OfflineProvider(Provider):
+    """Rule-based answers from the context; never calls out."""
+
+    name = "offline"
+
+    def generate(self, context: ReplyContext, settings: AISettings) -> ProviderReply:
+        return OfflineResponder(context).answer()

@@ -1,0 +1,123 @@
+"""The system prompt and messages a language model gets: the ReplyContext rendered as text."""
+
+from __future__ import annotations
+
+from .context import QUICK_REPLY_MAX, QUICK_REPLY_TITLE_MAX, HistoryMessage, LocationInfo, ReplyContext
+
+ANSWER_FORMAT = f"""Answer with one JSON object and nothing else:
+{{"reply": "<the message to send the customer>", "quick_replies": ["<up to {QUICK_REPLY_MAX} short suggestions, each \
+at most {QUICK_REPLY_TITLE_MAX} characters>"], "handoff": false, "handoff_reason": null}}
+Set "handoff" to true (and say why in "handoff_reason") when the customer asks for a person, when a policy below says
+a person must handle it, or when the facts below do not answer the question: then "reply" tells the customer a team
+member will follow up. Never invent prices, availability, hours or policies that are not listed below."""
+
+
+def _hours_lines(loc: LocationInfo) -> list[str]:
+    h = loc.hours
+    lines = [f"Local time at {loc.name}: {h.local_now.strftime('%A %b %d %Y, %I:%M %p')} ({h.timezone})"]
+    if not h.known:
+        lines.append("Office hours: not on file.")
+        return lines
+    status = "OPEN now" if h.open_now else "CLOSED now"
+    if h.open_now and h.closes_at:
+        status += f", closes at {h.closes_at.strftime('%I:%M %p').lstrip('0')}"
+    elif h.next_opening:
+        status += f", next opens {h.next_opening.strftime('%A %b %d at %I:%M %p').replace(' 0', ' ')}"
+    lines.append(f"Office status: {status}.")
+    lines.append(f"Today: {h.today}")
+    lines.append("This week's hours (holiday exceptions included):")
+    lines.extend(f"  {line}" for line in h.week)
+    return lines
+
+
+def _location_block(loc: LocationInfo) -> list[str]:
+    lines = [f"Location: {loc.name}"]
+    for label, value in (
+        ("Address", loc.address),
+        ("Phone", loc.phone),
+        ("Email", loc.email),
+        ("Website", loc.website),
+        ("Book a tour", loc.booking_url),
+    ):
+        if value:
+            lines.append(f"{label}: {value}")
+    lines.extend(_hours_lines(loc))
+    return lines
+
+
+def _history_line(m: HistoryMessage, ctx: ReplyContext) -> str:
+    when = m.created_at.astimezone(ctx.location.hours.local_now.tzinfo if ctx.location else ctx.now.tzinfo)
+    where = m.channel if m.current else f"{m.channel}, another conversation"
+    return f"[{when.strftime('%b %d %I:%M %p')} · {where} · {m.speaker}] {m.describe()}"
+
+
+def render_system_prompt(ctx: ReplyContext) -> str:
+    """The whole context as one system prompt."""
+    out: list[str] = []
+    out.append(
+        f"You are {ctx.agent_name or 'the assistant'}, answering customers of {ctx.organization_name or 'the business'}"
+        f" on {ctx.channel.label}" + (f" (account: {ctx.account_name})" if ctx.account_name else "") + "."
+    )
+    if ctx.instructions:
+        out += ["", "Instructions from the business:", ctx.instructions]
+    out += ["", f"Channel: {ctx.channel.style}"]
+    if ctx.channel.quick_replies:
+        out.append("This channel shows quick replies as buttons under your message; offer them when there are choices.")
+    else:
+        out.append("This channel cannot show buttons: put links in the text and leave quick_replies empty.")
+    if ctx.contact_name:
+        out.append(f"Customer's name: {ctx.contact_name}")
+
+    out.append("")
+    if ctx.location is not None:
+        out += _location_block(ctx.location)
+    else:
+        out.append(
+            "This conversation reached the business's general inbox, not one location. Ask which community the "
+            "customer means when it matters. The locations:"
+        )
+        for loc in ctx.locations:
+            h = loc.hours
+            today = f"today {h.today}, {'open' if h.open_now else 'closed'} now" if h.known else "hours not on file"
+            details = ", ".join(x for x in (loc.address, loc.phone, loc.booking_url) if x)
+            out.append(f"- {loc.name}: {details} ({today})")
+
+    if ctx.listings:
+        out += ["", "Homes listed at this location (lot, bedrooms/bathrooms, size, price, status):"]
+        for listing in ctx.listings:
+            out.append(f"- {listing.summary()}. {listing.body}".rstrip())
+    elif ctx.location is not None:
+        out += ["", "No homes are listed at this location right now."]
+
+    faqs = [k for k in ctx.knowledge if k.kind == "faq"]
+    policies = [k for k in ctx.knowledge if k.kind == "policy"]
+    if faqs:
+        out += ["", "Frequently asked questions:"]
+        out += [f"- Q: {k.title}\n  A: {k.body}" for k in faqs]
+    if policies:
+        out += ["", "Policies:"]
+        for k in policies:
+            flag = " (a team member must handle this: set handoff)" if k.handoff else ""
+            out.append(f"- {k.title}{flag}: {k.body}")
+
+    if ctx.history:
+        out += ["", "Earlier messages with this customer, oldest first (channel and sender marked):"]
+        out += [_history_line(m, ctx) for m in ctx.history]
+    story = ctx.story_reply
+    if story:
+        out += [
+            "",
+            f"The customer's latest message replies to the business's Instagram story {story.get('id') or ''}"
+            f"{' (' + story['url'] + ')' if story.get('url') else ''}.",
+        ]
+    out += ["", ANSWER_FORMAT]
+    return "\n".join(out)
+
+
+def build_messages(ctx: ReplyContext) -> list[dict[str, str]]:
+    """Chat Completions messages: the system prompt, then the customer's latest message(s) as the user turn."""
+    question = ctx.question or "(The customer has not written anything yet: greet them.)"
+    return [
+        {"role": "system", "content": render_system_prompt(ctx)},
+        {"role": "user", "content": question},
+    ]
