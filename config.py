@@ -116,6 +116,22 @@ class Config:
     SANDBOX_ENABLED = _env_bool("SANDBOX_ENABLED", False)
     SANDBOX_URL = _env("SANDBOX_URL")
 
+    # Reliability (docs/reliability.md): how the sweeper and the workers notice work a crash or an outage left behind.
+    # The sweeper runs every SWEEP_INTERVAL_SECONDS and re-queues what has waited longer than its grace period: a
+    # stored webhook event never processed, a send claimed by a worker that died (keep this well above
+    # PLATFORM_HTTP_TIMEOUT, or a slow send still in flight is sent again), a pending message with no send job, a
+    # customer message never answered.
+    SWEEP_INTERVAL_SECONDS = _env_int("SWEEP_INTERVAL_SECONDS", 30)
+    SWEEP_EVENT_GRACE_SECONDS = float(_env("SWEEP_EVENT_GRACE_SECONDS", "30"))
+    SWEEP_CLAIM_GRACE_SECONDS = float(_env("SWEEP_CLAIM_GRACE_SECONDS", "120"))
+    SWEEP_PENDING_GRACE_SECONDS = float(_env("SWEEP_PENDING_GRACE_SECONDS", "120"))
+    SWEEP_REPLY_GRACE_SECONDS = float(_env("SWEEP_REPLY_GRACE_SECONDS", "180"))
+    # A worker proves it is alive every WORKER_HEARTBEAT_SECONDS; a job whose worker has not for
+    # WORKER_HEARTBEAT_SECONDS + WORKER_HEARTBEAT_GRACE_SECONDS was abandoned (the worker was killed) and the
+    # sweeper hands it back to RQ to retry (RQ's own defaults: 30 and 60).
+    WORKER_HEARTBEAT_SECONDS = _env_int("WORKER_HEARTBEAT_SECONDS", 30)
+    WORKER_HEARTBEAT_GRACE_SECONDS = _env_int("WORKER_HEARTBEAT_GRACE_SECONDS", 60)
+
     ATTACHMENT_DIR = _env("ATTACHMENT_DIR", str(INSTANCE_PATH / "attachments"))
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
 

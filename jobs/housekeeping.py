@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from flask import current_app
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
@@ -19,16 +21,21 @@ from chatpad.extensions import db
 from chatpad.models import Conversation, Message, SocialAccount, WebhookEvent, utcnow
 from chatpad.pipeline.replies import enqueue_send, schedule_ai_reply, send_job_id
 from chatpad.pipeline.takeover import hand_back
-from chatpad.queue import INBOUND_RETRY, get_queue, get_redis, job_id
+from chatpad.queue import INBOUND_RETRY, QUEUE_NAMES, get_queue, get_redis, job_id
 from jobs import app_context
 
 log = logging.getLogger("chatpad.jobs.housekeeping")
 
-EVENT_GRACE = timedelta(seconds=30)  # a stored event not processed after this is re-queued
-CLAIM_GRACE = timedelta(minutes=2)  # a send claimed this long ago and never confirmed: the worker died
-PENDING_GRACE = timedelta(minutes=2)  # a pending message with no send job in sight
-REPLY_GRACE = timedelta(minutes=3)  # a customer message the AI never answered
+# Grace periods come from config (SWEEP_*_GRACE_SECONDS; docs/reliability.md):
+#   event: a stored event not processed after this is re-queued;
+#   claim: a send claimed this long ago and never confirmed: the worker died (keep it above PLATFORM_HTTP_TIMEOUT);
+#   pending: a pending message with no send job in sight;
+#   reply: a customer message the AI never answered.
 GIVE_UP_AFTER = timedelta(hours=24)  # pending this long (and not waiting for a reconnection): failed
+
+
+def _grace(kind: str) -> timedelta:
+    return timedelta(seconds=float(current_app.config[f"SWEEP_{kind.upper()}_GRACE_SECONDS"]))
 
 
 def heartbeat() -> str:
@@ -44,6 +51,7 @@ def sweep() -> dict[str, int]:
     """Re-queue what a crash or an outage left behind. Safe to run any time, on any number of workers."""
     with app_context():
         counts = {
+            "abandoned": _reclaim_abandoned_jobs(),
             "events": _requeue_events(),
             "claims": _release_stale_claims(),
             "pending": _requeue_pending_sends(),
@@ -53,6 +61,20 @@ def sweep() -> dict[str, int]:
         if any(counts.values()):
             log.info("sweeper: %s", counts)
         return counts
+
+
+def _reclaim_abandoned_jobs() -> int:
+    """Jobs whose worker was killed mid-run stay "started" in RQ until a worker's maintenance (every 10 minutes)
+    notices that their heartbeat stopped. Do it here, every sweep, with RQ's own cleanup: such a job is retried when
+    it has retries left and failed otherwise, so the checks below see it is no longer running and re-queue its work."""
+    reclaimed = 0
+    for name in QUEUE_NAMES:
+        registry = StartedJobRegistry(queue=get_queue(name))
+        expired = registry.get_expired_job_ids()
+        if expired:
+            registry.cleanup()
+            reclaimed += len(expired)
+    return reclaimed
 
 
 def _job_active(job_id: str) -> bool:
@@ -67,7 +89,7 @@ def _job_active(job_id: str) -> bool:
 
 def _requeue_events() -> int:
 
-    cutoff = utcnow() - EVENT_GRACE
+    cutoff = utcnow() - _grace("event")
     ids = db.session.scalars(
         select(WebhookEvent.id)
         .where(WebhookEvent.status == "pending", WebhookEvent.received_at < cutoff)
@@ -90,7 +112,7 @@ def _release_stale_claims() -> int:
 
     result = db.session.execute(
         update(Message)
-        .where(Message.status == "sending", Message.sent_at < utcnow() - CLAIM_GRACE)
+        .where(Message.status == "sending", Message.sent_at < utcnow() - _grace("claim"))
         .values(status="pending", error="Retrying: the worker sending this message stopped")
     )
     db.session.commit()
@@ -115,21 +137,28 @@ def _requeue_pending_sends() -> int:
         .join(SocialAccount, SocialAccount.id == Message.channel_account_id)
         .where(
             Message.status == "pending",
-            Message.created_at < now - PENDING_GRACE,
+            Message.created_at < now - _grace("pending"),
             SocialAccount.status != "needs_reauth",
         )
         .order_by(Message.id)
         .limit(1000)
     ).all()
+    # A conversation's pending messages go out in order, in one job named after the first of them and its attempt
+    # count. Only that job tells whether the conversation is in hand: a later message's own job id never exists, and
+    # sending it alone while the first waits out its backoff would deliver the parts of a reply out of order.
     by_conversation: dict = {}
     for message_id, conversation_id, meta in rows:
-        attempts = int((meta or {}).get("attempts", 0))
-        if _job_active(send_job_id(message_id, attempts)):
+        by_conversation.setdefault(conversation_id, []).append((message_id, int((meta or {}).get("attempts", 0))))
+    queued = 0
+    for items in by_conversation.values():
+        first, attempts = items[0]
+        swept = send_job_id(first, f"{attempts}-swept")
+        if _job_active(send_job_id(first, attempts)) or _job_active(swept):
             continue
-        by_conversation.setdefault(conversation_id, []).append(message_id)
-    for ids in by_conversation.values():
-        enqueue_send(ids, attempt=int(now.timestamp()))
-    return sum(len(ids) for ids in by_conversation.values())
+        get_redis().delete(f"rq:job:{swept}")  # a finished job of that id would block the new one
+        enqueue_send([message_id for message_id, _ in items], attempt=f"{attempts}-swept")
+        queued += len(items)
+    return queued
 
 
 def _requeue_unanswered() -> int:
@@ -142,7 +171,7 @@ def _requeue_unanswered() -> int:
         .where(
             Conversation.human_takeover.is_(False),
             Conversation.status != "resolved",
-            Conversation.last_inbound_at < now - REPLY_GRACE,
+            Conversation.last_inbound_at < now - _grace("reply"),
             Conversation.last_inbound_at > now - timedelta(hours=23),
             # nothing was said to the customer after their last message
             ~exists(

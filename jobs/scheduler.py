@@ -12,10 +12,11 @@ from rq.cron import CronScheduler
 from chatpad import create_app
 from chatpad.queue import get_redis
 
-# (dotted function path, queue, interval seconds). Jobs fan out per account themselves where that matters.
-PERIODIC_JOBS: list[tuple[str, str, int]] = [
+# (dotted function path, queue, interval seconds or the name of the config setting that holds it). Jobs fan out per
+# account themselves where that matters.
+PERIODIC_JOBS: list[tuple[str, str, int | str]] = [
     ("jobs.housekeeping.heartbeat", "default", 60),
-    ("jobs.housekeeping.sweep", "default", 30),
+    ("jobs.housekeeping.sweep", "default", "SWEEP_INTERVAL_SECONDS"),
 ]
 
 
@@ -28,6 +29,8 @@ def build_scheduler() -> CronScheduler:
         connection = get_redis()
     scheduler = CronScheduler(connection=connection, logging_level="INFO")
     for path, queue, interval in PERIODIC_JOBS:
+        if isinstance(interval, str):
+            interval = int(app.config[interval])
         module_name, _, func_name = path.rpartition(".")
         func = getattr(import_module(module_name), func_name)
         scheduler.register(func, queue_name=queue, interval=interval, job_timeout=600)

@@ -27,7 +27,30 @@ from config import config_from_env
 from jobs import app_context, set_app
 from jobs.threaded import ThreadedWorker
 
-WORKER_CLASSES = {"fork": Worker, "simple": SimpleWorker, "threaded": ThreadedWorker}
+
+class HeartbeatGrace:
+    """How long a running job's heartbeat stays valid: RQ's default is the monitoring interval + 60 s; ours is
+    WORKER_HEARTBEAT_SECONDS + WORKER_HEARTBEAT_GRACE_SECONDS. A job whose worker was killed is "abandoned" once it
+    lapses, and the sweeper (jobs.housekeeping) hands it back to RQ to retry."""
+
+    heartbeat_grace: int = 60
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        interval = self.job_monitoring_interval
+        if job.timeout and job.timeout > 0:
+            interval = min(job.timeout - working_time, interval)
+        return int(interval) + self.heartbeat_grace
+
+
+def _with_grace(cls):
+    return type(cls.__name__, (HeartbeatGrace, cls), {"__module__": __name__})
+
+
+WORKER_CLASSES = {
+    "fork": _with_grace(Worker),
+    "simple": _with_grace(SimpleWorker),
+    "threaded": _with_grace(ThreadedWorker),
+}
 THREADED_QUEUES = {"ai"}
 
 
@@ -67,6 +90,7 @@ def build_worker(
         connection = get_redis()
         rq_queues = [get_queue(q) for q in queues]
     cls = WORKER_CLASSES[worker_class]
+    options.setdefault("job_monitoring_interval", int(app.config["WORKER_HEARTBEAT_SECONDS"]))
     if worker_class == "fork":
         # The forked work horse must not reuse the parent's database connections.
         from chatpad.extensions import db
@@ -74,10 +98,11 @@ def build_worker(
         with app.app_context():
             db.engine.dispose()
     if worker_class == "threaded":
-        return app, cls(
-            rq_queues, connection=connection, name=name, threads=threads, job_context=_job_context, **options
-        )
-    return app, cls(rq_queues, connection=connection, name=name, **options)
+        worker = cls(rq_queues, connection=connection, name=name, threads=threads, job_context=_job_context, **options)
+    else:
+        worker = cls(rq_queues, connection=connection, name=name, **options)
+    worker.heartbeat_grace = int(app.config["WORKER_HEARTBEAT_GRACE_SECONDS"])
+    return app, worker
 
 
 def main(argv: list[str] | None = None) -> None:
