@@ -210,11 +210,11 @@ def queue_reply(
     return rows
 
 
-def send_job_id(first_message_id: int, attempt: int) -> str:
+def send_job_id(first_message_id: int, attempt: int | str) -> str:
     return job_id("send", first_message_id, attempt)
 
 
-def enqueue_send(message_ids: list[int], *, delay: float = 0, attempt: int = 0) -> None:
+def enqueue_send(message_ids: list[int], *, delay: float = 0, attempt: int | str = 0) -> None:
     """Queue the send of these messages, in order, on the outbound queue."""
     send_job = send_job_id(message_ids[0], attempt)
     func = "jobs.replies.send_messages"
@@ -280,9 +280,15 @@ def send_messages(message_ids: list[int]) -> dict[str, int]:
             external_id = adapter.send(message.meta.get("payload") or {}, ctx)
         except TransientSendError as exc:
             db.session.rollback()
-            _unclaim(message.id)
             if exc.retry_after and exc.retry_after > 0:
                 get_redis().set(_backoff_key(account), "1", px=int(exc.retry_after * 1000))
+            if not _unclaim(message.id):
+                # No longer ours: the platform took it after all (a timeout after it was processed) and its echo
+                # already recorded it as sent. Retry only what follows.
+                counts["deferred"] += len(message_ids) - position - 1
+                if message_ids[position + 1 :]:
+                    enqueue_send(message_ids[position + 1 :], delay=exc.retry_after or SEND_BACKOFF[0])
+                break
             if not _reschedule(message, message_ids[position:], exc.retry_after, exc.reason):
                 counts["failed"] += 1
             else:
@@ -311,12 +317,16 @@ def send_messages(message_ids: list[int]) -> dict[str, int]:
     return counts
 
 
-def _unclaim(message_id: int, note: str | None = None) -> None:
+def _unclaim(message_id: int, note: str | None = None) -> bool:
+    """sending → pending after a failed attempt; False when the message is no longer ours (its echo confirmed it)."""
     values = {"status": "pending"}
     if note:
         values["error"] = note
-    db.session.execute(update(Message).where(Message.id == message_id, Message.status == "sending").values(**values))
+    result = db.session.execute(
+        update(Message).where(Message.id == message_id, Message.status == "sending").values(**values)
+    )
     db.session.commit()
+    return result.rowcount == 1
 
 
 def _fail(message: Message, reason: str, status: str = "failed") -> None:
