@@ -131,6 +131,9 @@ class Config:
     # sweeper hands it back to RQ to retry (RQ's own defaults: 30 and 60).
     WORKER_HEARTBEAT_SECONDS = _env_int("WORKER_HEARTBEAT_SECONDS", 30)
     WORKER_HEARTBEAT_GRACE_SECONDS = _env_int("WORKER_HEARTBEAT_GRACE_SECONDS", 60)
+    # Waits before the 2nd, 3rd, … attempt to send a message after a transient platform error (seconds, ±20%
+    # jitter; the platform's Retry-After wins when longer; the last one repeats up to MAX_SEND_ATTEMPTS).
+    SEND_BACKOFF_SECONDS = _env("SEND_BACKOFF_SECONDS", "2,5,15,30,60,120,300,600")
 
     ATTACHMENT_DIR = _env("ATTACHMENT_DIR", str(INSTANCE_PATH / "attachments"))
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")

@@ -33,6 +33,7 @@ pytest_plugins = [
     "tests.plugins.workers",
     "tests.plugins.sandbox",
     "tests.plugins.meta_sandbox",
+    "tests.plugins.reliability",
 ]
 
 

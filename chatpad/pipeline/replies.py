@@ -33,8 +33,12 @@ from chatpad.realtime import publish
 log = logging.getLogger("chatpad.pipeline")
 
 MAX_SEND_ATTEMPTS = 8
-# Backoff between send attempts (seconds), with jitter; a platform's Retry-After wins when longer.
-SEND_BACKOFF = (2, 5, 15, 30, 60, 120, 300, 600)
+
+
+def send_backoff() -> list[float]:
+    """Waits between send attempts (config SEND_BACKOFF_SECONDS), with jitter added by the caller; a platform's
+    Retry-After wins when longer."""
+    return [float(x) for x in str(current_app.config.get("SEND_BACKOFF_SECONDS") or "2").split(",") if x.strip()]
 
 
 class ReplyRefusedError(Exception):
@@ -287,7 +291,7 @@ def send_messages(message_ids: list[int]) -> dict[str, int]:
                 # already recorded it as sent. Retry only what follows.
                 counts["deferred"] += len(message_ids) - position - 1
                 if message_ids[position + 1 :]:
-                    enqueue_send(message_ids[position + 1 :], delay=exc.retry_after or SEND_BACKOFF[0])
+                    enqueue_send(message_ids[position + 1 :], delay=exc.retry_after or send_backoff()[0])
                 break
             if not _reschedule(message, message_ids[position:], exc.retry_after, exc.reason):
                 counts["failed"] += 1
@@ -354,7 +358,8 @@ def _reschedule(message: Message, remaining: list[int], retry_after: float | Non
         if rest:
             enqueue_send(rest)
         return False
-    base = SEND_BACKOFF[min(attempts - 1, len(SEND_BACKOFF) - 1)]
+    backoff = send_backoff()
+    base = backoff[min(attempts - 1, len(backoff) - 1)]
     delay = max(base * random.uniform(0.8, 1.2), retry_after or 0)  # noqa: S311 (jitter, not crypto)
     message.error = f"Retrying (attempt {attempts + 1} of {MAX_SEND_ATTEMPTS}): {reason}"
     db.session.commit()
