@@ -133,8 +133,9 @@ class Stack:
 
     def worker(self, name: str, *queues: str, **env: str) -> Proc:
         """`python -m jobs.worker <queues>` — what operators run (its dispatcher thread runs when it has inbound)."""
-        cmd = [sys.executable, "-m", "jobs.worker", *queues, "--name", f"{name}-{time.time_ns()}"]
-        return self.spawn(name, cmd, **env)
+        # No --name: RQ names each start afresh. A restarted worker reusing its name would be refused until the
+        # killed one's registration expired (worker_ttl, 7 minutes).
+        return self.spawn(name, [sys.executable, "-m", "jobs.worker", *queues], **env)
 
     def scheduler(self, **env: str) -> Proc:
         """`python -m jobs.scheduler`: the sweeper every SWEEP_INTERVAL_SECONDS."""
