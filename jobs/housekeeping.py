@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask import current_app
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import StartedJobRegistry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
@@ -32,6 +32,8 @@ log = logging.getLogger("chatpad.jobs.housekeeping")
 #   pending: a pending message with no send job in sight;
 #   reply: a customer message the AI never answered.
 GIVE_UP_AFTER = timedelta(hours=24)  # pending this long (and not waiting for a reconnection): failed
+# A delayed job (a retry's backoff, a debounced reply) this late means no RQ scheduler is moving them: see below.
+SCHEDULED_OVERDUE = timedelta(seconds=10)
 
 
 def _grace(kind: str) -> timedelta:
@@ -52,6 +54,7 @@ def sweep() -> dict[str, int]:
     with app_context():
         counts = {
             "abandoned": _reclaim_abandoned_jobs(),
+            "overdue": _release_overdue_scheduled_jobs(),
             "events": _requeue_events(),
             "claims": _release_stale_claims(),
             "pending": _requeue_pending_sends(),
@@ -75,6 +78,33 @@ def _reclaim_abandoned_jobs() -> int:
             registry.cleanup()
             reclaimed += len(expired)
     return reclaimed
+
+
+def _release_overdue_scheduled_jobs() -> int:
+    """Delayed jobs are moved onto their queue by the RQ scheduler inside one worker, the one holding that queue's
+    scheduler lock. When that worker is killed its lock lives on for a minute, and the others only try to take it
+    every two minutes: meanwhile every retry and every debounced reply waits. Jobs overdue by SCHEDULED_OVERDUE are
+    moved here instead; ZREM decides who moves each one, and a rare double move only runs an idempotent job twice."""
+    from rq.utils import current_timestamp
+
+    moved = 0
+    cutoff = current_timestamp() - int(SCHEDULED_OVERDUE.total_seconds())
+    redis = get_redis()
+    for name in QUEUE_NAMES:
+        queue = get_queue(name)
+        registry = ScheduledJobRegistry(queue=queue)
+        for overdue_id in registry.get_jobs_to_schedule(cutoff):
+            if not redis.zrem(registry.key, overdue_id):
+                continue  # the scheduler got to it first
+            try:
+                job = Job.fetch(overdue_id, connection=redis)
+            except NoSuchJobError:
+                continue
+            queue.enqueue_job(job)
+            moved += 1
+    if moved:
+        log.warning("moved %s overdue scheduled job(s): is a worker running with its scheduler?", moved)
+    return moved
 
 
 def _job_active(job_id: str) -> bool:

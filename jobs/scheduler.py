@@ -6,8 +6,10 @@ Run one (two would enqueue every job twice; each job is idempotent, so that cost
 from __future__ import annotations
 
 import logging
+import time
 
 from rq.cron import CronScheduler
+from rq.exceptions import StopRequested
 
 from chatpad import create_app
 from chatpad.queue import get_redis
@@ -38,8 +40,28 @@ def build_scheduler() -> CronScheduler:
 
 
 def main() -> None:
+    """Run the scheduler until asked to stop. RQ's cron loop dies on a Redis error; this one waits for Redis and
+    starts again (the periodic jobs are idempotent, so a tick missed or repeated costs nothing)."""
+    import redis
+
+    from jobs.worker import REDIS_ERRORS, wait_for_redis
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    build_scheduler().start()
+    log = logging.getLogger("chatpad.scheduler")
+    try:
+        while True:
+            try:
+                scheduler = build_scheduler()
+                wait_for_redis(scheduler.connection)
+                scheduler.start()  # returns on SIGTERM/SIGINT
+                return
+            except REDIS_ERRORS:
+                log.warning("scheduler lost Redis; waiting for it", exc_info=True)
+            except redis.exceptions.RedisError:
+                log.exception("scheduler stopped on a Redis error; starting again")
+            time.sleep(1)
+    except (KeyboardInterrupt, StopRequested):
+        pass
 
 
 if __name__ == "__main__":

@@ -12,12 +12,16 @@ threaded for a worker that serves only the ai queue (jobs that wait seconds on a
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
 from rq import SimpleWorker, Worker
+from rq.exceptions import StopRequested
 from sqlalchemy.orm import configure_mappers
 
 from chatpad import create_app
@@ -45,6 +49,8 @@ class HeartbeatGrace:
 def _with_grace(cls):
     return type(cls.__name__, (HeartbeatGrace, cls), {"__module__": __name__})
 
+
+log = logging.getLogger("chatpad.worker")
 
 WORKER_CLASSES = {
     "fork": _with_grace(Worker),
@@ -105,7 +111,26 @@ def build_worker(
     return app, worker
 
 
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def wait_for_redis(connection, stop: threading.Event | None = None) -> None:
+    """Block until Redis answers (backing off to 30 s between tries)."""
+    delay = 1.0
+    while not (stop is not None and stop.is_set()):
+        try:
+            connection.ping()
+            return
+        except REDIS_ERRORS as exc:
+            log.warning("Redis unavailable (%s); retrying in %.0f s", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Run a worker until asked to stop. A Redis outage does not end it: RQ's work loop quits on most Redis errors
+    (and its in-worker scheduler dies), so the worker waits for Redis and starts a fresh one — what a process manager
+    would do, without depending on one. The sweeper re-queues whatever Redis lost."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("queues", nargs="*", default=list(QUEUE_NAMES), help="queues in priority order")
     parser.add_argument("--burst", action="store_true", help="quit when the queues are empty")
@@ -114,14 +139,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app, worker = build_worker(args.queues, args.worker_class, args.name, threads=args.threads)
     stop = threading.Event()
-    if "inbound" in args.queues:
-        with app.app_context():
-            dispatch_pending()  # what was announced while no worker ran
-        start_dispatcher(app, stop)
+    dispatching = False
     try:
-        worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
+        for run in itertools.count():
+            name = args.name if run == 0 or args.name is None else f"{args.name}-{run}"
+            try:  # RQ's Worker talks to Redis as it is created
+                app, worker = build_worker(args.queues, args.worker_class, name, threads=args.threads)
+            except REDIS_ERRORS as exc:
+                log.warning("Redis unavailable (%s); retrying in 2 s", exc)
+                time.sleep(2)
+                continue
+            if "inbound" in args.queues and not dispatching:
+                with app.app_context():
+                    dispatch_pending()  # what was announced while no worker ran
+                start_dispatcher(app, stop)
+                dispatching = True
+            try:
+                worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
+            except REDIS_ERRORS:
+                log.warning("worker %s lost Redis", worker.name, exc_info=True)
+            if args.burst or worker._stop_requested:
+                break
+            log.warning("worker %s stopped without being asked to (Redis lost?); starting a fresh one", worker.name)
+            time.sleep(1)
+    except (KeyboardInterrupt, StopRequested):
+        pass
     finally:
         stop.set()
 
