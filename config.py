@@ -91,8 +91,9 @@ class Config:
     AI_API_KEY = _env("AI_API_KEY")
     AI_MODEL = _env("AI_MODEL", "gpt-4o-mini")
     AI_TIMEOUT = float(_env("AI_TIMEOUT", "30"))
-    # How many AI calls one ai-queue worker process runs at once (threads).
-    AI_CONCURRENCY = _env_int("AI_CONCURRENCY", 32)
+    # How many AI calls one ai-queue worker process runs at once (threads; docs/ai.md: sizing). They mostly wait on
+    # the model, so 64 is cheap, and it covers 50 conversations answered at once with a 2-second model.
+    AI_CONCURRENCY = _env_int("AI_CONCURRENCY", 64)
     # --- AI (chatpad/ai, docs/ai.md) ---
     # Azure OpenAI deployment URLs need ?api-version= (and get the key in an api-key header).
     AI_API_VERSION = _env("AI_API_VERSION")

@@ -11,6 +11,7 @@ import sys
 
 BENCHMARKS = {
     "webhook_ack": "bench.webhook_ack",
+    "ai_concurrency": "bench.ai_concurrency",
 }
 
 

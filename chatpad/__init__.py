@@ -67,6 +67,10 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     app.register_blueprint(cli_bp)
     init_security(app)
 
+    from .channels.instagram.stories import register_template_helpers as register_instagram_helpers
+
+    register_instagram_helpers(app)
+
     @app.get("/healthz")
     def healthz():
         """Liveness for load balancers and process managers: the process answers."""

@@ -63,8 +63,10 @@ def simulate() -> None:
 
 def _register_simulators() -> None:
     from chatpad.sandbox.meta.cli import simulate_facebook
+    from chatpad.sandbox.meta.instagram_cli import simulate_instagram
 
     simulate.add_command(simulate_facebook)
+    simulate.add_command(simulate_instagram)
 
 
 _register_simulators()

@@ -34,6 +34,7 @@ pytest_plugins = [
     "tests.plugins.sandbox",
     "tests.plugins.meta_sandbox",
     "tests.plugins.reliability",
+    "tests.plugins.instagram",
 ]
 
 

@@ -42,11 +42,16 @@ def compose_reply(conversation: Conversation, *, now: datetime | None = None) ->
     handoff=True when a person should take over (the reason is in extra["handoff_reason"]). Raises AIError when
     the provider fails after its own retries.
 
-    The caller may end its database transaction after this returns; holding one open across the call keeps a pooled
-    connection busy for as long as the model takes.
+    Before the (possibly slow) model call it ends the session's transaction when the session has nothing pending
+    (no new, dirty or deleted objects), so a worker thread does not hold a pooled database connection, idle in
+    transaction, while the model thinks: loaded objects stay attached and reload on next use. Row locks taken
+    earlier in that transaction end with it; a caller that needs them held must not call this inside it.
     """
     settings = settings_for(conversation)
     context = build_context(conversation, now=now, history_limit=settings.history_messages)
+    session = db.session()  # the scoped session's Session
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.commit()
     return generate_reply(context, settings)
 
 

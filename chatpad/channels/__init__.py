@@ -15,6 +15,7 @@ from .types import InboundEvent, MessageMedia, MessageMetadata, OutboundPart, Ou
 # key -> "module:Class". Keys are the seed's channel values.
 CHANNELS: dict[str, str] = {
     "facebook": "chatpad.channels.facebook.adapter:FacebookChannel",
+    "instagram": "chatpad.channels.instagram.adapter:InstagramChannel",
 }
 
 

@@ -94,3 +94,8 @@ class Channel(ABC):
         """The existing conversation an inbound event belongs to, or None to start one. The pipeline's default
         (used when this returns NotImplemented) is the contact's latest conversation on the account."""
         return NotImplemented
+
+    def after_ingest(self, event: InboundEvent, conversation: Conversation, message: Message) -> None:  # noqa: B027
+        """Called in the worker once a customer's new message is stored and committed (I/O allowed): the place for
+        a channel's own follow-up, such as Instagram thanking a customer for a story mention with queue_reply. Must
+        be idempotent (key replies by the message). Errors are logged, never lose the message. Default: nothing."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -131,6 +131,11 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
         db.session.commit()
 
     publish(conversation.organization_id, conversation.id, "message.created", {"message_id": row.id})
+    try:
+        get_channel(account.channel).after_ingest(event, conversation, row)
+    except Exception:  # the channel's follow-up is extra; the message is stored and must not be re-ingested for it
+        db.session.rollback()
+        log.exception("%s after_ingest failed for message %s", account.channel, row.id)
     if reply_wanted:
         from .replies import schedule_ai_reply
 
@@ -150,6 +155,11 @@ def _ingest_echo(event: InboundEvent, account: SocialAccount, raw_event_id: int 
     if is_own_echo(event):
         # Sent by ChatPad; the send job stores the id when the Send API answers (the echo can arrive first).
         return _confirm_own_send(event, account)
+    if _send_in_flight(account, event.sender_id):
+        # An echo without our marks (Instagram's carry neither app_id nor metadata) while one of our sends to this
+        # customer awaits the platform's answer: most likely that send's echo. Try again once its id is stored,
+        # rather than mistake it for a person replying from the platform's inbox.
+        raise EchoNotYetMatchedError(f"echo {external_id} may belong to a send still in flight; retrying")
 
     from .takeover import take_over
 
@@ -220,6 +230,37 @@ def own_message_id(event: InboundEvent) -> int | None:
         if tail.isdigit():
             return int(tail)
     return None
+
+
+# How long a claimed send may hold back an unmatched echo (a send claimed longer ago has died; the sweeper frees it).
+ECHO_IN_FLIGHT_GRACE = timedelta(minutes=2)
+
+
+class EchoNotYetMatchedError(RuntimeError):
+    """An echo arrived before the send it probably belongs to stored its platform id: the event job retries."""
+
+
+def _send_in_flight(account: SocialAccount, customer_id: str) -> bool:
+    """Is one of ChatPad's sends to this customer on this account between its claim and its stored platform id?"""
+    conversation_ids = (
+        select(Conversation.id)
+        .join(ContactIdentity, ContactIdentity.contact_id == Conversation.contact_id)
+        .where(
+            Conversation.social_account_id == account.id,
+            ContactIdentity.social_account_id == account.id,
+            ContactIdentity.external_id == customer_id,
+        )
+    )
+    found = db.session.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id.in_(conversation_ids),
+            Message.status == "sending",
+            Message.sent_at > utcnow() - ECHO_IN_FLIGHT_GRACE,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def is_own_echo(event: InboundEvent) -> bool:

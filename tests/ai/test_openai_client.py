@@ -66,6 +66,15 @@ def test_request_carries_the_model_the_context_and_the_key(llm, ask):
     assert reply.extra["trace"]["format"] == "json" and reply.extra["trace"]["usage"]["total_tokens"] > 0
 
 
+def test_no_database_connection_is_held_while_the_model_thinks(llm, ask, db):
+    """compose_reply ends its read transaction before calling the model, so 64 threads waiting on a model do not
+    hold 64 pooled connections idle in transaction."""
+    llm.control(latency=0.2)
+    ask("hello")
+    assert not db.session().in_transaction()
+    assert db.engine.pool.checkedout() == 0
+
+
 def test_model_asking_for_a_person_hands_off(llm, ask):
     """handoff=true in the model's JSON hands the conversation to a person, with the model's reason."""
     reply = ask("can I talk to a person please")

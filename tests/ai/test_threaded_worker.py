@@ -252,7 +252,7 @@ def test_fifty_conversations_are_answered_concurrently_by_one_process(
     )
 
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "running up to 32 jobs at once" in proc.stderr
+    assert "running up to 64 jobs at once" in proc.stderr
     stats = standin.stats()
     assert stats["requests"] == 50 and stats["max_in_flight"] >= 20, stats
     answers = db.session.scalars(select(Message).where(Message.sender_type == "ai")).all()

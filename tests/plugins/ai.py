@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from chatpad.models import Contact, ContactIdentity, Conversation, Message, SocialAccount
-from chatpad.sandbox import create_sandbox_app
-from config import TestConfig
 
 
 class StandIn:
@@ -36,21 +32,10 @@ class StandIn:
         return requests.get(f"{self.url}/openai/_stats", timeout=5).json()
 
 
-@pytest.fixture(scope="session")
-def ai_sandbox_server(app):
-    """The sandbox app on a free port, in a thread (one request thread per connection, like `make run`)."""
-    sandbox = create_sandbox_app(TestConfig, **{k: app.config[k] for k in ("SECRET_KEY", "META_APP_SECRET")})
-    server = make_server("127.0.0.1", 0, sandbox, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
 @pytest.fixture
-def standin(ai_sandbox_server):
-    """The stand-in model, reset to its defaults for this test."""
-    helper = StandIn(ai_sandbox_server)
+def standin(sandbox_server):
+    """The sandbox's stand-in model (tests/plugins/sandbox.py serves the sandbox), reset to its defaults."""
+    helper = StandIn(sandbox_server.url)
     helper.reset()
     yield helper
     helper.reset()

@@ -133,11 +133,18 @@ Handler = Callable[[GraphRequest], Any]
 _ROUTES: list[tuple[str, re.Pattern, Handler]] = []
 
 
-def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
-    """Register a Graph route: `pattern` is a regex over the version-less path (e.g. r"(?P<id>[^/]+)/messages")."""
+def route(method: str, pattern: str, *, first: bool = False) -> Callable[[Handler], Handler]:
+    """Register a Graph route: `pattern` is a regex over the version-less path (e.g. r"(?P<id>[^/]+)/messages").
+
+    A handler that returns NotImplemented passes the request on to the next matching route; `first` puts a route
+    ahead of those registered before it (Instagram's handlers look at the ids first and pass on the rest)."""
 
     def decorator(func: Handler) -> Handler:
-        _ROUTES.append((method.upper(), re.compile(f"^{pattern}$"), func))
+        entry = (method.upper(), re.compile(f"^{pattern}$"), func)
+        if first:
+            _ROUTES.insert(0, entry)
+        else:
+            _ROUTES.append(entry)
         return func
 
     return decorator
@@ -200,6 +207,14 @@ def _injected(rule: FailureRule) -> Response | None:
             10,
             2018278,
         ),
+        "ig_rate_limit": GraphError(
+            "(#613) Calls to this api have exceeded the rate limit.",
+            613,
+            2534040,
+            headers={"X-Business-Use-Case-Usage": buc},
+        ),
+        "ig_window": GraphError("(#10) This message is sent outside of allowed window.", 10, 2534022),
+        "ig_no_user": GraphError("(#100) No matching user found", 100, 2534014),
         "policy_block": GraphError(
             "(#368) The action attempted has been deemed abusive or is otherwise disallowed", 368, 1390008
         ),
@@ -273,6 +288,8 @@ def _handle(world: World, method: str, path: str, params: dict, body: Any, token
             result = handler(req)
         except GraphError as exc:
             return _json_response(exc.body(), exc.status, exc.headers)
+        if result is NotImplemented:
+            continue
         if isinstance(result, Response):
             return result
         return _json_response(result)

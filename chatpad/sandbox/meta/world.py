@@ -186,6 +186,9 @@ FAILURE_KINDS = (
     "policy_block",  # 368 temporarily blocked
     "slow",  # answer normally after `delay` seconds
     "timeout",  # hang for `delay` seconds (past the client's timeout), then answer 504 or process
+    "ig_rate_limit",  # Instagram: 613/2534040
+    "ig_window",  # Instagram: 10/2534022 outside the allowed window
+    "ig_no_user",  # Instagram: 100/2534014 no matching user
 )
 
 
@@ -256,6 +259,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "auto_delivery": True,  # post message_deliveries after a send
     "retry_delays": [1.0, 5.0, 30.0, 120.0],  # Meta retries failed webhook posts; seconds between attempts
     "webhook_timeout": 20.0,  # Meta's FAQ: a callback times out at 20 s
+    "story_ttl_seconds": 24 * 3600,  # Instagram: how long a story's CDN link works (Meta: about 24 h)
+    "ig_echo_app_id": False,  # Instagram echoes carry our app_id (unconfirmed on Meta's side: off by default)
 }
 
 
@@ -283,6 +288,10 @@ class World:
             self.people: dict[str, Person] = {}
             self.psids: dict[str, tuple[str, str]] = {}  # psid -> (page id, person id)
             self.threads: dict[tuple[str, str], Thread] = {}
+            # Instagram (chatpad/sandbox/meta/instagram.py): IGSIDs, DM threads keyed (IG id, IGSID), stories.
+            self.igsids: dict[str, tuple[str, str]] = {}
+            self.ig_threads: dict[tuple[str, str], Thread] = {}
+            self.stories: dict[str, Any] = {}
             self.requests: deque[RequestRecord] = deque(maxlen=MAX_REQUESTS)
             self.failures: list[FailureRule] = []
             self.deliveries: deque[Delivery] = deque(maxlen=1000)
