@@ -12,6 +12,7 @@ import sys
 BENCHMARKS = {
     "webhook_ack": "bench.webhook_ack",
     "ai_concurrency": "bench.ai_concurrency",
+    "pipeline_e2e": "bench.pipeline_e2e",
 }
 
 

@@ -14,6 +14,7 @@ done → reply composed and queued → accepted by the Send API.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from bench.common import summary as stats_of
 from chatpad import demo_data as D
 
 WORKERS = 2
-WORKER_CLASS = "fork"  # what `make run` uses for the platform queues
+WORKER_CLASSES = ("fork", "threaded")  # fork: what `make run` uses for the platform queues
 NOOP_JOBS = 2000
 LOAD_CUSTOMERS = 200
 LOW_LOAD_CUSTOMERS = 30
@@ -54,9 +55,9 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             proc.kill()
 
 
-def _workers(queues: list[str], env: dict[str, str], tag: str) -> list[subprocess.Popen]:
-    cmd = [PYTHON, "-m", "jobs.worker", *queues, "--worker-class", WORKER_CLASS]
-    return [_start(cmd, env, f"e2e_{tag}_worker_{i}.log") for i in range(WORKERS)]
+def _workers(queues: list[str], env: dict[str, str], tag: str, worker_class: str) -> list[subprocess.Popen]:
+    cmd = [PYTHON, "-m", "jobs.worker", *queues, "--worker-class", worker_class]
+    return [_start(cmd, env, f"e2e_{tag}_{worker_class}_worker_{i}.log") for i in range(WORKERS)]
 
 
 def _wait_workers(redis: Redis, n: int, seconds: float = 60) -> None:
@@ -69,11 +70,11 @@ def _wait_workers(redis: Redis, n: int, seconds: float = 60) -> None:
         time.sleep(0.2)
 
 
-def noop_floor(env: dict[str, str]) -> dict:
+def noop_floor(env: dict[str, str], worker_class: str) -> dict:
     """RQ no-op jobs/s: NOOP_JOBS enqueued at once, drained by WORKERS processes of the same class."""
     redis = Redis.from_url(redis_url())
     flush_redis()
-    procs = _workers(["default"], env, "noop")
+    procs = _workers(["default"], env, "noop", worker_class)
     try:
         _wait_workers(redis, WORKERS)
         queue = Queue("default", connection=redis)
@@ -143,11 +144,11 @@ def _stages(timings: dict) -> dict:
     }
 
 
-def pipeline(env: dict[str, str], db_url: str, sandbox: str) -> dict:
+def pipeline(env: dict[str, str], db_url: str, sandbox: str, worker_class: str) -> dict:
     engine = create_engine(db_url)
     redis = Redis.from_url(redis_url())
     flush_redis()
-    procs = _workers(["inbound", "ai", "outbound", "default"], env, "pipeline")
+    procs = _workers(["inbound", "ai", "outbound", "default"], env, "pipeline", worker_class)
     try:
         with serve("wsgi:app", env, workers=2, threads=8) as web:
             requests.patch(
@@ -192,7 +193,8 @@ def pipeline(env: dict[str, str], db_url: str, sandbox: str) -> dict:
     }
 
 
-def main() -> dict:
+def run_once(worker_class: str) -> dict:
+    """The floor and the pipeline with WORKERS processes of one worker class, on a fresh database and sandbox."""
     sandbox_port = free_port()
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     with scratch_database() as db_url:
@@ -210,17 +212,18 @@ def main() -> dict:
                     if time.monotonic() > deadline:
                         raise SystemExit("the sandbox did not start") from None
                     time.sleep(0.2)
-            floor = noop_floor(env)
-            ours = pipeline(env, db_url, sandbox)
+            floor = noop_floor(env, worker_class)
+            ours = pipeline(env, db_url, sandbox, worker_class)
         finally:
             _stop([sandbox_proc])
     ratio = ours["messages_per_second"] / floor["jobs_per_second"]
     result = {
-        "setup": f"{WORKERS} worker processes ({WORKER_CLASS}) on inbound+ai+outbound+default; offline AI; "
+        "setup": f"{WORKERS} worker processes ({worker_class}) on inbound+ai+outbound+default; offline AI; "
         f"REPLY_DEBOUNCE_SECONDS=0; gunicorn 2x8; Meta echo and delivery webhooks on",
         "floor": floor,
         "ours": ours,
         "ratio": ratio,
+        "load_average": os.getloadavg(),
     }
     low, load = ours["low_load_ms"], ours["load_ms"]
     print(f"pipeline end to end ({result['setup']})")
@@ -239,10 +242,15 @@ def main() -> dict:
             f"send {stages['send']['p50']:.0f} ms (total p50 {stages['total']['p50']:.0f}, "
             f"p95 {stages['total']['p95']:.0f})"
         )
-    save("pipeline_e2e", result)
+    print(f"  machine load average during the run: {result['load_average'][0]:.1f}")
+    save(f"pipeline_e2e_{worker_class}", result)
     return result
 
 
+def main(worker_classes: tuple[str, ...] = WORKER_CLASSES) -> dict:
+    """The platform workers as `make run` starts them (fork), then threaded; each against its own floor."""
+    return {worker_class: run_once(worker_class) for worker_class in worker_classes}
+
+
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    main(tuple(sys.argv[1:]) or WORKER_CLASSES)

@@ -101,7 +101,8 @@ def test_an_expired_token_pauses_the_page_without_a_retry_storm(app, db, forge, 
     # Several sweeps (every second here) pass: the sweeper leaves a paused account's messages alone.
     time.sleep(8)
     assert len(meta_sandbox.sends()) == tries_then
-    assert 1 <= tries_then <= 2, "one refused send tells us; at most one more was already in flight"
+    # One refused send tells us; at most one more per worker process can have been in flight when it was refused.
+    assert 1 <= tries_then <= 3, tries_then
     assert replies_waiting()
     db.session.expire_all()
     notices = db.session.scalars(select(Notification).where(Notification.kind == "account_needs_reauth")).all()
