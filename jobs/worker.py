@@ -171,15 +171,15 @@ def main(argv: list[str] | None = None) -> None:
             name = args.name if run == 0 or args.name is None else f"{args.name}-{run}"
             try:  # RQ's Worker talks to Redis as it is created
                 app, worker = build_worker(args.queues, args.worker_class, name, threads=args.threads)
+                if "inbound" in args.queues and not dispatching:
+                    with app.app_context():
+                        dispatch_pending()  # what was announced while no worker ran
+                    start_dispatcher(app, stop)
+                    dispatching = True
             except REDIS_ERRORS as exc:
                 log.warning("Redis unavailable (%s); retrying in 2 s", exc)
                 time.sleep(2)
                 continue
-            if "inbound" in args.queues and not dispatching:
-                with app.app_context():
-                    dispatch_pending()  # what was announced while no worker ran
-                start_dispatcher(app, stop)
-                dispatching = True
             try:
                 worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
             except REDIS_ERRORS:
