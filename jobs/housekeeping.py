@@ -19,7 +19,13 @@ from sqlalchemy.orm import aliased
 
 from chatpad.extensions import db
 from chatpad.models import Conversation, Message, SocialAccount, WebhookEvent, utcnow
-from chatpad.pipeline.replies import enqueue_send, schedule_ai_reply, send_job_id
+from chatpad.pipeline.replies import (
+    clear_reply_pending,
+    enqueue_send,
+    reply_pending_job,
+    schedule_ai_reply,
+    send_job_id,
+)
 from chatpad.pipeline.takeover import hand_back
 from chatpad.queue import INBOUND_RETRY, QUEUE_NAMES, get_queue, get_redis, job_id
 from jobs import app_context
@@ -108,13 +114,25 @@ def _release_overdue_scheduled_jobs() -> int:
 
 
 def _job_active(job_id: str) -> bool:
-
+    """Is this job going to run (queued, scheduled, deferred) or running? Its status alone can lie after a kill:
+    a worker takes a job by moving it from the queue to RQ's intermediate list, then marks it started; killed in
+    between, it leaves the job "queued" but in no queue (RQ's own cleanup of that list runs every 10 minutes and
+    then waits a minute more). So a queued job counts only if it is really in its queue, or already started."""
     try:
         job = Job.fetch(job_id, connection=get_redis())
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)
-    return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+    if status == JobStatus.QUEUED:
+        queue = get_queue(job.origin)
+        return get_redis().lpos(queue.key, job.id) is not None or job.id in queue.started_job_registry
+    return status in (JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
+
+def _forget_job(queue, job_id: str) -> None:
+    """Clear a dead job of this id (finished, failed, or lost in a killed worker's hands) so it can be queued anew."""
+    queue.connection.delete(f"rq:job:{job_id}")
+    queue.connection.lrem(queue.intermediate_queue_key, 0, job_id)
 
 
 def _requeue_events() -> int:
@@ -132,7 +150,7 @@ def _requeue_events() -> int:
         if _job_active(event_job):
             continue
         queue = get_queue("inbound")
-        queue.connection.delete(f"rq:job:{event_job}")  # a finished or failed job of that id would block a new one
+        _forget_job(queue, event_job)
         queue.enqueue("jobs.inbound.process_event", event_id, job_id=event_job, retry=INBOUND_RETRY)
         queued += 1
     return queued
@@ -185,7 +203,7 @@ def _requeue_pending_sends() -> int:
         swept = send_job_id(first, f"{attempts}-swept")
         if _job_active(send_job_id(first, attempts)) or _job_active(swept):
             continue
-        get_redis().delete(f"rq:job:{swept}")  # a finished job of that id would block the new one
+        _forget_job(get_queue("outbound"), swept)
         enqueue_send([message_id for message_id, _ in items], attempt=f"{attempts}-swept")
         queued += len(items)
     return queued
@@ -225,6 +243,9 @@ def _requeue_unanswered() -> int:
         )
         if message is not None and (message.meta or {}).get("no_reply_reason"):
             continue
+        pending = reply_pending_job(conversation_id)
+        if pending is not None and not _job_active(pending):
+            clear_reply_pending(conversation_id)  # its job was lost (Redis restarted, or a worker killed taking it)
         if schedule_ai_reply(conversation_id):
             queued += 1
     return queued

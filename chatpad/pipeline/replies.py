@@ -57,10 +57,11 @@ def schedule_ai_reply(conversation_id) -> bool:
     reply (one answer to a burst). Returns False when a reply was already pending."""
     delay = float(current_app.config.get("REPLY_DEBOUNCE_SECONDS", 0) or 0)
     redis = get_redis()
-    # Pending until the job starts (it deletes the key first); the TTL only guards against a lost job.
-    if not redis.set(_pending_key(conversation_id), "1", nx=True, ex=int(delay) + 300):
-        return False
     reply_job = job_id("reply", conversation_id, f"{utcnow().timestamp():.6f}")
+    # Pending until the job starts (it deletes the key first). The value names the job, so the sweeper can tell a
+    # lost job from a queued one; the TTL only guards against a lost job.
+    if not redis.set(_pending_key(conversation_id), reply_job, nx=True, ex=int(delay) + 300):
+        return False
     func = "jobs.replies.generate_reply"
     try:
         if delay > 0:
@@ -83,6 +84,12 @@ def _ai_retry():
 
 def clear_reply_pending(conversation_id) -> None:
     get_redis().delete(_pending_key(conversation_id))
+
+
+def reply_pending_job(conversation_id) -> str | None:
+    """The id of the reply job a conversation is waiting for, or None."""
+    value = get_redis().get(_pending_key(conversation_id))
+    return value.decode() if value else None
 
 
 def latest_inbound(conversation: Conversation) -> Message | None:

@@ -60,3 +60,32 @@ def test_the_sweeper_moves_delayed_jobs_no_scheduler_moved(app, db, workers):
         assert job.id in get_queue("default").job_ids
         assert job.id not in ScheduledJobRegistry(queue=queue).get_job_ids()
     assert sweep()["overdue"] == 0
+
+
+def test_a_job_lost_in_a_killed_workers_hands_is_queued_again(app, db, workers):
+    """A worker killed just after taking a job from the queue (RQ moves it to an intermediate list, then marks it
+    started) leaves it 'queued' but in no queue; the sweeper sees through that and queues the event again."""
+    from chatpad.models import WebhookEvent
+    from chatpad.pipeline.dispatch import enqueue_events
+    from chatpad.queue import get_redis
+    from jobs.housekeeping import sweep
+    from jobs.inbound import process_event  # noqa: F401 (the job the queue names)
+
+    event = WebhookEvent(
+        channel="loopback",
+        body=b'{"account": "nobody", "events": []}',
+        received_at=datetime.now(UTC) - timedelta(minutes=5),
+    )
+    db.session.add(event)
+    db.session.commit()
+    with app.app_context():
+        assert enqueue_events([event.id]) == 1
+        queue = get_queue("inbound")
+        get_redis().lmove(queue.key, queue.intermediate_queue_key, "RIGHT", "LEFT")  # taken, then the kill
+        assert queue.count == 0
+    assert sweep()["events"] == 1
+    with app.app_context():
+        assert get_queue("inbound").count == 1
+    workers.run("inbound")
+    db.session.expire_all()
+    assert db.session.get(WebhookEvent, event.id).status == "ignored"
