@@ -85,6 +85,37 @@ class Config:
     MICROSOFT_TENANT = _env("MICROSOFT_TENANT", "common")
     MICROSOFT_LOGIN_URL = _env("MICROSOFT_LOGIN_URL", "https://login.microsoftonline.com")
 
+    # Email channel (docs/channels/email.md): IMAP sync, SMTP replies, Google/Microsoft OAuth.
+    MAIL_SYNC_INTERVAL = _env_int("MAIL_SYNC_INTERVAL", 60)  # seconds between two syncs of one inbox
+    MAIL_BACKFILL_DAYS = _env_int("MAIL_BACKFILL_DAYS", 7)  # first sync of a new inbox reaches back this far
+    MAIL_TIMEOUT = float(_env("MAIL_TIMEOUT", "30"))  # seconds for any one IMAP/SMTP network operation
+    MAIL_SYNC_JOB_TIMEOUT = _env_int("MAIL_SYNC_JOB_TIMEOUT", 300)  # one inbox's sync job, at most
+    MAIL_FETCH_BATCH = _env_int("MAIL_FETCH_BATCH", 200)  # messages per UID FETCH
+    MAIL_MAX_MESSAGES_PER_SYNC = _env_int("MAIL_MAX_MESSAGES_PER_SYNC", 2000)  # the rest comes next run
+    MAIL_THREAD_WINDOW_DAYS = _env_int("MAIL_THREAD_WINDOW_DAYS", 30)  # subject+participants threading window
+    MAIL_TOKEN_REFRESH_MARGIN = _env_int("MAIL_TOKEN_REFRESH_MARGIN", 600)  # refresh OAuth tokens this early
+    MAIL_TLS_CA_FILE = _env("MAIL_TLS_CA_FILE")  # extra CA for in-house mail servers
+    MAIL_ALLOW_INSECURE = _env_bool("MAIL_ALLOW_INSECURE", False)  # plain-text IMAP/SMTP beyond loopback
+    MICROSOFT_SCOPES = _env(
+        "MICROSOFT_SCOPES",
+        "openid email offline_access https://outlook.office.com/IMAP.AccessAsUser.All "
+        "https://outlook.office.com/SMTP.Send",
+    )
+    GOOGLE_SCOPES = _env("GOOGLE_SCOPES", "openid email https://mail.google.com/")
+    # The sandbox mail server (make run): IMAP and SMTP in the sandbox process holding the demo inboxes.
+    SANDBOX_MAIL_ENABLED = _env_bool("SANDBOX_MAIL_ENABLED", False)
+    SANDBOX_MAIL_HOST = _env("SANDBOX_MAIL_HOST", "127.0.0.1")
+    SANDBOX_IMAP_PORT = _env_int("SANDBOX_IMAP_PORT", 1143)
+    SANDBOX_SMTP_PORT = _env_int("SANDBOX_SMTP_PORT", 1025)
+
+    # Connecting accounts (docs/connecting.md): the Integrations tab, Facebook Login, the token lifecycle.
+    # Facebook Login for Business: a configuration id replaces the scope list in the dialog (optional).
+    META_LOGIN_CONFIG_ID = _env("META_LOGIN_CONFIG_ID")
+    INSTAGRAM_GRAPH_URL = _env("INSTAGRAM_GRAPH_URL", "https://graph.instagram.com")  # Instagram Login's tokens
+    CONNECT_FLOW_TTL = _env_int("CONNECT_FLOW_TTL", 30 * 60)  # seconds from "Connect" to the last screen
+    ACCOUNT_HEALTH_INTERVAL = _env_int("ACCOUNT_HEALTH_INTERVAL", 24 * 3600)  # debug_token & co. for every account
+    INSTAGRAM_REFRESH_BEFORE_DAYS = _env_int("INSTAGRAM_REFRESH_BEFORE_DAYS", 10)  # of a 60-day Instagram token
+
     # The AI: "offline" answers from the location's knowledge; "openai" is any Chat Completions endpoint.
     AI_PROVIDER = _env("AI_PROVIDER", "offline")
     AI_BASE_URL = _env("AI_BASE_URL", "https://api.openai.com/v1")
@@ -135,9 +166,52 @@ class Config:
     # Waits before the 2nd, 3rd, … attempt to send a message after a transient platform error (seconds, ±20%
     # jitter; the platform's Retry-After wins when longer; the last one repeats up to MAX_SEND_ATTEMPTS).
     SEND_BACKOFF_SECONDS = _env("SEND_BACKOFF_SECONDS", "2,5,15,30,60,120,300,600")
+    # --- Web widget (chatpad/channels/widget, chatpad/widget; docs/channels/widget.md) ---
+    # A visitor's message longer than this is refused with 413; a request body larger than the byte limit too.
+    WIDGET_MAX_MESSAGE_CHARS = _env_int("WIDGET_MAX_MESSAGE_CHARS", 2000)
+    WIDGET_MAX_BODY_BYTES = _env_int("WIDGET_MAX_BODY_BYTES", 16 * 1024)
+    # The signed visitor token (kept in the visitor's localStorage) and the short-lived ticket of the event stream.
+    WIDGET_VISITOR_TOKEN_MAX_AGE = _env_int("WIDGET_VISITOR_TOKEN_MAX_AGE", 180 * 24 * 3600)
+    WIDGET_STREAM_TICKET_MAX_AGE = _env_int("WIDGET_STREAM_TICKET_MAX_AGE", 3600)
+    # Live updates: an event stream ends after WIDGET_STREAM_MAX_SECONDS (the browser reconnects with Last-Event-ID),
+    # sends a heartbeat every WIDGET_HEARTBEAT_SECONDS, and a long poll waits at most WIDGET_LONG_POLL_SECONDS.
+    # Each open stream or poll holds a web thread: at most WIDGET_MAX_STREAMS per process, the rest get 503.
+    WIDGET_STREAM_MAX_SECONDS = _env_int("WIDGET_STREAM_MAX_SECONDS", 300)
+    WIDGET_HEARTBEAT_SECONDS = float(_env("WIDGET_HEARTBEAT_SECONDS", "15"))
+    WIDGET_LONG_POLL_SECONDS = float(_env("WIDGET_LONG_POLL_SECONDS", "25"))
+    WIDGET_MAX_STREAMS = _env_int("WIDGET_MAX_STREAMS", 64)
+    # Rate limits ("N per period", several separated by ";"), counted in Redis. Off when RATELIMIT_ENABLED is off.
+    WIDGET_RATE_LIMIT_MESSAGES_VISITOR = _env("WIDGET_RATE_LIMIT_MESSAGES_VISITOR", "8 per 10 seconds;120 per hour")
+    WIDGET_RATE_LIMIT_MESSAGES_WIDGET = _env("WIDGET_RATE_LIMIT_MESSAGES_WIDGET", "600 per minute")
+    WIDGET_RATE_LIMIT_SESSIONS_IP = _env("WIDGET_RATE_LIMIT_SESSIONS_IP", "20 per minute;300 per hour")
+    WIDGET_RATE_LIMIT_REQUESTS_VISITOR = _env("WIDGET_RATE_LIMIT_REQUESTS_VISITOR", "120 per minute")
+    WIDGET_RATE_LIMIT_REQUESTS_IP = _env("WIDGET_RATE_LIMIT_REQUESTS_IP", "600 per minute")
+    WIDGET_RATE_LIMIT_RATINGS_VISITOR = _env("WIDGET_RATE_LIMIT_RATINGS_VISITOR", "10 per hour")
 
     ATTACHMENT_DIR = _env("ATTACHMENT_DIR", str(INSTANCE_PATH / "attachments"))
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+
+    # --- Privacy and security (chatpad/security.py, chatpad/privacy/; docs/security.md, docs/privacy.md) ---
+    # Cookies named __Host-…: the browser then insists on Secure, Path=/ and no Domain, so no subdomain can set or
+    # shadow them.
+    SESSION_COOKIE_NAME = "__Host-chatpad_session"
+    REMEMBER_COOKIE_NAME = "__Host-chatpad_remember"
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = 14 * 24 * 3600
+    # Hosts pages may show images and media from besides this origin (CSP img-src/media-src, space-separated):
+    # Meta's CDNs, where customers' photos, attachments and story mentions live. Nothing else remote loads.
+    CSP_MEDIA_SOURCES = _env("CSP_MEDIA_SOURCES", "https://*.fbcdn.net https://*.fbsbx.com https://*.cdninstagram.com")
+    # The public status page of a data deletion request, per client address.
+    PRIVACY_STATUS_RATE_LIMIT = _env("PRIVACY_STATUS_RATE_LIMIT", "60 per minute")
+    # Customer data exports, per signed-in user (each is a full copy of someone's data).
+    PRIVACY_EXPORT_RATE_LIMIT = _env("PRIVACY_EXPORT_RATE_LIMIT", "30 per hour")
+    # Retention runs delete this many conversations per transaction, and hand over to a follow-up job after this
+    # many seconds so a first run over years of history never hits the job timeout.
+    RETENTION_BATCH_SIZE = _env_int("RETENTION_BATCH_SIZE", 200)
+    RETENTION_RUN_SECONDS = _env_int("RETENTION_RUN_SECONDS", 480)
+    # Raw webhook deliveries (webhook_events) are kept this many days for replay, then deleted: the messages in them
+    # are stored, and the raw copies hold the same personal data. 0 keeps them forever.
+    WEBHOOK_EVENT_RETENTION_DAYS = _env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30)
 
 
 class DevelopmentConfig(Config):
@@ -147,11 +221,15 @@ class DevelopmentConfig(Config):
     ENV_NAME = "development"
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # Browsers refuse __Host- cookies without Secure, which plain-HTTP development cannot set.
+    SESSION_COOKIE_NAME = "__Host-chatpad_session" if SESSION_COOKIE_SECURE else "chatpad_session"
+    REMEMBER_COOKIE_NAME = "__Host-chatpad_remember" if SESSION_COOKIE_SECURE else "chatpad_remember"
     SANDBOX_ENABLED = _env_bool("SANDBOX_ENABLED", True)
     SANDBOX_PORT = _env_int("SANDBOX_PORT", 5055)
     SANDBOX_URL = _env("SANDBOX_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
     GRAPH_API_URL = _env("GRAPH_API_URL", f"{SANDBOX_URL}/graph")
     FACEBOOK_DIALOG_URL = _env("FACEBOOK_DIALOG_URL", f"{SANDBOX_URL}/facebook")
+    INSTAGRAM_GRAPH_URL = _env("INSTAGRAM_GRAPH_URL", f"{SANDBOX_URL}/instagram-graph")
     GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID", "sandbox-google-client")
     GOOGLE_CLIENT_SECRET = _env("GOOGLE_CLIENT_SECRET", "sandbox-google-secret")
     GOOGLE_AUTHORIZE_URL = _env("GOOGLE_AUTHORIZE_URL", f"{SANDBOX_URL}/google/o/oauth2/v2/auth")
@@ -161,8 +239,11 @@ class DevelopmentConfig(Config):
     MICROSOFT_LOGIN_URL = _env("MICROSOFT_LOGIN_URL", f"{SANDBOX_URL}/microsoft")
     # AI_PROVIDER=openai in development talks to the sandbox's stand-in model unless AI_BASE_URL says otherwise.
     AI_BASE_URL = _env("AI_BASE_URL", f"{SANDBOX_URL}/openai/v1")
+    SANDBOX_MAIL_ENABLED = _env_bool("SANDBOX_MAIL_ENABLED", True)
     # This app's address (OAuth redirects, the widget snippet; the sandbox posts its webhooks here).
     PUBLIC_URL = _env("PUBLIC_URL", f"http://127.0.0.1:{Config.PORT}")
+    # The sandbox serves the demo's customer photos and story media.
+    CSP_MEDIA_SOURCES = _env("CSP_MEDIA_SOURCES", f"{Config.CSP_MEDIA_SOURCES} {SANDBOX_URL}")
 
 
 class ProductionConfig(Config):

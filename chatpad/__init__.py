@@ -59,12 +59,23 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     from . import models  # noqa: F401  (register the tables)
     from .auth import bp as auth_bp
     from .cli import bp as cli_bp
+    from .privacy.views import bp as privacy_bp
     from .security import init_security
     from .webhooks import PREFIX as WEBHOOK_PREFIX
     from .webhooks import create_webhook_app
+    from .widget import bp as widget_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(cli_bp)
+    # The widget's visitor API: no cookies (a signed token in a header) and CORS-checked origins, so no CSRF token.
+    app.register_blueprint(widget_bp)
+    csrf.exempt(widget_bp)
+    app.register_blueprint(privacy_bp)
+    from .channels.email.views import attachments_bp
+    from .channels.email.views import bp as email_oauth_bp
+
+    app.register_blueprint(email_oauth_bp)
+    app.register_blueprint(attachments_bp)
     init_security(app)
 
     from .channels.instagram.stories import register_template_helpers as register_instagram_helpers
@@ -75,6 +86,10 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     def healthz():
         """Liveness for load balancers and process managers: the process answers."""
         return "ok", 200, {"Content-Type": "text/plain"}
+
+    from .integrations import init_integrations
+
+    init_integrations(app)
 
     from .admin import init_admin
 
@@ -119,10 +134,14 @@ def _configure_secrets(app: Flask) -> None:
 
 
 def _configure_logging(app: Flask) -> None:
+    from .redact import install_log_redaction
+
     logging.basicConfig(
         level=app.config.get("LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Secrets that slip into a log line anyway come out as [redacted] (chatpad/redact.py).
+    install_log_redaction(app.config)
 
 
 def _limits_storage_uri(redis_url: str) -> str:

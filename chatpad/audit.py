@@ -16,14 +16,19 @@ def record_audit(
     target: Any = None,
     detail: dict | None = None,
     ip: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
 ) -> AuditLog:
-    """Add an audit entry to the session (the caller commits with the change it records)."""
+    """Add an audit entry to the session (the caller commits with the change it records).
+
+    target is the row acted on; target_type and target_id name one that no longer exists (an erased contact).
+    """
     entry = AuditLog(
         organization_id=organization_id,
         user_id=user_id,
         action=action,
-        target_type=type(target).__name__ if target is not None else None,
-        target_id=str(target.id) if target is not None and hasattr(target, "id") else None,
+        target_type=target_type or (type(target).__name__ if target is not None else None),
+        target_id=target_id or (str(target.id) if target is not None and hasattr(target, "id") else None),
         detail=detail or {},
         ip=ip,
     )

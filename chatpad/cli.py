@@ -143,3 +143,7 @@ def replay_event(event_ids: tuple[int, ...]) -> None:
     queued = enqueue_events([event.id for event in found])
     missing = sorted(set(event_ids) - {event.id for event in found})
     click.echo(f"Queued {queued} event(s) for processing." + (f" Not found: {missing}" if missing else ""))
+
+
+# Channel commands register on the same group (flask chatpad connect-email).
+from chatpad.channels.email import cli as _email_cli  # noqa: E402, F401

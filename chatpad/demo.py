@@ -45,8 +45,24 @@ def email_account_meta(address: str) -> dict:
     }
 
 
+def sandbox_origins() -> list[str]:
+    """Where the sandbox's demo site is served (chatpad/sandbox/widget.py): the demo widgets allow it."""
+    url = current_app.config.get("SANDBOX_URL")
+    if not url:
+        return []
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    origins = [f"{parts.scheme}://{parts.netloc}"]
+    if parts.hostname in ("127.0.0.1", "localhost"):
+        other = "localhost" if parts.hostname == "127.0.0.1" else "127.0.0.1"
+        origins.append(f"{parts.scheme}://{other}" + (f":{parts.port}" if parts.port else ""))
+    return origins
+
+
 def seed_demo() -> DemoResult:
-    """Create the MHP Communities business with 20 locations and their Facebook, Instagram and email accounts."""
+    """Create the MHP Communities business with 20 locations and their Facebook, Instagram, email and widget
+    accounts."""
     secret = current_app.config["META_APP_SECRET"]
     created = 0
 
@@ -164,6 +180,17 @@ def seed_demo() -> DemoResult:
                 location,
                 D.mailbox_password(secret, loc.email),
                 email_account_meta(loc.email),
+            )
+        )
+        track(
+            _account(
+                "widget",
+                D.widget_key(secret, loc),
+                f"Widget • {D.widget_host(loc)}",
+                agent,
+                location,
+                None,
+                D.widget_meta(loc, sandbox_origins()),
             )
         )
     track(

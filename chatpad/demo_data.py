@@ -7,6 +7,7 @@ Everything is deterministic: the same input always yields the same ids, listings
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import random
@@ -527,3 +528,40 @@ def sandbox_token(app_secret: str, kind: str, subject: str) -> str:
 def mailbox_password(app_secret: str, address: str) -> str:
     """The password of a demo inbox on the sandbox mail server."""
     return hmac.new(app_secret.encode(), f"mail:{address}".encode(), hashlib.sha256).hexdigest()[:20]
+
+
+# --- the web widget of each location, and the sandbox page that embeds it (another origin, like a real site) ---
+
+WIDGET_COLORS = ("#1d4ed8", "#0f766e", "#9333ea", "#b45309", "#be123c")
+
+
+def widget_key(app_secret: str, loc: DemoLocation) -> str:
+    """The public key of a location's demo widget: unguessable without the app secret, stable for it, so the
+    sandbox's demo site and the seeded widget agree."""
+    digest = hmac.new(app_secret.encode(), f"widget:{loc.slug}".encode(), hashlib.sha256).digest()
+    return "wk_" + base64.urlsafe_b64encode(digest[:18]).decode().rstrip("=")
+
+
+def widget_host(loc: DemoLocation) -> str:
+    return loc.website.removeprefix("https://")
+
+
+def widget_meta(loc: DemoLocation, sandbox_origins: list[str]) -> dict:
+    """The demo widget's settings: the location's own site, and the sandbox's demo page for trying it locally."""
+    host = widget_host(loc)
+    index = LOCATIONS.index(loc) if loc in LOCATIONS else 0
+    return {
+        "site": host,
+        "allowed_origins": [f"https://{host}", f"https://www.{host}", *sandbox_origins],
+        "appearance": {
+            "title": loc.name,
+            "greeting": f"Hi! Welcome to {loc.name}. Ask us about available homes, lot rent, pets or a tour.",
+            "launcher_text": "Questions? Chat with us",
+            "color": WIDGET_COLORS[index % len(WIDGET_COLORS)],
+            "text_color": "#ffffff",
+            "position": "right",
+        },
+        "rating_scale": "thumbs" if index % 2 == 0 else "five",
+        "ask_contact": True,
+        "sandbox": True,
+    }

@@ -14,7 +14,6 @@ import threading
 import time
 
 from flask_migrate import upgrade
-from sqlalchemy import select
 
 COLORS = {"web": 36, "worker": 32, "ai": 35, "scheduler": 33, "sandbox": 34}
 
@@ -31,16 +30,15 @@ def prepare() -> tuple[dict[str, str], int, int]:
     """Migrate, seed the demo on first start, and return the environment the children share."""
     from chatpad import create_app
     from chatpad.demo import seed_demo
-    from chatpad.extensions import db
-    from chatpad.models import Organization
 
     os.environ.setdefault("CHATPAD_ENV", "development")
     app = create_app()
     with app.app_context():
         upgrade()
-        if db.session.scalar(select(Organization.id).limit(1)) is None:
-            result = seed_demo()
-            print(f"Seeded the demo business {result.organization.name!r}.")
+        # Idempotent: a new install gets the whole demo, an older one what later versions added (e.g. widgets).
+        result = seed_demo()
+        if result.created:
+            print(f"Seeded the demo business {result.organization.name!r} ({result.created} rows).")
     env = dict(os.environ)
     env["REDIS_URL"] = app.config["REDIS_URL"]
     env["PYTHONUNBUFFERED"] = "1"

@@ -19,6 +19,15 @@ from chatpad.queue import get_redis
 PERIODIC_JOBS: list[tuple[str, str, int | str]] = [
     ("jobs.housekeeping.heartbeat", "default", 60),
     ("jobs.housekeeping.sweep", "default", "SWEEP_INTERVAL_SECONDS"),
+    ("jobs.privacy.run_retention", "default", 24 * 3600),
+    ("jobs.privacy.sweep", "default", 600),
+    # Email: each run queues one sync per due inbox, and refreshes expiring OAuth tokens.
+    ("jobs.mail.sync_all_inboxes", "mail", 60),
+    ("jobs.mail.refresh_mail_tokens", "mail", 300),
+    # Accounts (docs/connecting.md): hourly fan-outs; each Meta account is health-checked once per
+    # ACCOUNT_HEALTH_INTERVAL (a day), and Instagram Login tokens are refreshed well before they expire.
+    ("jobs.accounts.check_accounts_health", "default", 3600),
+    ("jobs.accounts.refresh_expiring_tokens", "default", 3600),
 ]
 
 

@@ -81,7 +81,8 @@ QUEUE_MODULES = {
     "inbound": ("jobs.inbound",),
     "ai": ("jobs.replies", "chatpad.ai"),
     "outbound": ("jobs.replies",),
-    "default": ("jobs.housekeeping",),
+    "mail": ("jobs.mail", "jobs.alerts"),
+    "default": ("jobs.housekeeping", "jobs.accounts", "jobs.privacy"),
 }
 
 

@@ -30,11 +30,16 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 pytest_plugins = [
     "tests.plugins.ai",
     "tests.plugins.loopback",
+    "tests.plugins.mail",
     "tests.plugins.workers",
+    "tests.plugins.security",
+    "tests.plugins.privacy",
     "tests.plugins.sandbox",
     "tests.plugins.meta_sandbox",
     "tests.plugins.reliability",
     "tests.plugins.instagram",
+    "tests.plugins.widget",
+    "tests.plugins.connect",
 ]
 
 
@@ -103,6 +108,8 @@ def app(database_url, redis_url, tmp_path_factory, sandbox_server):
         RATELIMIT_ENABLED=False,
         SANDBOX_URL=sandbox_server.url,
         GRAPH_API_URL=f"{sandbox_server.url}/graph",
+        FACEBOOK_DIALOG_URL=f"{sandbox_server.url}/facebook",
+        INSTAGRAM_GRAPH_URL=f"{sandbox_server.url}/instagram-graph",
         PLATFORM_HTTP_TIMEOUT=TEST_PLATFORM_TIMEOUT,
     )
     with app.app_context():

@@ -28,7 +28,7 @@ def test_demo_seeds_the_seeds_example_business(app, db):
     by_channel = dict(
         db.session.execute(select(SocialAccount.channel, func.count()).group_by(SocialAccount.channel)).all()
     )
-    assert by_channel == {"facebook": 20, "instagram": 20, "email": 21}
+    assert by_channel == {"facebook": 20, "instagram": 20, "email": 21, "widget": 20}
     general = db.session.scalar(select(SocialAccount).where(SocialAccount.account_id == "info@mhpcommunities.com"))
     assert general.location_id is None
     page = db.session.scalar(select(SocialAccount).where(SocialAccount.account_name == "Forge Lake Community"))
@@ -37,7 +37,15 @@ def test_demo_seeds_the_seeds_example_business(app, db):
     listings = db.session.scalars(select(KnowledgeItem).where(KnowledgeItem.kind == "property")).all()
     assert len(listings) >= 60 and all(item.data["price"] > 0 for item in listings)
 
-    raw_tokens = db.session.execute(text("SELECT access_token FROM social_accounts")).scalars().all()
+    widget = db.session.scalar(select(SocialAccount).where(SocialAccount.account_name == "Widget • forgelake.com"))
+    assert widget.location_id == forge.id and widget.account_id.startswith("wk_") and widget.access_token is None
+    assert "https://forgelake.com" in widget.meta["allowed_origins"]
+
+    raw_tokens = (
+        db.session.execute(text("SELECT access_token FROM social_accounts WHERE access_token IS NOT NULL"))
+        .scalars()
+        .all()
+    )
     assert all(t.startswith("gAAAA") for t in raw_tokens)
 
 

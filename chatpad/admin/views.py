@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
+from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -115,6 +116,7 @@ class TenantModelView(SecureViewMixin, ModelView):
             return None
         return self.get_query().filter(self.model.__mapper__.primary_key[0] == pk).one_or_none()
 
+    @action("delete", "Delete", "Are you sure you want to delete the selected records?")
     def action_delete(self, ids):
         """Bulk delete: ids from the form as the key's type (garbage ids drop out), then the scoped query."""
         coerced = [pk for pk in (_coerce_pk(self.model, i) for i in ids) if pk is not None]

@@ -14,8 +14,10 @@ from .types import InboundEvent, MessageMedia, MessageMetadata, OutboundPart, Ou
 
 # key -> "module:Class". Keys are the seed's channel values.
 CHANNELS: dict[str, str] = {
+    "widget": "chatpad.channels.widget:WidgetChannel",
     "facebook": "chatpad.channels.facebook.adapter:FacebookChannel",
     "instagram": "chatpad.channels.instagram.adapter:InstagramChannel",
+    "email": "chatpad.channels.email.adapter:EmailChannel",
 }
 
 

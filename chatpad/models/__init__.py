@@ -15,23 +15,30 @@ from .conversation import (
     Rating,
 )
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
+from .mail import EmailSyncState
 from .org import ROLES, Organization, User
+from .privacy import ACTIVITY_COUNTERS, DELETION_REQUEST_STATUSES, AnonymousActivity, DataDeletionRequest
 
 __all__ = [
     "ACCOUNT_STATUSES",
+    "ACTIVITY_COUNTERS",
     "CHANNELS",
     "CONVERSATION_STATUSES",
+    "DELETION_REQUEST_STATUSES",
     "EVENT_STATUSES",
     "KNOWLEDGE_KINDS",
     "MESSAGE_STATUSES",
     "ROLES",
     "SENDER_TYPES",
     "Agent",
+    "AnonymousActivity",
     "Attachment",
     "AuditLog",
     "Contact",
+    "EmailSyncState",
     "ContactIdentity",
     "Conversation",
+    "DataDeletionRequest",
     "KnowledgeItem",
     "Location",
     "Message",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chatpad.extensions import db
 
@@ -46,6 +46,8 @@ class AuditLog(db.Model):
     detail: Mapped[dict] = mapped_column(JSONType, default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at_column()
+
+    user: Mapped["User | None"] = relationship("User")  # noqa: F821, UP037
 
     @classmethod
     def tenant_clause(cls, org_id: int):

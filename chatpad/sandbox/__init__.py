@@ -30,8 +30,25 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     app.extensions["sandbox.parts"] = parts
 
     from .meta import init_meta
+    from .privacy import init_privacy
 
     init_meta(app)
+    init_privacy(app)
+
+    from .widget import bp as widget_bp
+
+    app.register_blueprint(widget_bp)
+    parts.append(("/widget/", "Demo websites", "community websites on another origin, each embedding its chat widget"))
+
+    # Email (docs/channels/email.md): Google and Microsoft OAuth, and the sandbox mail server's pages.
+    from . import oauth
+    from .mail import views as mail_views
+
+    app.register_blueprint(oauth.bp)
+    app.register_blueprint(mail_views.bp)
+    app.extensions["sandbox.mail_addresses"] = mail_views.demo_addresses()
+    parts.append(("/mail/", "Mail", "the demo inboxes: write to one as a customer and read the replies"))
+    parts.append(("/oauth/", "Google and Microsoft sign-in", "OAuth consent, token and introspection endpoints"))
 
     from .openai import bp as openai_bp
 

@@ -169,3 +169,20 @@ def test_new_rows_land_in_our_organization(client, db, make, two_businesses):
     )
     agent = db.session.query(Agent).filter_by(name="Night shift").one()
     assert agent.organization_id == ours.org.id
+
+
+def test_bulk_delete_is_offered_and_deletes_only_our_selected_rows(client, db, make, two_businesses):
+    """ "With selected → Delete" is on the list page and removes our rows, never theirs sent along in the same post."""
+    ours, theirs = two_businesses
+    mine = make.knowledge(ours.agent, title="Ours to delete")
+    keep = make.knowledge(theirs.agent, title="Theirs to keep")
+    login(client, ours.user.email)
+    page = client.get("/admin/knowledge/").get_data(as_text=True)
+    assert 'data-model-action="delete"' in page
+    client.post(
+        "/admin/knowledge/action/",
+        data={"action": "delete", "rowid": [str(mine.id), str(keep.id)], "csrf_token": csrf_from(page)},
+    )
+    db.session.expire_all()
+    assert db.session.get(KnowledgeItem, mine.id) is None
+    assert db.session.get(KnowledgeItem, keep.id) is not None

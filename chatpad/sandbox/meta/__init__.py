@@ -15,8 +15,8 @@ from .world import World
 def init_meta(app: Flask) -> World:
     """Attach a seeded World and its webhook dispatcher to the sandbox app and register the Meta blueprints."""
     # Importing send_api and instagram registers their Graph routes; Instagram's go ahead of Messenger's and pass
-    # on every id that is not Instagram's.
-    from . import control, graph, instagram, messenger, send_api  # noqa: F401
+    # on every id that is not Instagram's. oauth: Facebook Login, /me/accounts, subscribed_apps, debug_token.
+    from . import control, graph, instagram, messenger, oauth, send_api  # noqa: F401
 
     world = World(
         app_id=app.config.get("META_APP_ID") or "sandbox-app",
@@ -28,6 +28,8 @@ def init_meta(app: Flask) -> World:
     app.register_blueprint(graph.bp)
     app.register_blueprint(control.bp)
     app.register_blueprint(messenger.bp)
+    app.register_blueprint(oauth.bp)
+    app.register_blueprint(oauth.api)
     app.register_blueprint(instagram.bp)
     app.register_blueprint(instagram.cdn)
     app.register_blueprint(instagram.page_bp)
@@ -37,6 +39,11 @@ def init_meta(app: Flask) -> World:
             ("/instagram", "Instagram", "DM the demo's Instagram accounts, mention them in a story, reply to theirs"),
             ("/sandbox-api/meta/requests", "Graph API log", "every Graph API request ChatPad made (JSON)"),
             ("/sandbox-api/meta/deliveries", "Meta webhooks", "every webhook posted to ChatPad, with its attempts"),
+            (
+                "/sandbox-api/meta/oauth/dialogs",
+                "Facebook Login",
+                "every login dialog ChatPad opened (Connect Facebook)",
+            ),
         ]
     )
     return world

@@ -69,12 +69,12 @@ def list_failures():
 @bp.post("/failures")
 def add_failure():
     """{"kind": one of FAILURE_KINDS, "count": N | "percent": P, "path": "/messages", "method": "POST",
-    "delay": seconds, "retry_after": seconds, "process": bool}"""
+    "delay": seconds, "retry_after": seconds, "process": bool, "skip": N (let N matching requests through first)}"""
     spec = _spec()
     kind = spec.pop("kind", None)
     if kind not in FAILURE_KINDS:
         raise SimulationError(f"kind must be one of {', '.join(FAILURE_KINDS)}")
-    allowed = {"count", "percent", "path", "method", "delay", "retry_after", "process"}
+    allowed = {"count", "percent", "path", "method", "delay", "retry_after", "process", "skip"}
     unknown = set(spec) - allowed
     if unknown:
         raise SimulationError(f"unknown option(s) {', '.join(sorted(unknown))}")

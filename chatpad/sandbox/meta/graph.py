@@ -137,11 +137,13 @@ def route(method: str, pattern: str, *, first: bool = False) -> Callable[[Handle
     """Register a Graph route: `pattern` is a regex over the version-less path (e.g. r"(?P<id>[^/]+)/messages").
 
     A handler that returns NotImplemented passes the request on to the next matching route; `first` puts a route
-    ahead of those registered before it (Instagram's handlers look at the ids first and pass on the rest)."""
+    ahead of those registered before it (Instagram's handlers look at the ids first and pass on the rest). Literal
+    paths (debug_token, me/accounts…) also go first, whatever the import order, so a catch-all like GET /<id> never
+    shadows them."""
 
     def decorator(func: Handler) -> Handler:
         entry = (method.upper(), re.compile(f"^{pattern}$"), func)
-        if first:
+        if first or re.fullmatch(r"[\w/]+", pattern):
             _ROUTES.insert(0, entry)
         else:
             _ROUTES.append(entry)

@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -203,6 +204,7 @@ class FailureRule:
     delay: float = 0.0
     retry_after: int = 60  # seconds, for rate-limit kinds
     process: bool = False  # timeout/slow: whether the request still takes effect
+    skip: int = 0  # let this many matching requests through first (fail the second token exchange, not the first)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and self.path in path
@@ -252,6 +254,10 @@ class Delivery:
             data["body"] = self.body
         return data
 
+
+# Called with the world at the end of every seeding (reset included): modules that add records or state of their own
+# (the OAuth dialog's extra Pages and codes) register here, so a reset restores them too.
+SEED_HOOKS: list[Callable[[World], None]] = []
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "require_appsecret_proof": True,
@@ -319,6 +325,8 @@ class World:
         self.users[user_id] = MetaUser(user_id, "Dana Demo", f"dana@{D.EMAIL_DOMAIN}", page_ids)
         self.issue_token("user", user_id, scopes=("pages_show_list", "pages_messaging", "pages_manage_metadata"))
         self.demo_user_id = user_id
+        for hook in SEED_HOOKS:
+            hook(self)
 
     # --- records ---
 
@@ -406,6 +414,9 @@ class World:
         with self.lock:
             for rule in list(self.failures):
                 if not rule.matches(method, path):
+                    continue
+                if rule.skip > 0:
+                    rule.skip -= 1
                     continue
                 if rule.percent is not None and random.random() * 100 >= rule.percent:
                     continue

@@ -1,0 +1,142 @@
+"""Replies by email through a real SMTP server (aiosmtpd) and Dovecot: headers, Sent copy, retries, failures."""
+
+from __future__ import annotations
+
+from email import policy
+from email.parser import BytesParser
+
+from sqlalchemy import select
+
+from chatpad.channels import OutboundReply
+from chatpad.channels.email.sync import sync_inbox
+from chatpad.models import Conversation, Message
+from chatpad.pipeline import queue_reply
+
+from .test_email_sync import mail
+
+
+def _conversation_with_mail(db, make, make_inbox, dovecot, *, security="starttls", signature=True):
+    biz = make.business()
+    if signature:
+        biz.location.settings = {"email_signature": "The Lakeside team\n1 Main St, Austin, TX 78701"}
+        db.session.commit()
+    account, address = make_inbox(biz.agent, biz.location, security=security)
+    sync_inbox(account)
+    dovecot.deliver(
+        address,
+        mail("mike@customer.example", address, "3 bedroom homes", "Do you have a 3 bedroom home?", name="Mike Doe",
+             message_id="first-question@customer.example"),
+    )  # fmt: skip
+    sync_inbox(account)
+    conversation = db.session.scalar(select(Conversation).where(Conversation.social_account_id == account.id))
+    return biz, account, address, conversation
+
+
+def _outbound(db, conversation) -> list[Message]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(Message).where(Message.conversation_id == conversation.id, Message.direction == "outbound")
+        )
+    )
+
+
+def test_reply_is_sent_threaded_and_filed_in_sent(db, make, make_inbox, dovecot, smtp_server, workers):
+    """The AI's reply leaves from the inbox over SMTP as a threaded multipart email and a copy lands in Sent."""
+    _, account, address, conversation = _conversation_with_mail(db, make, make_inbox, dovecot)
+    queue_reply(conversation, OutboundReply(text="Yes! We have two.\n\nWould you like a tour on Saturday?"))
+    workers.run("outbound")
+    [sent] = smtp_server.received
+    assert sent.mail_from == address and sent.rcpt_tos == ["mike@customer.example"] and sent.login == address
+    msg = BytesParser(policy=policy.default).parsebytes(sent.data)
+    assert msg["Subject"] == "Re: 3 bedroom homes"
+    assert msg["In-Reply-To"] == "<first-question@customer.example>"
+    assert msg["References"] == "<first-question@customer.example>"
+    assert msg["To"] == "Mike Doe <mike@customer.example>"
+    assert msg.get_content_type() == "multipart/alternative"
+    text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith("Hi Mike,\n\nYes! We have two.\n\nWould you like a tour on Saturday?")
+    assert "Kind regards,\nThe Lakeside team" in text and "> Do you have a 3 bedroom home?" in text
+    [row] = _outbound(db, conversation)
+    assert row.status == "sent" and f"<{row.external_id}>" == msg["Message-ID"]
+    [copy] = dovecot.messages(address, "Sent")
+    assert BytesParser(policy=policy.default).parsebytes(copy)["Message-ID"] == msg["Message-ID"]
+
+
+def test_customer_answer_to_our_reply_stays_in_the_conversation(db, make, make_inbox, dovecot, smtp_server, workers):
+    """The customer's reply to our email (In-Reply-To our Message-ID) joins the same conversation."""
+    _, account, address, conversation = _conversation_with_mail(db, make, make_inbox, dovecot)
+    queue_reply(conversation, OutboundReply(text="Yes, we do."))
+    workers.run("outbound")
+    [row] = _outbound(db, conversation)
+    dovecot.deliver(
+        address,
+        mail("mike@customer.example", address, "Re: 3 bedroom homes", "Great, Saturday at 10?",
+             in_reply_to=row.external_id, references=f"<first-question@customer.example> <{row.external_id}>"),
+    )  # fmt: skip
+    sync_inbox(account)
+    db.session.expire_all()
+    conversations = db.session.scalars(select(Conversation).where(Conversation.social_account_id == account.id)).all()
+    assert len(conversations) == 1
+    assert [m.content for m in conversations[0].messages if m.direction == "inbound"][-1] == "Great, Saturday at 10?"
+
+
+def test_transient_smtp_error_is_retried(db, make, make_inbox, dovecot, smtp_server, workers):
+    """A 4xx from the server (greylisting, overload) is retried later, and the reply then goes out once."""
+    _, _, _, conversation = _conversation_with_mail(db, make, make_inbox, dovecot)
+    smtp_server.fail_next("451 4.7.1 Greylisted, please try again later")
+    queue_reply(conversation, OutboundReply(text="Yes, we do."))
+    workers.run("outbound")
+    [row] = _outbound(db, conversation)
+    assert row.status == "pending" and "451 4.7.1 Greylisted" in row.error
+    assert smtp_server.received == []
+    workers.run("outbound", fast_forward=True)
+    [row] = _outbound(db, conversation)
+    assert row.status == "sent" and len(smtp_server.received) == 1
+
+
+def test_permanent_smtp_error_fails_with_the_servers_words(db, make, make_inbox, dovecot, smtp_server, workers):
+    """A 5xx (unknown recipient) marks the reply failed, showing what the server said; nothing is retried."""
+    _, _, _, conversation = _conversation_with_mail(db, make, make_inbox, dovecot)
+    smtp_server.fail_next("550 5.1.1 <mike@customer.example>: Recipient address rejected: User unknown", on="rcpt")
+    queue_reply(conversation, OutboundReply(text="Yes, we do."))
+    workers.run("outbound", fast_forward=True)
+    [row] = _outbound(db, conversation)
+    assert row.status == "failed"
+    assert "550" in row.error and "Recipient address rejected: User unknown" in row.error
+
+
+def test_reply_over_implicit_tls(db, make, make_inbox, dovecot, smtp_server, workers):
+    """SMTP on implicit TLS (465-style) and IMAP on 993-style TLS, certificates verified, work end to end."""
+    _, _, address, conversation = _conversation_with_mail(db, make, make_inbox, dovecot, security="ssl")
+    queue_reply(conversation, OutboundReply(text="Over TLS."))
+    workers.run("outbound")
+    assert len(smtp_server.received) == 1 and len(dovecot.messages(address, "Sent")) == 1
+
+
+def test_wrong_smtp_password_waits_for_reconnection(db, make, make_inbox, dovecot, smtp_server, workers):
+    """A refused SMTP sign-in marks the inbox for reconnection and keeps the reply to send afterwards."""
+    _, account, _, conversation = _conversation_with_mail(db, make, make_inbox, dovecot)
+    account.access_token = "wrong"
+    db.session.commit()
+    queue_reply(conversation, OutboundReply(text="Yes."))
+    workers.run("outbound")
+    [row] = _outbound(db, conversation)
+    assert row.status == "pending" and "reconnected" in row.error
+    db.session.refresh(account)
+    assert account.status == "needs_reauth" and "535" in account.last_error
+
+
+def test_a_persons_reply_is_personal_mail(db, make, make_inbox, dovecot, smtp_server, workers):
+    """A reply typed by a team member carries no Auto-Submitted header."""
+    biz, _, _, conversation = _conversation_with_mail(db, make, make_inbox, dovecot)
+    queue_reply(conversation, OutboundReply(text="I'll call you tomorrow.", sender_type="human"), user=biz.user)
+    workers.run("outbound")
+    msg = BytesParser(policy=policy.default).parsebytes(smtp_server.received[0].data)
+    assert msg["Auto-Submitted"] is None
+    ai_conversation = _conversation_with_mail(db, make, make_inbox, dovecot)[3]
+    queue_reply(ai_conversation, OutboundReply(text="Answer."))
+    workers.run("outbound")
+    assert BytesParser(policy=policy.default).parsebytes(smtp_server.received[1].data)["Auto-Submitted"] == (
+        "auto-replied"
+    )
