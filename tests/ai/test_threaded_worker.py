@@ -3,6 +3,7 @@ shutdown behaving as on RQ's own workers. Real Redis, real worker processes wher
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -41,8 +42,13 @@ def _work(queue, threads=8, **kwargs) -> ThreadedWorker:
     worker = ThreadedWorker([queue], connection=queue.connection, threads=threads, job_monitoring_interval=1)
     for key, value in kwargs.items():
         setattr(worker, key, value)
-    with _signals_restored():
-        worker.work(burst=True, logging_level="WARNING")
+    rq_log = logging.getLogger("rq.worker")
+    level = rq_log.level
+    try:
+        with _signals_restored():
+            worker.work(burst=True, logging_level="WARNING")
+    finally:
+        rq_log.setLevel(level)  # RQ sets its logger's level for the process; later tests read its INFO lines
     return worker
 
 
