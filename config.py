@@ -159,6 +159,24 @@ class Config:
     # PostgreSQL work_mem for the analytics queries only (SET LOCAL), so a month of messages groups in memory.
     INBOX_ANALYTICS_WORK_MEM = _env("INBOX_ANALYTICS_WORK_MEM", "64MB")
 
+    # Reliability (docs/reliability.md): how the sweeper and the workers notice work a crash or an outage left behind.
+    # The sweeper runs every SWEEP_INTERVAL_SECONDS and re-queues what has waited longer than its grace period: a
+    # stored webhook event never processed, a send claimed by a worker that died (keep this well above
+    # PLATFORM_HTTP_TIMEOUT, or a slow send still in flight is sent again), a pending message with no send job, a
+    # customer message never answered.
+    SWEEP_INTERVAL_SECONDS = _env_int("SWEEP_INTERVAL_SECONDS", 30)
+    SWEEP_EVENT_GRACE_SECONDS = float(_env("SWEEP_EVENT_GRACE_SECONDS", "30"))
+    SWEEP_CLAIM_GRACE_SECONDS = float(_env("SWEEP_CLAIM_GRACE_SECONDS", "120"))
+    SWEEP_PENDING_GRACE_SECONDS = float(_env("SWEEP_PENDING_GRACE_SECONDS", "120"))
+    SWEEP_REPLY_GRACE_SECONDS = float(_env("SWEEP_REPLY_GRACE_SECONDS", "180"))
+    # A worker proves it is alive every WORKER_HEARTBEAT_SECONDS; a job whose worker has not for
+    # WORKER_HEARTBEAT_SECONDS + WORKER_HEARTBEAT_GRACE_SECONDS was abandoned (the worker was killed) and the
+    # sweeper hands it back to RQ to retry (RQ's own defaults: 30 and 60).
+    WORKER_HEARTBEAT_SECONDS = _env_int("WORKER_HEARTBEAT_SECONDS", 30)
+    WORKER_HEARTBEAT_GRACE_SECONDS = _env_int("WORKER_HEARTBEAT_GRACE_SECONDS", 60)
+    # Waits before the 2nd, 3rd, … attempt to send a message after a transient platform error (seconds, ±20%
+    # jitter; the platform's Retry-After wins when longer; the last one repeats up to MAX_SEND_ATTEMPTS).
+    SEND_BACKOFF_SECONDS = _env("SEND_BACKOFF_SECONDS", "2,5,15,30,60,120,300,600")
     # --- Web widget (chatpad/channels/widget, chatpad/widget; docs/channels/widget.md) ---
     # A visitor's message longer than this is refused with 413; a request body larger than the byte limit too.
     WIDGET_MAX_MESSAGE_CHARS = _env_int("WIDGET_MAX_MESSAGE_CHARS", 2000)

@@ -13,6 +13,7 @@ BENCHMARKS = {
     "webhook_ack": "bench.webhook_ack",
     "inbox": "bench.inbox",
     "ai_concurrency": "bench.ai_concurrency",
+    "pipeline_e2e": "bench.pipeline_e2e",
     "email_sync": "bench.email_sync",
     "widget": "bench.widget",
     "connect_pages": "bench.connect_pages",

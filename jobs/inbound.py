@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 from chatpad.channels import get_channel
-from chatpad.channels.errors import AnomalousPayloadError
+from chatpad.channels.errors import AnomalousPayloadError, UnsupportedEventError
 from chatpad.extensions import db
 from chatpad.models import WebhookEvent, utcnow
 from chatpad.pipeline import ingest
 from jobs import app_context
 
 log = logging.getLogger("chatpad.jobs.inbound")
+unsupported_log = logging.getLogger("chatpad.webhooks.unsupported")
 
 MAX_EVENT_ATTEMPTS = 5
 
@@ -38,6 +39,11 @@ def process_event(event_id: int) -> dict[str, int]:
         except AnomalousPayloadError as exc:
             db.session.rollback()
             _finish(event_id, "failed", f"unreadable payload: {exc}")
+            return counts
+        except UnsupportedEventError as exc:  # well formed, not something ChatPad handles: done, not retried
+            db.session.rollback()
+            unsupported_log.info("%s event %s not handled: %s", event.channel, event_id, exc)
+            _finish(event_id, "ignored", None)
             return counts
         except Exception as exc:
             db.session.rollback()

@@ -12,12 +12,16 @@ threaded for a worker that serves only the ai queue (jobs that wait seconds on a
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
 from rq import SimpleWorker, Worker
+from rq.exceptions import StopRequested
 from sqlalchemy.orm import configure_mappers
 
 from chatpad import create_app
@@ -27,7 +31,32 @@ from config import config_from_env
 from jobs import app_context, set_app
 from jobs.threaded import ThreadedWorker
 
-WORKER_CLASSES = {"fork": Worker, "simple": SimpleWorker, "threaded": ThreadedWorker}
+
+class HeartbeatGrace:
+    """How long a running job's heartbeat stays valid: RQ's default is the monitoring interval + 60 s; ours is
+    WORKER_HEARTBEAT_SECONDS + WORKER_HEARTBEAT_GRACE_SECONDS. A job whose worker was killed is "abandoned" once it
+    lapses, and the sweeper (jobs.housekeeping) hands it back to RQ to retry."""
+
+    heartbeat_grace: int = 60
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        interval = self.job_monitoring_interval
+        if job.timeout and job.timeout > 0:
+            interval = min(job.timeout - working_time, interval)
+        return int(interval) + self.heartbeat_grace
+
+
+def _with_grace(cls):
+    return type(cls.__name__, (HeartbeatGrace, cls), {"__module__": __name__})
+
+
+log = logging.getLogger("chatpad.worker")
+
+WORKER_CLASSES = {
+    "fork": _with_grace(Worker),
+    "simple": _with_grace(SimpleWorker),
+    "threaded": _with_grace(ThreadedWorker),
+}
 THREADED_QUEUES = {"ai"}
 
 
@@ -43,6 +72,31 @@ def _job_context() -> Iterator[None]:
     """Each job thread: its own app context and DB session, removed when the job ends."""
     with app_context():
         yield
+
+
+# The job modules each queue runs. RQ imports a job's function where the job runs: in a fork worker that is a
+# freshly forked work horse, so whatever the parent has not imported, every single job imports again (measured by
+# bench/pipeline_e2e.py: ~0.25 s per inbound job and ~0.5 s per AI job before this, a few ms after).
+QUEUE_MODULES = {
+    "inbound": ("jobs.inbound",),
+    "ai": ("jobs.replies", "chatpad.ai"),
+    "outbound": ("jobs.replies",),
+    "mail": ("jobs.mail", "jobs.alerts"),
+    "default": ("jobs.housekeeping", "jobs.accounts", "jobs.privacy"),
+}
+
+
+def preload(queues: list[str]) -> None:
+    """Import the queues' job modules and build every channel adapter once, before any work horse is forked."""
+    from importlib import import_module
+
+    from chatpad.channels import CHANNELS, get_channel
+
+    for queue in queues:
+        for module in QUEUE_MODULES.get(queue, ()):
+            import_module(module)
+    for key in list(CHANNELS):
+        get_channel(key)
 
 
 def build_worker(
@@ -66,7 +120,9 @@ def build_worker(
         configure_mappers()
         connection = get_redis()
         rq_queues = [get_queue(q) for q in queues]
+        preload(queues)
     cls = WORKER_CLASSES[worker_class]
+    options.setdefault("job_monitoring_interval", int(app.config["WORKER_HEARTBEAT_SECONDS"]))
     if worker_class == "fork":
         # The forked work horse must not reuse the parent's database connections.
         from chatpad.extensions import db
@@ -74,13 +130,33 @@ def build_worker(
         with app.app_context():
             db.engine.dispose()
     if worker_class == "threaded":
-        return app, cls(
-            rq_queues, connection=connection, name=name, threads=threads, job_context=_job_context, **options
-        )
-    return app, cls(rq_queues, connection=connection, name=name, **options)
+        worker = cls(rq_queues, connection=connection, name=name, threads=threads, job_context=_job_context, **options)
+    else:
+        worker = cls(rq_queues, connection=connection, name=name, **options)
+    worker.heartbeat_grace = int(app.config["WORKER_HEARTBEAT_GRACE_SECONDS"])
+    return app, worker
+
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def wait_for_redis(connection, stop: threading.Event | None = None) -> None:
+    """Block until Redis answers (backing off to 30 s between tries)."""
+    delay = 1.0
+    while not (stop is not None and stop.is_set()):
+        try:
+            connection.ping()
+            return
+        except REDIS_ERRORS as exc:
+            log.warning("Redis unavailable (%s); retrying in %.0f s", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run a worker until asked to stop. A Redis outage does not end it: RQ's work loop quits on most Redis errors
+    (and its in-worker scheduler dies), so the worker waits for Redis and starts a fresh one — what a process manager
+    would do, without depending on one. The sweeper re-queues whatever Redis lost."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("queues", nargs="*", default=list(QUEUE_NAMES), help="queues in priority order")
     parser.add_argument("--burst", action="store_true", help="quit when the queues are empty")
@@ -89,14 +165,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app, worker = build_worker(args.queues, args.worker_class, args.name, threads=args.threads)
     stop = threading.Event()
-    if "inbound" in args.queues:
-        with app.app_context():
-            dispatch_pending()  # what was announced while no worker ran
-        start_dispatcher(app, stop)
+    dispatching = False
     try:
-        worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
+        for run in itertools.count():
+            name = args.name if run == 0 or args.name is None else f"{args.name}-{run}"
+            try:  # RQ's Worker talks to Redis as it is created
+                app, worker = build_worker(args.queues, args.worker_class, name, threads=args.threads)
+                if "inbound" in args.queues and not dispatching:
+                    with app.app_context():
+                        dispatch_pending()  # what was announced while no worker ran
+                    start_dispatcher(app, stop)
+                    dispatching = True
+            except REDIS_ERRORS as exc:
+                log.warning("Redis unavailable (%s); retrying in 2 s", exc)
+                time.sleep(2)
+                continue
+            try:
+                worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
+            except REDIS_ERRORS:
+                log.warning("worker %s lost Redis", worker.name, exc_info=True)
+            # A SIGTERM/SIGINT sets the shutdown date (RQ sets _stop_requested only when it arrives mid-job).
+            if args.burst or worker._stop_requested or getattr(worker, "_shutdown_requested_date", None):
+                break
+            log.warning("worker %s stopped without being asked to (Redis lost?); starting a fresh one", worker.name)
+            time.sleep(1)
+    except (KeyboardInterrupt, StopRequested):
+        pass
     finally:
         stop.set()
 

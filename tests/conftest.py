@@ -36,6 +36,7 @@ pytest_plugins = [
     "tests.plugins.privacy",
     "tests.plugins.sandbox",
     "tests.plugins.meta_sandbox",
+    "tests.plugins.reliability",
     "tests.plugins.instagram",
     "tests.plugins.inbox",
     "tests.plugins.widget",

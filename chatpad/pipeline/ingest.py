@@ -154,7 +154,7 @@ def _ingest_echo(event: InboundEvent, account: SocialAccount, raw_event_id: int 
         return IngestResult("duplicate")
     if is_own_echo(event):
         # Sent by ChatPad; the send job stores the id when the Send API answers (the echo can arrive first).
-        return IngestResult("ignored", "echo of a message ChatPad sent")
+        return _confirm_own_send(event, account)
     if _send_in_flight(account, event.sender_id):
         # An echo without our marks (Instagram's carry neither app_id nor metadata) while one of our sends to this
         # customer awaits the platform's answer: most likely that send's echo. Try again once its id is stored,
@@ -189,6 +189,47 @@ def _ingest_echo(event: InboundEvent, account: SocialAccount, raw_event_id: int 
         db.session.commit()
     publish(conversation.organization_id, conversation.id, "message.created", {"message_id": row.id})
     return IngestResult("stored", conversation_id=conversation.id, message_id=row.id)
+
+
+def _confirm_own_send(event: InboundEvent, account: SocialAccount) -> IngestResult:
+    """The echo of our own send names the outbound message it carries (the "chatpad:<id>" metadata every send is
+    tagged with). If that message is not recorded as sent yet, the worker that sent it died (or timed out) after the
+    platform accepted it: the echo is the platform's word that it went out, so record it now, and the sweeper will
+    not send it a second time. Otherwise (the usual case) there is nothing to do."""
+    message_id = own_message_id(event)
+    if message_id is None:
+        return IngestResult("ignored", "echo of a message ChatPad sent")
+    values = {"status": "sent", "external_id": event.message.metadata.external_id, "error": None}
+    if event.timestamp is not None:
+        values["sent_at"] = event.timestamp
+    confirmed = db.session.execute(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            Message.channel_account_id == account.id,
+            Message.direction == "outbound",
+            Message.status.in_(("pending", "sending")),
+        )
+        .values(**values)
+        .returning(Message.conversation_id)
+    ).first()
+    db.session.commit()
+    if confirmed is None:
+        return IngestResult("ignored", "echo of a message ChatPad sent")
+    log.info("message %s confirmed sent by its echo", message_id)
+    publish(account.organization_id, confirmed[0], "message.updated", {"message_id": message_id, "status": "sent"})
+    return IngestResult("updated", conversation_id=confirmed[0], message_id=message_id)
+
+
+def own_message_id(event: InboundEvent) -> int | None:
+    """The outbound message id an echo of ours names ("chatpad:<id>" in its metadata), or None."""
+    extra = event.message.metadata.extra if event.message else {}
+    marker = event.data.get("metadata") or extra.get("metadata")
+    if isinstance(marker, str) and marker.startswith("chatpad:"):
+        tail = marker.removeprefix("chatpad:")
+        if tail.isdigit():
+            return int(tail)
+    return None
 
 
 # How long a claimed send may hold back an unmatched echo (a send claimed longer ago has died; the sweeper frees it).

@@ -33,8 +33,12 @@ from chatpad.realtime import publish
 log = logging.getLogger("chatpad.pipeline")
 
 MAX_SEND_ATTEMPTS = 8
-# Backoff between send attempts (seconds), with jitter; a platform's Retry-After wins when longer.
-SEND_BACKOFF = (2, 5, 15, 30, 60, 120, 300, 600)
+
+
+def send_backoff() -> list[float]:
+    """Waits between send attempts (config SEND_BACKOFF_SECONDS), with jitter added by the caller; a platform's
+    Retry-After wins when longer."""
+    return [float(x) for x in str(current_app.config.get("SEND_BACKOFF_SECONDS") or "2").split(",") if x.strip()]
 
 
 class ReplyRefusedError(Exception):
@@ -53,10 +57,11 @@ def schedule_ai_reply(conversation_id) -> bool:
     reply (one answer to a burst). Returns False when a reply was already pending."""
     delay = float(current_app.config.get("REPLY_DEBOUNCE_SECONDS", 0) or 0)
     redis = get_redis()
-    # Pending until the job starts (it deletes the key first); the TTL only guards against a lost job.
-    if not redis.set(_pending_key(conversation_id), "1", nx=True, ex=int(delay) + 300):
-        return False
     reply_job = job_id("reply", conversation_id, f"{utcnow().timestamp():.6f}")
+    # Pending until the job starts (it deletes the key first). The value names the job, so the sweeper can tell a
+    # lost job from a queued one; the TTL only guards against a lost job.
+    if not redis.set(_pending_key(conversation_id), reply_job, nx=True, ex=int(delay) + 300):
+        return False
     func = "jobs.replies.generate_reply"
     try:
         if delay > 0:
@@ -79,6 +84,12 @@ def _ai_retry():
 
 def clear_reply_pending(conversation_id) -> None:
     get_redis().delete(_pending_key(conversation_id))
+
+
+def reply_pending_job(conversation_id) -> str | None:
+    """The id of the reply job a conversation is waiting for, or None."""
+    value = get_redis().get(_pending_key(conversation_id))
+    return value.decode() if value else None
 
 
 def latest_inbound(conversation: Conversation) -> Message | None:
@@ -210,11 +221,11 @@ def queue_reply(
     return rows
 
 
-def send_job_id(first_message_id: int, attempt: int) -> str:
+def send_job_id(first_message_id: int, attempt: int | str) -> str:
     return job_id("send", first_message_id, attempt)
 
 
-def enqueue_send(message_ids: list[int], *, delay: float = 0, attempt: int = 0) -> None:
+def enqueue_send(message_ids: list[int], *, delay: float = 0, attempt: int | str = 0) -> None:
     """Queue the send of these messages, in order, on the outbound queue."""
     send_job = send_job_id(message_ids[0], attempt)
     func = "jobs.replies.send_messages"
@@ -280,9 +291,15 @@ def send_messages(message_ids: list[int]) -> dict[str, int]:
             external_id = adapter.send(message.meta.get("payload") or {}, ctx)
         except TransientSendError as exc:
             db.session.rollback()
-            _unclaim(message.id)
             if exc.retry_after and exc.retry_after > 0:
                 get_redis().set(_backoff_key(account), "1", px=int(exc.retry_after * 1000))
+            if not _unclaim(message.id):
+                # No longer ours: the platform took it after all (a timeout after it was processed) and its echo
+                # already recorded it as sent. Retry only what follows.
+                counts["deferred"] += len(message_ids) - position - 1
+                if message_ids[position + 1 :]:
+                    enqueue_send(message_ids[position + 1 :], delay=exc.retry_after or send_backoff()[0])
+                break
             if not _reschedule(message, message_ids[position:], exc.retry_after, exc.reason):
                 counts["failed"] += 1
             else:
@@ -311,12 +328,16 @@ def send_messages(message_ids: list[int]) -> dict[str, int]:
     return counts
 
 
-def _unclaim(message_id: int, note: str | None = None) -> None:
+def _unclaim(message_id: int, note: str | None = None) -> bool:
+    """sending → pending after a failed attempt; False when the message is no longer ours (its echo confirmed it)."""
     values = {"status": "pending"}
     if note:
         values["error"] = note
-    db.session.execute(update(Message).where(Message.id == message_id, Message.status == "sending").values(**values))
+    result = db.session.execute(
+        update(Message).where(Message.id == message_id, Message.status == "sending").values(**values)
+    )
     db.session.commit()
+    return result.rowcount == 1
 
 
 def _fail(message: Message, reason: str, status: str = "failed") -> None:
@@ -344,7 +365,8 @@ def _reschedule(message: Message, remaining: list[int], retry_after: float | Non
         if rest:
             enqueue_send(rest)
         return False
-    base = SEND_BACKOFF[min(attempts - 1, len(SEND_BACKOFF) - 1)]
+    backoff = send_backoff()
+    base = backoff[min(attempts - 1, len(backoff) - 1)]
     delay = max(base * random.uniform(0.8, 1.2), retry_after or 0)  # noqa: S311 (jitter, not crypto)
     message.error = f"Retrying (attempt {attempts + 1} of {MAX_SEND_ATTEMPTS}): {reason}"
     db.session.commit()

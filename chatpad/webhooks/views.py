@@ -125,7 +125,10 @@ def store_event(channel: str, body: bytes) -> int:
     engine = _event_engine()
     dialect = engine.dialect.name
     now = datetime.now(UTC)
-    connection = engine.raw_connection()
+    try:
+        connection = engine.raw_connection()
+    except Exception as exc:  # the database is unreachable: a DBAPI error, not a SQLAlchemyError, from the pool
+        raise SQLAlchemyError(f"storing the webhook failed: {exc}") from exc
     try:
         cursor = connection.cursor()
         if dialect == "postgresql":

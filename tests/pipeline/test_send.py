@@ -170,4 +170,12 @@ def test_the_sweeper_finishes_what_a_crash_left(app, db, chat, workers):
     assert db.session.get(Message, row.id).status == "sent"
     assert db.session.get(WebhookEvent, event.id).status == "ignored"
     # Nothing is queued twice: the reply is already on its way.
-    assert sweep() == {"events": 0, "claims": 0, "pending": 0, "replies": 0, "handed_back": 0}
+    assert sweep() == {
+        "abandoned": 0,
+        "overdue": 0,
+        "events": 0,
+        "claims": 0,
+        "pending": 0,
+        "replies": 0,
+        "handed_back": 0,
+    }
