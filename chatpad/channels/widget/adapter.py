@@ -96,13 +96,16 @@ class WidgetChannel(Channel):
             received_at = received_at.replace(tzinfo=UTC)
         visitor = data.get("visitor") or {}
         page = data.get("page") or {}
+        if not isinstance(visitor, dict) or not isinstance(page, dict):
+            raise AnomalousPayloadError("widget envelope: visitor and page must be objects")
         extra: dict[str, Any] = {"client_id": client_id}
-        if page.get("url"):
-            extra["page_url"] = page["url"]
-        if page.get("title"):
-            extra["page_title"] = page["title"]
-        if data.get("origin"):
-            extra["origin"] = data["origin"]
+        for source, key_in, key_out in (
+            (page, "url", "page_url"),
+            (page, "title", "page_title"),
+            (data, "origin", "origin"),
+        ):
+            if isinstance(source.get(key_in), str) and source[key_in]:
+                extra[key_out] = source[key_in]
         message = UnifiedMessage(
             channel=self.key,
             channel_account_id=key,
@@ -113,11 +116,11 @@ class WidgetChannel(Channel):
                 external_id=external_id_for(visitor_id, client_id),
                 thread_id=visitor_id,
                 sender_id=visitor_id,
-                sender_name=visitor.get("name"),
+                sender_name=visitor["name"] if isinstance(visitor.get("name"), str) else None,
                 extra=extra,
             ),
         )
-        profile = {k: visitor[k] for k in ("name", "email") if visitor.get(k)}
+        profile = {k: visitor[k] for k in ("name", "email") if isinstance(visitor.get(k), str) and visitor[k]}
         return [
             InboundEvent(
                 kind="message",
