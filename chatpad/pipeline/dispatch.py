@@ -24,7 +24,13 @@ BATCH = 200
 
 def announce(event_id: int) -> None:
     """Tell the dispatchers a new event is stored (one Redis round trip)."""
-    get_redis().lpush(PENDING_KEY, event_id)
+    announce_many([event_id])
+
+
+def announce_many(event_ids: list[int]) -> None:
+    """Tell the dispatchers these events are stored, oldest first (one Redis round trip)."""
+    if event_ids:
+        get_redis().lpush(PENDING_KEY, *event_ids)
 
 
 def enqueue_events(event_ids: list[int]) -> int:

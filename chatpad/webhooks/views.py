@@ -7,13 +7,13 @@ with no platform or AI call in the request.
 - The database down: 503, so the platform retries (Meta retries for hours).
 - Redis down: the event is already stored, so 200; the sweeper (jobs/housekeeping.py) queues it later.
 - The RQ job is created by a dispatcher in the workers (chatpad/pipeline/dispatch.py), not here: an INSERT and an
-  LPUSH are all the request pays for. Measured against the bare floor in bench/webhook_ack.py.
+  LPUSH, shared with whatever other deliveries arrive at the same moment (group commit, chatpad/webhooks/store.py),
+  are all the request pays for. Measured against the bare floor in bench/webhook_ack.py.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from flask import abort, current_app, request
 from limits import parse as parse_limit
@@ -24,22 +24,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from chatpad.channels import CHANNELS, get_channel
 from chatpad.channels.errors import AnomalousPayloadError, SignatureError
-from chatpad.pipeline.dispatch import announce
 
 from . import bp
+from .store import EventStore
 
 log = logging.getLogger("chatpad.webhooks")
 anomalous_log = logging.getLogger("chatpad.webhooks.anomalous")
 
 # Channels whose events arrive by webhook (email is synced over IMAP; the widget has its own endpoints).
 WEBHOOK_CHANNELS = ("facebook", "instagram", "sms")
-
-_INSERT_SQL = {
-    "postgresql": "INSERT INTO webhook_events (channel, body, received_at, status, attempts) "
-    "VALUES (%s, %s, %s, 'pending', 0) RETURNING id",
-    "sqlite": "INSERT INTO webhook_events (channel, body, received_at, status, attempts) "
-    "VALUES (?, ?, ?, 'pending', 0) RETURNING id",
-}
 
 
 def _adapter(channel: str):
@@ -88,26 +81,22 @@ def receive(channel: str):
         return {"error": str(exc)}, 400
 
     try:
-        event_id = store_event(channel, body)
+        _event_store().store(channel, body)  # committed and announced (chatpad/webhooks/store.py)
     except SQLAlchemyError:
         log.exception("could not store a %s webhook; asking the platform to retry", channel)
         return {"error": "temporarily unavailable"}, 503, {"Retry-After": "30"}
-    try:
-        announce(event_id)
-    except Exception:  # Redis down: the event is stored; the sweeper queues it when Redis is back
-        log.warning("stored %s event %s but could not announce it; the sweeper will", channel, event_id, exc_info=True)
     return {"status": "received"}, 200
 
 
 # --- storing -------------------------------------------------------------------------------------------------------
 
 
-def _event_engine():
-    """An engine just for storing deliveries: autocommit (the INSERT is the transaction: one round trip, durable
-    when it returns), no reset or ping per checkout. A dropped connection raises once, the pool is invalidated and
-    the platform, told 503, retries."""
-    engine = current_app.extensions.get("chatpad.event_engine")
-    if engine is None:
+def _event_store() -> EventStore:
+    """The process's delivery writer, on an engine just for it: autocommit (the INSERT is the transaction: one
+    round trip, durable when it returns), no reset or ping per checkout. A dropped connection fails its batch once,
+    is invalidated, and the platform, told 503, retries."""
+    store = current_app.extensions.get("chatpad.event_store")
+    if store is None:
         engine = create_engine(
             current_app.config["SQLALCHEMY_DATABASE_URI"],
             isolation_level="AUTOCOMMIT",
@@ -115,36 +104,8 @@ def _event_engine():
             pool_pre_ping=False,
             hide_parameters=True,
         )
-        current_app.extensions["chatpad.event_engine"] = engine
-    return engine
-
-
-def store_event(channel: str, body: bytes) -> int:
-    """INSERT the raw delivery in one autocommitted round trip (a prepared statement on PostgreSQL): durable before
-    the 200 goes out. Returns the event id."""
-    engine = _event_engine()
-    dialect = engine.dialect.name
-    now = datetime.now(UTC)
-    try:
-        connection = engine.raw_connection()
-    except Exception as exc:  # the database is unreachable: a DBAPI error, not a SQLAlchemyError, from the pool
-        raise SQLAlchemyError(f"storing the webhook failed: {exc}") from exc
-    try:
-        cursor = connection.cursor()
-        if dialect == "postgresql":
-            cursor.execute(_INSERT_SQL[dialect], (channel, body, now), prepare=True)
-        else:  # SQLite keeps naive UTC text, as the UTCDateTime column type does
-            cursor.execute(_INSERT_SQL["sqlite"], (channel, body, now.replace(tzinfo=None).isoformat(" ")))
-        event_id = cursor.fetchone()[0]
-        if dialect != "postgresql":
-            connection.commit()
-        cursor.close()
-        return event_id
-    except Exception as exc:
-        connection.invalidate()
-        raise SQLAlchemyError(f"storing the webhook failed: {exc}") from exc
-    finally:
-        connection.close()
+        store = current_app.extensions["chatpad.event_store"] = EventStore(current_app._get_current_object(), engine)
+    return store
 
 
 # --- throttling forged traffic -----------------------------------------------------------------------------------

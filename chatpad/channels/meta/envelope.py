@@ -59,7 +59,20 @@ def parse_timestamp(value: Any, default: datetime | None = None) -> datetime:
         return default or datetime.now(UTC)
     if number > _MS_THRESHOLD:
         number /= 1000.0
-    return datetime.fromtimestamp(number, UTC)
+    try:
+        return datetime.fromtimestamp(number, UTC)
+    except (OverflowError, OSError, ValueError):  # NaN, infinity, or a year no calendar has
+        raise AnomalousPayloadError(f"timestamp {value!r} is out of range") from None
+
+
+def _items(entry: dict[str, Any], key: str) -> list[Any]:
+    """entry[key] as a list: missing or null is empty, anything else that is not a list is an unreadable payload."""
+    value = entry.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise AnomalousPayloadError(f"entry.{key} is not a list")
+    return value
 
 
 def _unwrap(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
@@ -78,9 +91,9 @@ def iter_messaging(payload: dict[str, Any]) -> Iterator[MessagingItem]:
             continue
         entry_id = str(entry.get("id", ""))
         entry_time = parse_timestamp(entry["time"]) if entry.get("time") is not None else None
-        sources: list[tuple[Any, bool]] = [(item, False) for item in entry.get("messaging") or []]
-        sources += [(item, True) for item in entry.get("standby") or []]
-        sources += [(change, False) for change in entry.get("changes") or []]
+        sources: list[tuple[Any, bool]] = [(item, False) for item in _items(entry, "messaging")]
+        sources += [(item, True) for item in _items(entry, "standby")]
+        sources += [(change, False) for change in _items(entry, "changes")]
         for raw, standby in sources:
             item, field = _unwrap(raw)
             if item is None:
