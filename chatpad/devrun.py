@@ -15,7 +15,7 @@ import time
 
 from flask_migrate import upgrade
 
-COLORS = {"web": 36, "worker": 32, "ai": 35, "scheduler": 33, "sandbox": 34}
+COLORS = {"web": 36, "worker": 32, "ai": 35, "sender": 31, "scheduler": 33, "sandbox": 34}
 
 
 def _pump(name: str, stream) -> None:
@@ -63,9 +63,11 @@ def main() -> int:
             "-",
             "wsgi:app",
         ],
-        "worker": [python, "-m", "jobs.worker", "inbound", "outbound", "mail", "default"],
-        # Threads, not processes: AI calls wait seconds on the model, so one process keeps AI_CONCURRENCY going.
-        "ai": [python, "-m", "jobs.worker", "ai", "--worker-class", "threaded"],
+        # Worker classes by queue (jobs/worker.py): inbound, mail and default jobs, and AI calls that wait seconds
+        # on the model, run in threads; sends run one at a time in their own process (duplicate sends <= kills).
+        "worker": [python, "-m", "jobs.worker", "inbound", "mail", "default"],
+        "ai": [python, "-m", "jobs.worker", "ai"],
+        "sender": [python, "-m", "jobs.worker", "outbound"],
         "scheduler": [python, "-m", "jobs.scheduler"],
         "sandbox": [python, "-m", "chatpad.sandbox", "--port", str(sandbox_port)],
     }

@@ -5,8 +5,15 @@ these on any number of machines against one Redis and one database; that is how 
 scheduler runs inside (--with-scheduler) so retries with backoff and delayed jobs fire.
 
 Worker classes: fork (RQ's Worker: one job at a time, each in a forked work horse), simple (in-process, one at a
-time) and threaded (jobs/threaded.py: up to --threads jobs at once, default AI_CONCURRENCY). The default, auto, is
-threaded for a worker that serves only the ai queue (jobs that wait seconds on a model) and fork otherwise.
+time) and threaded (jobs/threaded.py: up to --threads jobs at once, default AI_CONCURRENCY). The default, auto:
+
+- threaded for any worker without the outbound queue: inbound, ai, mail and default jobs mostly wait on the network
+  (the model, Graph, IMAP) and are idempotent, so one process keeps many going, with no fork per job;
+- simple for a worker that serves only outbound: one send at a time in the process, so a worker killed mid-send
+  leaves at most one message whose fate is unknown (docs/reliability.md: duplicate sends <= kills), without paying a
+  fork per send; scale sends with more processes;
+- fork when outbound shares a worker with other queues (one job at a time, each in a fresh work horse), and for
+  platform queues on SQLite, the embedded development database, which takes one writer at a time.
 """
 
 from __future__ import annotations
@@ -57,14 +64,20 @@ WORKER_CLASSES = {
     "simple": _with_grace(SimpleWorker),
     "threaded": _with_grace(ThreadedWorker),
 }
-THREADED_QUEUES = {"ai"}
+ONE_AT_A_TIME_QUEUES = {"outbound"}
 
 
-def choose_worker_class(queues: list[str], requested: str = "auto") -> str:
-    """auto: threaded when every queue is one whose jobs mostly wait on the network (ai), fork otherwise."""
+def choose_worker_class(queues: list[str], requested: str = "auto", *, sqlite: bool = False) -> str:
+    """auto (see the module docstring): threaded without outbound, simple for outbound alone, fork for a mix. On
+    SQLite (the embedded development default: one writer at a time) platform jobs run one at a time too."""
     if requested != "auto":
         return requested
-    return "threaded" if queues and set(queues) <= THREADED_QUEUES else "fork"
+    names = set(queues)
+    if names <= ONE_AT_A_TIME_QUEUES:
+        return "simple"
+    if names & ONE_AT_A_TIME_QUEUES or (sqlite and names - {"ai"}):
+        return "fork"
+    return "threaded"
 
 
 @contextmanager
@@ -103,10 +116,11 @@ def build_worker(
     queues: list[str], worker_class: str = "auto", name: str | None = None, threads: int | None = None, **options
 ):
     """A worker for the given queues, with the app preloaded."""
-    worker_class = choose_worker_class(queues, worker_class)
+    config = config_from_env()
+    sqlite = config.SQLALCHEMY_DATABASE_URI.startswith("sqlite")
+    worker_class = choose_worker_class(queues, worker_class, sqlite=sqlite)
     overrides = {}
     if worker_class == "threaded":
-        config = config_from_env()
         threads = threads or config.AI_CONCURRENCY
         # Every thread may hold a pooled connection at once: size the pool for them instead of timing out.
         overrides["SQLALCHEMY_ENGINE_OPTIONS"] = {

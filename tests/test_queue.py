@@ -43,3 +43,17 @@ def test_worker_process_runs_jobs_with_the_app(app, database_url, redis_url):
         job = Job.fetch("hb-worker", connection=get_redis())
         assert job.is_finished, proc.stderr[-2000:]
         assert get_redis().get("chatpad:scheduler:heartbeat").decode() == job.return_value()
+
+
+def test_worker_class_follows_the_queues():
+    """Sends run one at a time (a killed sender leaves at most one message in doubt); jobs that wait on the network
+    run in threads; a mixed worker with outbound forks per job; SQLite keeps platform jobs one at a time."""
+    from jobs.worker import choose_worker_class
+
+    assert choose_worker_class(["outbound"]) == "simple"
+    assert choose_worker_class(["inbound", "mail", "default"]) == "threaded"
+    assert choose_worker_class(["ai"]) == "threaded"
+    assert choose_worker_class(["inbound", "outbound", "default"]) == "fork"
+    assert choose_worker_class(["inbound", "mail", "default"], sqlite=True) == "fork"
+    assert choose_worker_class(["ai"], sqlite=True) == "threaded"
+    assert choose_worker_class(["outbound"], "threaded") == "threaded"  # an operator's explicit choice wins
