@@ -7,9 +7,9 @@ Everything is the real thing on this machine: the sandbox's Meta posts signed we
 once) to the app under gunicorn; `python -m jobs.worker` runs the platform queues (inbound, outbound, mail,
 default) and, threaded, the ai queue; the AI is the OpenAI-compatible provider talking to the sandbox's stand-in
 model (2 s per call); replies go to the sandbox's Send API from the Page the customer wrote to. The demo business
-is seeded into a scratch PostgreSQL database. Run with the platform worker as `make run` starts it (fork: one job at
-a time) and threaded, to show where the time goes; a stage breakdown (webhook → model called → model answered →
-accepted) is printed for each.
+is seeded into a scratch PostgreSQL database. Run with the workers as `make run` starts them, then with one platform
+worker of the fork class and of the threaded class, to show where the time goes; a stage breakdown (webhook → model
+called → model answered → accepted) is printed for each. `python -m bench.ai_concurrency make-run` runs one.
 """
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ from chatpad import demo_data as D
 CUSTOMERS = 50
 MODEL_SECONDS = 2.0
 PAGES = [D.page_id(loc) for loc in D.LOCATIONS[:5]]
+# The worker processes of each variant. make-run: what `make run` starts and the README recommends (the worker class
+# follows the queues: threaded for inbound/mail/default and for ai, one send at a time for outbound); fork and
+# threaded: one platform worker of that class on every platform queue, beside the threaded ai worker.
+TOPOLOGIES = {
+    "make-run": [["inbound", "mail", "default"], ["outbound"], ["ai"]],
+    "two-threaded": [["inbound", "ai", "mail", "default"], ["inbound", "ai", "mail", "default"], ["outbound"]],
+    "fork": [["inbound", "outbound", "mail", "default", "--worker-class", "fork"], ["ai"]],
+    "threaded": [["inbound", "outbound", "mail", "default", "--worker-class", "threaded"], ["ai"]],
+}
 ROUND_LIMIT = 120  # seconds a round may take before the variant is reported as not keeping up
 
 
@@ -105,13 +114,8 @@ def run_once(platform: str = "fork", rounds: int = 3, debounce: float = 0.0) -> 
         try:
             with serve("wsgi:app", env, workers=2, threads=8) as web:
                 procs += [
-                    _start(
-                        [PYTHON, "-m", "jobs.worker", "inbound", "outbound", "mail", "default"]
-                        + ["--worker-class", platform],
-                        env,
-                        f"ai_worker_platform_{platform}.log",
-                    ),
-                    _start([PYTHON, "-m", "jobs.worker", "ai"], env, "ai_worker_ai.log"),
+                    _start([PYTHON, "-m", "jobs.worker", *args], env, f"ai_worker_{platform}_{i}.log")
+                    for i, args in enumerate(TOPOLOGIES[platform])
                 ]
                 _wait_http(f"{sandbox}/openai/")
                 requests.patch(
@@ -165,7 +169,8 @@ def run_once(platform: str = "fork", rounds: int = 3, debounce: float = 0.0) -> 
     overall = stats_of(latencies)
     result = {
         "setup": f"{CUSTOMERS} Messenger customers at once x {rounds} rounds; model {MODEL_SECONDS:g} s; debounce "
-        f"{debounce:g} s; gunicorn 2x8; 1 platform worker ({platform}) + 1 ai worker (threaded, AI_CONCURRENCY)",
+        f"{debounce:g} s; gunicorn 2x8; workers ({platform}): "
+        + ", ".join(" ".join(args) for args in TOPOLOGIES[platform]),
         "webhook_to_reply_seconds": overall,
         "stages_seconds": {k: stats_of(v) for k, v in stages.items()},
         "rounds": per_round,
@@ -193,12 +198,12 @@ def run_once(platform: str = "fork", rounds: int = 3, debounce: float = 0.0) -> 
     return result
 
 
-def main(platforms: tuple[str, ...] = ("fork", "threaded")) -> dict:
-    """The platform worker as `make run` starts it (fork), then threaded."""
+def main(platforms: tuple[str, ...] = tuple(TOPOLOGIES)) -> dict:
+    """Each worker topology in turn (TOPOLOGIES)."""
     return {platform: run_once(platform) for platform in platforms}
 
 
 if __name__ == "__main__":
     import sys
 
-    main(tuple(sys.argv[1:]) or ("fork", "threaded"))
+    main(tuple(sys.argv[1:]) or tuple(TOPOLOGIES))
