@@ -3,8 +3,9 @@ failed sends and accounts to reconnect. Aggregated in the database; only per-gro
 
 Definitions (also shown on the page):
 - a conversation counts in a period when it has at least one message in it;
-- answered by the AI: the AI sent a reply (not failed, not skipped) and no person replied or took the conversation
-  over in the period; handed to people: a person replied or took it over; unanswered: neither;
+- answered by the AI: the AI, or an automatic reply of the channel (Instagram's story-mention thank-you), sent a
+  reply (not failed, not skipped) and no person replied or took the conversation over in the period; handed to
+  people: a person replied or took it over; unanswered: neither;
 - first response: from the customer's first message in the period to the first reply sent after it (AI or person);
   the median is over conversations that got one.
 """
@@ -30,6 +31,10 @@ PERIOD_DAYS = (7, 30, 90)
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 ANSWERED = ("sent", "delivered", "read")
+# Replies the customer actually gets, by who wrote them. "system" outbound messages that are sent (not the internal
+# "taken over" lines) are automatic replies, such as the story-mention thank-you: answered without a person.
+AUTOMATIC = ("ai", "system")
+REPLIERS = ("ai", "system", "human")
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ def _activity(org_id: int, period: Period):
     # System lines ("taken over", "handed back") are stored as messages with status internal: not traffic.
     in_period = and_(Message.created_at >= period.start, Message.created_at < period.end, Message.status != "internal")
     answered = Message.status.in_(ANSWERED)
-    is_reply = and_(Message.direction == "outbound", Message.sender_type.in_(("ai", "human")), answered)
+    is_reply = and_(Message.direction == "outbound", Message.sender_type.in_(REPLIERS), answered)
     act = (
         select(
             Conversation.id.label("cid"),
@@ -162,7 +167,7 @@ def _activity(org_id: int, period: Period):
             func.count().label("messages"),
             func.sum(case((Message.direction == "inbound", 1), else_=0)).label("inbound"),
             func.sum(case((Message.direction == "outbound", 1), else_=0)).label("outbound"),
-            func.max(case((and_(Message.sender_type == "ai", answered), 1), else_=0)).label("has_ai"),
+            func.max(case((and_(Message.sender_type.in_(AUTOMATIC), answered), 1), else_=0)).label("has_ai"),
             func.max(case((and_(Message.sender_type == "human", answered), 1), else_=0)).label("has_human"),
             func.sum(case((Message.status == "failed", 1), else_=0)).label("failed"),
             func.min(case((Message.direction == "inbound", Message.created_at))).label("first_in"),
@@ -183,7 +188,7 @@ def _activity(org_id: int, period: Period):
             later.created_at >= act.c.first_in,
             later.created_at < period.end,
             later.direction == "outbound",
-            later.sender_type.in_(("ai", "human")),
+            later.sender_type.in_(REPLIERS),
             later.status.in_(ANSWERED),
         )
         .scalar_subquery()

@@ -169,3 +169,33 @@ def test_first_response_counts_from_the_customers_first_message_in_the_period(db
     report = build_report(biz.org.id, period)
     assert report.total.median_first_response == pytest.approx(600)
     assert report.total.human == 1 and report.total.messages == 3
+
+
+def test_an_automatic_reply_counts_as_answered_without_a_person(db, make, inbox_make):
+    """Instagram's story-mention thank-you (an automatic system reply) answers the mention: the conversation is not
+    "unanswered", and its first response is the thank-you; the internal "taken over" line answers nothing."""
+    biz = make.business()
+    t = utcnow() - timedelta(days=1)
+    mention = inbox_make.conversation(biz.account)
+    inbox_make.message(mention, "[story mention]", at=t)
+    inbox_make.message(
+        mention,
+        "Thanks for the shout-out!",
+        direction="outbound",
+        sender_type="system",
+        status="sent",
+        at=t + timedelta(seconds=3),
+    )
+    internal_only = inbox_make.conversation(biz.account)
+    inbox_make.message(internal_only, "Hello?", at=t)
+    inbox_make.message(
+        internal_only,
+        "Handed back to the AI",
+        direction="outbound",
+        sender_type="system",
+        status="internal",
+        at=t + timedelta(seconds=5),
+    )
+    total = build_report(biz.org.id, parse_period({"days": "7"})).total
+    assert (total.conversations, total.ai, total.human, total.unanswered) == (2, 1, 0, 1)
+    assert total.median_first_response == pytest.approx(3, abs=0.01)  # SQLite: julianday arithmetic
