@@ -47,6 +47,39 @@ def resolve_merged(contact: Contact) -> Contact:
     return target if target is not None and target.organization_id == contact.organization_id else contact
 
 
+def match_contact(org_id: int, email: str | None, phone: str | None) -> Contact | None:
+    """Cross-channel threading: the same email address or phone number in one organization is one person. A match
+    on a contact merged by hand into another is that other contact."""
+    if email:
+        found = db.session.scalar(
+            select(Contact).where(Contact.organization_id == org_id, Contact.email == email.strip().lower()).limit(1)
+        )
+        if found is not None:
+            return resolve_merged(found)
+    if phone:
+        found = db.session.scalar(
+            select(Contact).where(Contact.organization_id == org_id, Contact.phone == phone).limit(1)
+        )
+        return resolve_merged(found) if found is not None else None
+    return None
+
+
+def learn_email(contact: Contact, email: str) -> Contact:
+    """A customer already talking to us gives their email address (a widget visitor, part-way through a chat). If
+    another contact of the organization has it, they are one person: this contact is merged into that one (audited;
+    an admin can split them again), as ingest would have matched them had the address come with the first message.
+    Otherwise the address fills the contact's empty email. A known address is never overwritten. Returns the contact
+    the customer now is; the caller commits."""
+    if contact.email:
+        return contact
+    owner = match_contact(contact.organization_id, email, None)
+    if owner is None or owner.id == contact.id:
+        contact.email = email.strip().lower()
+        return contact
+    merge_contacts(owner, contact, reason="same email address")
+    return owner
+
+
 def merged_contacts(contact: Contact) -> list[Contact]:
     """The contacts merged into this one, oldest merge first."""
     return list(
@@ -56,8 +89,11 @@ def merged_contacts(contact: Contact) -> list[Contact]:
     )
 
 
-def merge_contacts(keep: Contact, other: Contact, *, user_id: int | None = None, ip: str | None = None) -> int:
-    """Move everything of `other` into `keep`; return how many conversations moved. The caller commits."""
+def merge_contacts(
+    keep: Contact, other: Contact, *, user_id: int | None = None, ip: str | None = None, reason: str | None = None
+) -> int:
+    """Move everything of `other` into `keep`; return how many conversations moved. The caller commits. reason: why
+    a merge nobody asked for was made (kept in the audit log)."""
     if keep.organization_id != other.organization_id:
         raise ContactMergeError("Those contacts belong to different organizations.")
     if keep.id == other.id:
@@ -98,7 +134,12 @@ def merge_contacts(keep: Contact, other: Contact, *, user_id: int | None = None,
         organization_id=keep.organization_id,
         user_id=user_id,
         target=keep,
-        detail={"merged": str(other.id), "merged_name": other.display_name, "conversations": moved},
+        detail={
+            "merged": str(other.id),
+            "merged_name": other.display_name,
+            "conversations": moved,
+            **({"automatic": reason} if reason else {}),
+        },
         ip=ip,
     )
     db.session.flush()

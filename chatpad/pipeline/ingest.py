@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chatpad.channels import get_channel
 from chatpad.channels.types import InboundEvent
+from chatpad.contacts import match_contact
 from chatpad.extensions import db
 from chatpad.models import Contact, ContactIdentity, Conversation, Message, SocialAccount, utcnow
 from chatpad.notify import notify_team
@@ -413,7 +414,7 @@ def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: b
             if profile.get(key):
                 hints.setdefault(key, profile[key])
     org_id = account.organization_id
-    contact = _match_contact(org_id, hints.get("email"), hints.get("phone"))
+    contact = match_contact(org_id, hints.get("email"), hints.get("phone"))
     if contact is None:
         contact = Contact(organization_id=org_id)
         db.session.add(contact)
@@ -444,25 +445,6 @@ def _fill_contact(contact: Contact, hints: dict) -> None:
         value = hints.get(key)
         if value and not getattr(contact, key):
             setattr(contact, key, value.strip().lower() if key == "email" else value)
-
-
-def _match_contact(org_id: int, email: str | None, phone: str | None) -> Contact | None:
-    """Cross-channel threading: the same email address or phone number in one organization is one person. A match
-    on a contact merged by hand into another (chatpad.contacts) is that other contact."""
-    from chatpad.contacts import resolve_merged
-
-    if email:
-        found = db.session.scalar(
-            select(Contact).where(Contact.organization_id == org_id, Contact.email == email.strip().lower()).limit(1)
-        )
-        if found is not None:
-            return resolve_merged(found)
-    if phone:
-        found = db.session.scalar(
-            select(Contact).where(Contact.organization_id == org_id, Contact.phone == phone).limit(1)
-        )
-        return resolve_merged(found) if found is not None else None
-    return None
 
 
 def conversation_for(account: SocialAccount, contact: Contact, event: InboundEvent) -> Conversation:

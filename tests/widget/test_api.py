@@ -213,6 +213,26 @@ def test_a_returning_visitor_adding_details_updates_their_contact(visitor, db):
     assert contact.name == "Mike" and contact.email == "mike@example.com"
 
 
+def test_an_email_given_mid_chat_joins_the_contact_who_has_it(visitor, widget, db):
+    """A visitor who writes first and gives their email later is merged into the contact who already wrote from
+    that address (audited as an automatic merge, so the team can split them again); their chat moves with them."""
+    from chatpad.models import AuditLog
+
+    known = Contact(organization_id=widget.org.id, name="Sarah Johnson", email="sarah@example.com")
+    db.session.add(known)
+    db.session.commit()
+    visitor.start()
+    conversation_id = visitor.send("Do you allow dogs?").get_json()["conversation"]["id"]
+    assert visitor.post("session", {"email": "Sarah@Example.com"}).status_code == 200
+    db.session.expire_all()
+    conversation = db.session.get(Conversation, uuid.UUID(conversation_id))
+    assert conversation.contact_id == known.id
+    identity = db.session.scalar(select(ContactIdentity).where(ContactIdentity.channel == "widget"))
+    assert identity.contact_id == known.id
+    merge = db.session.scalar(select(AuditLog).where(AuditLog.action == "contact.merge"))
+    assert merge.detail["automatic"] == "same email address" and merge.user_id is None
+
+
 def test_a_bad_email_is_refused_clearly(visitor, db):
     """A malformed email is a 422 with a sentence the widget can show."""
     response = visitor.post("session", {"email": "not-an-email"})
