@@ -143,6 +143,7 @@ class Listing:
     status: str  # available | pending | sold | …
     year: int | None = None
     location_name: str | None = None
+    location_id: uuid.UUID | None = None  # set in a General inbox's context, where every community's homes are listed
 
     def summary(self) -> str:
         """One line: 'Lot 14 — 3BR/2BA, 1,480 sq ft, $79,900 (available)'."""
@@ -417,6 +418,24 @@ def build_context(conversation: Conversation, *, now: datetime | None = None, hi
     ).all()
     listings = [listing_from(i, location.name if location else None) for i in items if i.kind == "property"]
     knowledge = [knowledge_from(i) for i in items if i.kind in ("faq", "policy")]
+    if location is None:
+        # A General inbox answers for every community: "3 bedrooms under $80k in Florida" searches them all.
+        rows = session.execute(
+            select(KnowledgeItem, Location.name)
+            .join(Location, Location.id == KnowledgeItem.location_id)
+            .where(
+                KnowledgeItem.agent_id == conversation.agent_id,
+                Location.agent_id == conversation.agent_id,
+                KnowledgeItem.active.is_(True),
+                KnowledgeItem.kind == "property",
+            )
+            .order_by(Location.name, KnowledgeItem.id)
+        ).all()
+        for item, name in rows:
+            listing = listing_from(item, name)
+            if listing.status in ("available", "pending"):
+                listing.location_id = item.location_id
+                listings.append(listing)
     # Location-specific entries first: they are the more precise answer when both match.
     knowledge.sort(key=lambda k: (not k.location_wide, k.id))
 

@@ -352,12 +352,16 @@ class OfflineResponder:
             strong_listing_words = ("home", "house", "bedroom", "listing", "for sale", "available homes")
             asked_listings = any_phrase(self.q, strong_listing_words) and not self._faq_says_it(faq)
 
+        state = self._mentioned_state() if self.general and self.loc is None else None
+        if self.general and self.loc is None and asked_listings and (listing_query.any or state):
+            self._listings_everywhere(ans, listing_query, state)
+            return self._finish(ans)
         if self.general and self.loc is None and (asked_hours or asked_address or asked_phone or asked_listings):
             self._which_location(ans)
             self._add_faq(ans, [(k, hits) for k, hits in faq if hits and self._faq_score(k, hits) >= ADD_ON_FAQ_SCORE])
             return self._finish(ans)
-        if self.general and self.loc is None and self._mentioned_state():
-            self._locations_in_state(ans, self._mentioned_state())
+        if state:
+            self._locations_in_state(ans, state)
             return self._finish(ans)
 
         if asked_hours:
@@ -616,12 +620,9 @@ class OfflineResponder:
         loc = self.loc
         if loc is None:
             return
-        if self.general:  # the General inbox has no listings in its context
-            where = f"call {loc.phone}" if loc.phone else "message them"
-            link = f" or book a tour: {loc.booking_url}" if loc.booking_url else ""
-            ans.say(f"Homes are listed by community. For what's available at {loc.name}, {where}{link}.")
-            return
         listings = self.ctx.listings
+        if self.general:  # the General inbox lists every community's homes: this community's are the ones asked for
+            listings = [x for x in listings if x.location_id == loc.id]
         tour = "" if booking_too or not loc.booking_url else f"Want to see it in person? Book a tour: {loc.booking_url}"
         if query.lot:
             match = next((x for x in listings if (x.lot or "").lower() == query.lot.lower()), None)
@@ -681,6 +682,40 @@ class OfflineResponder:
             ans.say(entry.body)
         if faq:
             ans.suggest(QR_HOMES, QR_TOUR, QR_HOURS)
+
+    def _listings_everywhere(self, ans: Answer, query: ListingQuery, state: str | None) -> None:
+        """The General inbox, asked for homes with a budget, a size or a state: search every community's."""
+        ans.intents.append("listings")
+        where = {loc.id: loc for loc in self.ctx.locations}
+        homes = [
+            x
+            for x in self.ctx.listings
+            if x.status == "available" and x.location_id in where and (not state or where[x.location_id].state == state)
+        ]
+        matches = [x for x in homes if query.matches(x)]
+        area = f" in {US_STATES.get(state, state)}" if state else ""
+        what = query.describe() if query.any else "homes"
+        if not matches:
+            ans.say(f"We don't have any {what} available{area} right now.")
+            if homes:
+                ans.say(
+                    "The most affordable ones:\n" + "\n".join(self._home_line(x, where) for x in _cheapest(homes, 3))
+                )
+            ans.suggest(QR_PERSON)
+            return
+        shown = _cheapest(matches, 6)
+        ans.knowledge_ids += [x.id for x in shown]
+        count = f" ({len(matches)} in all; here are the most affordable)" if len(matches) > len(shown) else ""
+        ans.say(f"Here are the {what} available{area}{count}:\n" + "\n".join(self._home_line(x, where) for x in shown))
+        communities = list(dict.fromkeys(where[x.location_id].name for x in shown))
+        ans.say("Which community would you like to know more about, or book a tour at?")
+        ans.suggest(*[name for name in communities if len(name) <= 20])  # Messenger's quick-reply title limit
+
+    @staticmethod
+    def _home_line(listing: Listing, where: dict) -> str:
+        loc = where[listing.location_id]
+        place = f"{loc.name} ({loc.city}, {loc.state})" if loc.city else loc.name
+        return f"• {place}: {listing.summary()}"
 
     def _which_location(self, ans: Answer) -> None:
         ans.intents.append("which_location")

@@ -82,7 +82,11 @@ def render_system_prompt(ctx: ReplyContext) -> str:
             details = ", ".join(x for x in (loc.address, loc.phone, loc.booking_url) if x)
             out.append(f"- {loc.name}: {details} ({today})")
 
-    if ctx.listings:
+    if ctx.listings and ctx.location is None:
+        out += ["", "Homes listed at the communities (community: lot, bedrooms/bathrooms, size, price, status):"]
+        for listing in ctx.listings:
+            out.append(f"- {listing.location_name or 'All communities'}: {listing.summary()}")
+    elif ctx.listings:
         out += ["", "Homes listed at this location (lot, bedrooms/bathrooms, size, price, status):"]
         for listing in ctx.listings:
             out.append(f"- {listing.summary()}. {listing.body}".rstrip())

@@ -148,14 +148,18 @@ def test_instagram_story_reply_says_which_story(make, talk):
 
 def test_general_inbox_gets_agent_wide_knowledge_and_the_locations(demo, talk, db):
     """A message to the general inbox has no one location: the AI gets the agent-wide FAQs and policies and every
-    community with its address, phone and today's hours, and no community's listings."""
+    community with its address, phone and today's hours, and every community's homes for sale, each with where it is."""
     general = db.session.scalar(select(SocialAccount).where(SocialAccount.account_id == "info@mhpcommunities.com"))
     conversation = talk.conversation(general)
     talk.say(conversation, "Do you have anything in Florida?")
 
     ctx = build_context(conversation, now=MONDAY_15_UTC)
 
-    assert ctx.location is None and ctx.listings == []
+    assert ctx.location is None and ctx.listings
+    names = {loc.id: loc.name for loc in db.session.query(Location)}
+    assert all(names[x.location_id] == x.location_name for x in ctx.listings)
+    assert {x.status for x in ctx.listings} <= {"available", "pending"}
+    assert len({x.location_id for x in ctx.listings}) == 20
     assert {k.title for k in ctx.knowledge} == {
         "Do you allow pets?",
         "How do I apply?",
@@ -169,6 +173,8 @@ def test_general_inbox_gets_agent_wide_knowledge_and_the_locations(demo, talk, d
     prompt = render_system_prompt(ctx)
     assert "general inbox" in prompt
     assert "- Palm Harbor Village: 3300 Alt 19 N, Palm Harbor, FL 34683, (727) 555-0102" in prompt
+    palm = next(x for x in ctx.listings if x.location_name == "Palm Harbor Village")
+    assert f"- Palm Harbor Village: {palm.summary()}" in prompt
 
 
 def test_demo_location_context_is_what_the_model_is_sent(demo, talk, db):

@@ -247,3 +247,29 @@ def test_week_lines_start_today(ask):
     assert f"• Monday Nov 30: {HOURS.describe_day(first)}" in reply.text
     last = first + timedelta(days=6)
     assert f"• Sunday Dec 6: {HOURS.describe_day(last)}" in reply.text
+
+
+def test_general_inbox_searches_every_communitys_homes(ask):
+    """Asked for homes with a budget or a state, the General inbox searches every community's listings and says
+    where each home is; a named community gets that community's homes."""
+    general = "info@mhpcommunities.com"
+    florida = {loc.name for loc in D.LOCATIONS if loc.state == "FL"}
+    reply = ask("Do you have any homes for sale in Florida?", account=general)
+    lines = [line for line in reply.text.splitlines() if line.startswith("• ")]
+    assert lines and "available in Florida" in reply.text
+    assert all(any(name in line for name in florida) for line in lines)
+    assert all(title in florida for title in reply.quick_replies)
+
+    cheap = ask("any 3 bedroom homes under $65k?", account=general)
+    priced = [line for line in cheap.text.splitlines() if line.startswith("• ")]
+    assert priced and "available:" in cheap.text, cheap.text
+    for line in priced:
+        price = int(line.rsplit("$", 1)[1].split()[0].replace(",", ""))
+        assert price <= 65_000 and "3BR" in line
+
+    desert = next(loc for loc in D.LOCATIONS if loc.slug == "desert-bloom")
+    named = ask("what homes do you have at Desert Bloom?", account=general)
+    assert "available at Desert Bloom" in named.text
+    theirs = {f"Lot {home['data']['lot']} " for home in D.location_listings(desert)}
+    shown = [line for line in named.text.splitlines() if line.startswith("• ")]
+    assert shown and all(any(line.startswith(f"• {lot}") for lot in theirs) for line in shown)
