@@ -54,33 +54,40 @@ def generate_reply(conversation_id: str) -> str:
         adapter = get_channel(conversation.channel)
         ctx = send_context(conversation, "ai", answering)
         _typing(adapter, ctx, conversation, True)
+        answered = False
         try:
-            reply = compose_reply(conversation)
-        except AIError as exc:
-            job = get_current_job()
-            # Retrying cannot fix a permanent error (bad key, unknown model): hand off now instead of in minutes.
-            if job is not None and job.retries_left and not exc.permanent:
-                raise
-            log.error("AI failed for conversation %s, handing off: %s", conversation_id, exc)
-            reply = OutboundReply(text=HANDOFF_TEXT, handoff=True, extra={"handoff_reason": f"The AI failed: {exc}"})
+            try:
+                reply = compose_reply(conversation)
+            except AIError as exc:
+                job = get_current_job()
+                # Retrying cannot fix a permanent error (bad key, unknown model): hand off now instead of in minutes.
+                if job is not None and job.retries_left and not exc.permanent:
+                    raise
+                log.error("AI failed for conversation %s, handing off: %s", conversation_id, exc)
+                reason = f"The AI failed: {exc}"
+                reply = OutboundReply(text=HANDOFF_TEXT, handoff=True, extra={"handoff_reason": reason})
+
+            db.session.refresh(conversation)
+            newest = latest_inbound(conversation)
+            if newest is not None and newest.id != answering.id:
+                return "dropped: the customer wrote again; the newer reply answers everything"
+            if conversation.human_takeover:
+                return "dropped: a person took over meanwhile"
+            if reply.handoff:
+                take_over(conversation, reason=reply.extra.get("handoff_reason") or "The AI asked for a person.")
+            queue_reply(conversation, reply, idempotency_key=key)
+            answered = True
+            return "answered"
         finally:
-            _typing(adapter, ctx, conversation, False)
-
-        db.session.refresh(conversation)
-        newest = latest_inbound(conversation)
-        if newest is not None and newest.id != answering.id:
-            return "dropped: the customer wrote again; the newer reply answers everything"
-        if conversation.human_takeover:
-            return "dropped: a person took over meanwhile"
-        if reply.handoff:
-            take_over(conversation, reason=reply.extra.get("handoff_reason") or "The AI asked for a person.")
-        queue_reply(conversation, reply, idempotency_key=key)
-        return "answered"
+            # Where the platform hides the indicator itself when the reply arrives, turning it off is a wasted call.
+            _typing(adapter, ctx, conversation, False, platform=not (answered and adapter.typing_ends_with_reply))
 
 
-def _typing(adapter, ctx, conversation, on: bool) -> None:
-
+def _typing(adapter, ctx, conversation, on: bool, *, platform: bool = True) -> None:
+    """The typing indicator: in the inbox (live event) and, unless platform is False, to the customer."""
     publish(conversation.organization_id, conversation.id, "typing", {"started": on})
+    if not platform:
+        return
     try:
         adapter.typing(ctx, on)
     except Exception:  # a typing indicator is cosmetic

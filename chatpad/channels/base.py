@@ -75,6 +75,10 @@ class Channel(ABC):
         if not isinstance(data, dict):
             raise AnomalousPayloadError("the body is not a JSON object")
 
+    # True where the platform hides our typing indicator by itself when our message arrives: the AI then turns it
+    # off only when no reply follows (dropped, taken over).
+    typing_ends_with_reply: bool = False
+
     def typing(self, ctx: SendContext, on: bool) -> None:  # noqa: B027 (optional hook, no-op by default)
         """Show or hide a typing indicator to the customer while the AI works (best-effort; default: none)."""
 

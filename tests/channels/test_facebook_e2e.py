@@ -92,6 +92,10 @@ def test_the_ai_answers_from_the_same_page(app, db, forge, meta_sandbox, workers
     assert accepted and all(r["path"] == f"{forge.page_id}/messages" for r in accepted)
     assert all(r["json"]["recipient"] == {"id": sent["psid"]} for r in accepted)
     assert all(r["json"]["messaging_type"] == "RESPONSE" for r in accepted)
+    # The typing bubble while the AI worked; Meta hides it when the reply arrives, so no typing_off call is spent.
+    actions = [r["json"].get("sender_action") or "message" for r in meta_sandbox.requests(f"{forge.page_id}/messages")]
+    assert actions[0] == "typing_on" and "typing_off" not in actions and actions[-1] == "message", actions
+    assert meta_sandbox.thread(forge.page_id, sent["psid"])["typing"] is False
     db.session.expire_all()
     replies = db.session.scalars(select(Message).where(Message.sender_type == "ai")).all()
     assert replies and all(m.status == "sent" and m.external_id for m in replies)

@@ -310,6 +310,10 @@ class FacebookChannel(Channel):
         answer = client.send_message(ctx.account, body)
         return answer.get("message_id")
 
+    # "Typing indicators are automatically turned off after 20 seconds, or when the bot sends a message."
+    # https://developers.facebook.com/docs/messenger-platform/send-messages/sender-actions
+    typing_ends_with_reply = True
+
     def typing(self, ctx: SendContext, on: bool) -> None:
         """typing_on while the AI composes, typing_off after (best-effort; the job swallows failures)."""
         if on and self.check_window(ctx) is not None:

@@ -237,6 +237,10 @@ class InstagramChannel(FacebookChannel):
         answer = client.send_message(ctx.account, body)
         return answer.get("message_id")
 
+    # "Typing indicators are automatically turned off after 20 seconds, or when the bot sends a message."
+    # https://developers.facebook.com/docs/messenger-platform/send-messages/sender-actions
+    typing_ends_with_reply = True
+
     def typing(self, ctx: SendContext, on: bool) -> None:
         """Show or hide the typing indicator in the customer's Instagram thread."""
         client.send_sender_action(ctx.account, ctx.recipient_id, "typing_on" if on else "typing_off")
