@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import func, update
+
 from chatpad.channels import get_channel
 from chatpad.channels.errors import AnomalousPayloadError, UnsupportedEventError
 from chatpad.extensions import db
@@ -25,16 +27,21 @@ def process_event(event_id: int) -> dict[str, int]:
     can see and replay it.
     """
     with app_context():
-        event = db.session.get(WebhookEvent, event_id)
-        if event is None or event.status in ("processed", "ignored"):
-            return {}
-        event.attempts = (event.attempts or 0) + 1
+        # Count the attempt and read the event in one statement (no ORM object to reload after each commit).
+        event = db.session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == event_id, WebhookEvent.status.notin_(("processed", "ignored")))
+            .values(attempts=func.coalesce(WebhookEvent.attempts, 0) + 1)
+            .returning(WebhookEvent.channel, WebhookEvent.body, WebhookEvent.attempts)
+        ).first()
         db.session.commit()
+        if event is None:  # unknown, or already done
+            return {}
         counts: dict[str, int] = {}
         try:
             parsed = get_channel(event.channel).parse(event.body)
             for item in parsed:
-                result = ingest(item, raw_event_id=event.id)
+                result = ingest(item, raw_event_id=event_id)
                 counts[result.status] = counts.get(result.status, 0) + 1
         except AnomalousPayloadError as exc:
             db.session.rollback()
@@ -60,9 +67,8 @@ def process_event(event_id: int) -> dict[str, int]:
 
 
 def _finish(event_id: int, status: str, error: str | None) -> None:
-    event = db.session.get(WebhookEvent, event_id)
-    event.status = status
-    event.error = error
+    values: dict = {"status": status, "error": error}
     if status != "pending":
-        event.processed_at = utcnow()
+        values["processed_at"] = utcnow()
+    db.session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(**values))
     db.session.commit()
