@@ -274,7 +274,8 @@ def send_messages(message_ids: list[int]) -> dict[str, int]:
             continue  # kept pending; resume_account() sends it after reconnection
         paused = get_redis().pttl(_backoff_key(account))
         if paused and paused > 0:
-            _reschedule(message, message_ids[position:], paused / 1000, "Waiting: the platform is rate limiting")
+            # Not this message's failure: waiting out the account's pause does not use up its attempts.
+            _wait(message, message_ids[position:], paused / 1000, "Waiting: the platform is rate limiting")
             counts["deferred"] += len(message_ids) - position
             break
         adapter = get_channel(conversation.channel)
@@ -372,6 +373,17 @@ def _reschedule(message: Message, remaining: list[int], retry_after: float | Non
     db.session.commit()
     enqueue_send(remaining, delay=delay, attempt=attempts)
     return True
+
+
+def _wait(message: Message, remaining: list[int], seconds: float, reason: str) -> None:
+    """Send the remaining messages once the account's pause is over, without counting an attempt."""
+    meta = dict(message.meta or {})
+    waits = int(meta.get("waits", 0)) + 1
+    meta["waits"] = waits
+    message.meta = meta
+    message.error = reason
+    db.session.commit()
+    enqueue_send(remaining, delay=seconds * random.uniform(1.0, 1.2), attempt=f"wait{waits}")  # noqa: S311
 
 
 def resume_account(account: SocialAccount) -> int:

@@ -252,6 +252,24 @@ def test_rate_limits_pause_then_send(db, meta_sandbox, workers, waiting_reply):
     assert _message(db, waiting_reply).status == "sent"
 
 
+def test_waiting_out_a_pause_does_not_use_up_attempts(app, db, forge, meta_sandbox, workers, waiting_reply):
+    """Another message's 429 pauses the whole Page; a message that only waited out the pause, more times than it
+    may fail, is still sent once the pause ends (found by the 30%-failures test: such a message gave up)."""
+    from chatpad.pipeline.replies import MAX_SEND_ATTEMPTS, _backoff_key
+    from chatpad.queue import get_redis
+
+    pause = _backoff_key(forge.account)
+    for _ in range(MAX_SEND_ATTEMPTS + 1):
+        get_redis().set(pause, "1", px=60_000)
+        workers.run("outbound", fast_forward=True, rounds=1)
+        assert _message(db, waiting_reply).status == "pending"
+    assert meta_sandbox.sends() == []
+    get_redis().delete(pause)
+    workers.run("outbound", fast_forward=True)
+    assert _message(db, waiting_reply).status == "sent"
+    assert len(meta_sandbox.sends()) == 1
+
+
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [

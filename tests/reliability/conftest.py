@@ -72,6 +72,17 @@ def db_counts(db) -> dict:
             ).all()
         ),
         "events": dict(session.execute(select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)).all()),
+        # Why a reply failed or was skipped, so a failing run says it.
+        "reasons": sorted(
+            set(
+                session.scalars(
+                    select(Message.error).where(
+                        Message.direction == "outbound", Message.status.in_(("failed", "skipped"))
+                    )
+                )
+            ),
+            key=str,
+        ),
     }
 
 
