@@ -383,7 +383,7 @@ def disconnect(account: SocialAccount, *, user_id: int | None, ip: str | None = 
     account.meta = {**(account.meta or {}), "disconnected_at": utcnow().isoformat(), "disconnected_by": user_id}
     _resolve_reauth_notices(account)
     record_audit(
-        "account.disconnect",
+        "account.disconnected",
         organization_id=account.organization_id,
         user_id=user_id,
         target=account,

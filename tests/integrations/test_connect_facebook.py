@@ -349,7 +349,7 @@ def test_disconnect_unsubscribes_deactivates_and_keeps_history(business, fb_logi
     assert account.access_token is None
     assert subscribed(meta_sandbox, forge) == []
     assert db.session.scalar(select(func.count()).select_from(Conversation)) == 1
-    assert "account.disconnect" in audit_actions(db, biz.org.id)
+    assert "account.disconnected" in audit_actions(db, biz.org.id)
     html = client.get(index).get_data(as_text=True)
     assert "Connect again" in html
 
