@@ -52,7 +52,7 @@ def test_one_list_of_every_channel_newest_first(client, shop):
     assert "“Hi, I&#39;m interested in the 3BR home on lot 14”" in html
     assert "“Do you have a pool?”" in html  # the first line only
     assert "2 min ago" in html and "1 h ago" in html
-    assert "1 new" in html and "Waiting on a human" in html and "All Channels ▾" in html
+    assert "1 new" in html and "Waiting on a human" in html and "All Channels" in html
     assert "1 waiting on a human" in html
 
 
