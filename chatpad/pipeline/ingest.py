@@ -23,13 +23,13 @@ from chatpad.contacts import match_contact
 from chatpad.extensions import db
 from chatpad.models import Contact, ContactIdentity, Conversation, Message, SocialAccount, utcnow
 from chatpad.notify import notify_team
+from chatpad.pipeline.preview import message_preview
 from chatpad.queue import get_redis
 from chatpad.realtime import publish
 
 log = logging.getLogger("chatpad.pipeline")
 unsupported_log = logging.getLogger("chatpad.webhooks.unsupported")
 
-PREVIEW_CHARS = 200
 # Delivery states only move forward.
 STATUS_RANK = {"pending": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
 
@@ -483,10 +483,7 @@ def conversation_for(account: SocialAccount, contact: Contact, event: InboundEve
 def _touch(conversation: Conversation, account: SocialAccount, at: datetime, row: Message, *, inbound: bool) -> None:
     if conversation.last_message_at is None or at >= conversation.last_message_at:
         conversation.last_message_at = at
-        preview = (row.content or "").strip().splitlines()[0] if (row.content or "").strip() else ""
-        if not preview and row.media:
-            preview = f"[{row.media[0].get('type', 'attachment')}]"
-        conversation.last_message_preview = preview[:PREVIEW_CHARS]
+        conversation.last_message_preview = message_preview(row.content, row.media)
     if inbound:
         if conversation.last_inbound_at is None or at > conversation.last_inbound_at:
             conversation.last_inbound_at = at

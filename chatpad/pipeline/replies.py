@@ -27,6 +27,7 @@ from chatpad.channels.errors import (
 from chatpad.extensions import db
 from chatpad.models import ContactIdentity, Conversation, Message, SocialAccount, User, utcnow
 from chatpad.notify import account_needs_reauth
+from chatpad.pipeline.preview import message_preview
 from chatpad.queue import enqueue, get_queue, get_redis, job_id
 from chatpad.realtime import publish
 
@@ -199,7 +200,7 @@ def queue_reply(
         )
     db.session.add_all(rows)
     conversation.last_message_at = now
-    conversation.last_message_preview = (rows[0].content or "").strip().split("\n")[0][:200]
+    conversation.last_message_preview = message_preview(rows[0].content, rows[0].media)
     if reply.sender_type == "human":
         conversation.unread_count = 0
     try:

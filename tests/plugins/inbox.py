@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from chatpad.models import Contact, ContactIdentity, Conversation, Message, SocialAccount, utcnow
+from chatpad.pipeline.preview import message_preview
 
 _seq = itertools.count(1)
 
@@ -94,7 +95,7 @@ class InboxFactories:
         )
         if conversation.last_message_preview is None or at >= conversation.last_message_at - timedelta(seconds=1):
             conversation.last_message_at = at
-            conversation.last_message_preview = text.split("\n")[0][:200]
+            conversation.last_message_preview = message_preview(text)
         if direction == "inbound":
             conversation.last_inbound_at = max(conversation.last_inbound_at or at, at)
             conversation.unread_count = (conversation.unread_count or 0) + 1
