@@ -64,7 +64,9 @@ def test_thirty_percent_failing_sends_are_all_delivered_with_backoff(app, db, fo
     for request in meta_sandbox.sends():
         attempts[request["json"]["message"]["metadata"]].append(request)
     failed = [r for tries in attempts.values() for r in tries if r["status"] != 200]
-    assert len(failed) >= 3, "the failure injection did not happen"
+    # ~28 sends at 30%: none failing has a 0.7^28 ≈ 5e-5 chance, so no failure means the injection is broken (the
+    # old bar, 3 failures, was missed by chance in about 1 run in 250).
+    assert failed, "the failure injection did not happen"
     for tries in attempts.values():
         assert len(tries) <= MAX_SEND_ATTEMPTS
         assert [r["status"] == 200 for r in tries].count(True) == 1 and tries[-1]["status"] == 200
