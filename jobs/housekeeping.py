@@ -22,6 +22,7 @@ from chatpad.models import Conversation, Message, SocialAccount, WebhookEvent, u
 from chatpad.pipeline.replies import (
     clear_reply_pending,
     enqueue_send,
+    pending_send_job,
     reply_pending_job,
     schedule_ai_reply,
     send_job_id,
@@ -196,12 +197,13 @@ def _requeue_pending_sends() -> int:
     # sending it alone while the first waits out its backoff would deliver the parts of a reply out of order.
     by_conversation: dict = {}
     for message_id, conversation_id, meta in rows:
-        by_conversation.setdefault(conversation_id, []).append((message_id, int((meta or {}).get("attempts", 0))))
+        by_conversation.setdefault(conversation_id, []).append((message_id, meta or {}))
     queued = 0
     for items in by_conversation.values():
-        first, attempts = items[0]
+        first, meta = items[0]
+        attempts = int(meta.get("attempts", 0))
         swept = send_job_id(first, f"{attempts}-swept")
-        if _job_active(send_job_id(first, attempts)) or _job_active(swept):
+        if _job_active(pending_send_job(first, meta)) or _job_active(swept):
             continue
         _forget_job(get_queue("outbound"), swept)
         enqueue_send([message_id for message_id, _ in items], attempt=f"{attempts}-swept")

@@ -356,6 +356,7 @@ def _reschedule(message: Message, remaining: list[int], retry_after: float | Non
     meta = dict(message.meta or {})
     attempts = int(meta.get("attempts", 0)) + 1
     meta["attempts"] = attempts
+    meta.pop("send_job", None)  # the retry's id follows from the attempts again
     message.meta = meta
     if attempts >= MAX_SEND_ATTEMPTS:
         message.status = "failed"
@@ -380,11 +381,19 @@ def _wait(message: Message, remaining: list[int], seconds: float, reason: str) -
     """Send the remaining messages once the account's pause is over, without counting an attempt."""
     meta = dict(message.meta or {})
     waits = int(meta.get("waits", 0)) + 1
+    label = f"{int(meta.get('attempts', 0))}-wait{waits}"
     meta["waits"] = waits
+    meta["send_job"] = label  # the sweeper looks for this job before it re-queues the conversation's sends
     message.meta = meta
     message.error = reason
     db.session.commit()
-    enqueue_send(remaining, delay=seconds * random.uniform(1.0, 1.2), attempt=f"wait{waits}")  # noqa: S311
+    enqueue_send(remaining, delay=seconds * random.uniform(1.0, 1.2), attempt=label)  # noqa: S311
+
+
+def pending_send_job(message_id: int, meta: dict | None) -> str:
+    """The id of the job that holds this (first pending) message's sends: its retry, or its wait for a pause."""
+    meta = meta or {}
+    return send_job_id(message_id, meta.get("send_job") or int(meta.get("attempts", 0)))
 
 
 def resume_account(account: SocialAccount) -> int:

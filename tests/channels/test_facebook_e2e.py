@@ -252,11 +252,14 @@ def test_rate_limits_pause_then_send(db, meta_sandbox, workers, waiting_reply):
     assert _message(db, waiting_reply).status == "sent"
 
 
-def test_waiting_out_a_pause_does_not_use_up_attempts(app, db, forge, meta_sandbox, workers, waiting_reply):
+def test_waiting_out_a_pause_does_not_use_up_attempts(
+    app, db, forge, meta_sandbox, workers, waiting_reply, monkeypatch
+):
     """Another message's 429 pauses the whole Page; a message that only waited out the pause, more times than it
     may fail, is still sent once the pause ends (found by the 30%-failures test: such a message gave up)."""
     from chatpad.pipeline.replies import MAX_SEND_ATTEMPTS, _backoff_key
     from chatpad.queue import get_redis
+    from jobs.housekeeping import _requeue_pending_sends
 
     pause = _backoff_key(forge.account)
     for _ in range(MAX_SEND_ATTEMPTS + 1):
@@ -264,6 +267,9 @@ def test_waiting_out_a_pause_does_not_use_up_attempts(app, db, forge, meta_sandb
         workers.run("outbound", fast_forward=True, rounds=1)
         assert _message(db, waiting_reply).status == "pending"
     assert meta_sandbox.sends() == []
+    # The sweeper sees the waiting job and does not start a second chain of sends beside it.
+    monkeypatch.setitem(app.config, "SWEEP_PENDING_GRACE_SECONDS", 0)
+    assert _requeue_pending_sends() == 0
     get_redis().delete(pause)
     workers.run("outbound", fast_forward=True)
     assert _message(db, waiting_reply).status == "sent"
