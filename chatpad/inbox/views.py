@@ -356,47 +356,50 @@ class InboxView(SecureViewMixin, BaseView):
 
     @expose("/c/<uuid:conversation_id>/merge", methods=["POST"])
     def merge(self, conversation_id):
-        conversation = _conversation_or_404(conversation_id)
         form = MergeForm()
-        if not form.validate_on_submit():
-            abort(400)
-        other = get_contact(_org_id(), form.other.data)
-        if other is None:
-            abort(404)
-        keep = conversation.contact
-        try:
-            moved = merge_contacts(keep, other, user_id=current_user.id, ip=request.remote_addr)
-        except ContactMergeError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return self._back(conversation)
-        db.session.commit()
-        _changed(conversation, contact_id=str(keep.id))
-        flash(
-            f"Merged {other.display_name} into {keep.display_name}: {moved} conversation"
-            f"{'' if moved == 1 else 's'} moved. Split them again from this page if that was a mistake.",
+        return self._contact_change(
+            conversation_id,
+            form,
+            lambda: form.other.data,
+            merge_contacts,
+            lambda other, keep, moved: (
+                f"Merged {other.display_name} into {keep.display_name}: {moved} conversation"
+                f"{'' if moved == 1 else 's'} moved. Split them again from this page if that was a mistake."
+            ),
             "success",
         )
-        return self._back(conversation)
 
     @expose("/c/<uuid:conversation_id>/split/<uuid:contact_id>", methods=["POST"])
     def split(self, conversation_id, contact_id):
+        return self._contact_change(
+            conversation_id,
+            ActionForm(),
+            lambda: contact_id,
+            split_contact,
+            lambda other, keep, moved: (
+                f"Split {other.display_name} off again: {moved} conversation{'' if moved == 1 else 's'} went back."
+            ),
+            "message",
+        )
+
+    def _contact_change(self, conversation_id, form, other_id, change, message, category: str):
+        """Merge or split the conversation's contact with another of the organization, and say what moved."""
         conversation = _conversation_or_404(conversation_id)
-        if not ActionForm().validate_on_submit():
+        if not form.validate_on_submit():
             abort(400)
-        other = get_contact(_org_id(), contact_id)
+        other = get_contact(_org_id(), other_id())
         if other is None:
             abort(404)
         keep = conversation.contact
         try:
-            moved = split_contact(keep, other, user_id=current_user.id, ip=request.remote_addr)
+            moved = change(keep, other, user_id=current_user.id, ip=request.remote_addr)
         except ContactMergeError as exc:
             db.session.rollback()
             flash(str(exc), "error")
             return self._back(conversation)
         db.session.commit()
         _changed(conversation, contact_id=str(keep.id))
-        flash(f"Split {other.display_name} off again: {moved} conversation{'' if moved == 1 else 's'} went back.")
+        flash(message(other, keep, moved), category)
         return self._back(conversation)
 
     # --- files ---
