@@ -38,7 +38,7 @@ def generate_reply(conversation_id: str) -> str:
     # Imported here so outbound workers, which only send, never load the AI stack.
     from chatpad.ai import AIError, compose_reply
 
-    with app_context():
+    with app_context(expire_on_commit=False):
         clear_reply_pending(conversation_id)
         # Job arguments are strings; the Uuid column needs a UUID on SQLite (PostgreSQL's driver accepts either).
         conversation = db.session.get(Conversation, uuid.UUID(str(conversation_id)))
@@ -75,7 +75,7 @@ def generate_reply(conversation_id: str) -> str:
                 return "dropped: a person took over meanwhile"
             if reply.handoff:
                 take_over(conversation, reason=reply.extra.get("handoff_reason") or "The AI asked for a person.")
-            queue_reply(conversation, reply, idempotency_key=key)
+            queue_reply(conversation, reply, idempotency_key=key, context=ctx)
             answered = True
             return "answered"
         finally:
@@ -97,5 +97,5 @@ def _typing(adapter, ctx, conversation, on: bool, *, platform: bool = True) -> N
 def send_messages(message_ids: list[int]) -> dict[str, int]:
     """Send queued outbound messages, in order, from their conversation's account (chatpad.pipeline.replies)."""
 
-    with app_context():
+    with app_context(expire_on_commit=False):
         return send_pending(message_ids)

@@ -114,7 +114,21 @@ def reply_key(conversation: Conversation, message: Message) -> str:
 
 
 def already_answered(key: str) -> bool:
-    return db.session.scalar(select(Message.id).where(Message.idempotency_key.like(f"{key}:%")).limit(1)) is not None
+    """Has a reply been queued under this idempotency key? (Its first part always exists: an index lookup.)"""
+    return db.session.scalar(select(Message.id).where(Message.idempotency_key == f"{key}:0")) is not None
+
+
+def queued_under(key: str) -> list[Message]:
+    """The messages queued under an idempotency key, in order: parts key:0 … key:n-1, found through the unique index
+    (a LIKE 'key:%' cannot use it and read the whole messages table once per reply)."""
+    first = db.session.scalar(select(Message).where(Message.idempotency_key == f"{key}:0"))
+    if first is None:
+        return []
+    count = int((first.meta or {}).get("of") or 1)
+    if count == 1:
+        return [first]
+    keys = [f"{key}:{i}" for i in range(count)]
+    return list(db.session.scalars(select(Message).where(Message.idempotency_key.in_(keys)).order_by(Message.id)))
 
 
 # --- queueing outbound messages -----------------------------------------------------------------------------------
@@ -147,26 +161,27 @@ def queue_reply(
     *,
     user: User | None = None,
     idempotency_key: str | None = None,
+    context: SendContext | None = None,
 ) -> list[Message]:
     """Shape a reply for the conversation's channel, store it as pending outbound messages and queue the send.
 
     The one way anything says something to a customer. An AI reply outside the channel's window is stored as
     skipped with the reason; a person's is refused with ReplyRefusedError (the inbox shows the reason). With an
-    idempotency key, a second call for the same key returns the messages of the first. Commits.
+    idempotency key, a second call for the same key returns the messages of the first. A caller that already holds
+    the current send context (the AI job, which just checked that nothing newer arrived) passes it as context.
+    Commits.
     """
     if conversation.social_account is None:
         raise ReplyRefusedError("This conversation's account was removed; the reply cannot be sent.")
     if idempotency_key:
-        existing = list(
-            db.session.scalars(
-                select(Message).where(Message.idempotency_key.like(f"{idempotency_key}:%")).order_by(Message.id)
-            )
-        )
+        existing = queued_under(idempotency_key)
         if existing:
             return existing
     adapter = get_channel(conversation.channel)
-    reply_to = latest_inbound(conversation)
-    ctx = send_context(conversation, reply.sender_type, reply_to)
+    if context is not None and context.sender_type == reply.sender_type:
+        ctx = context
+    else:
+        ctx = send_context(conversation, reply.sender_type, latest_inbound(conversation))
     reason = adapter.check_window(ctx)
     if reason and reply.sender_type == "human":
         raise ReplyRefusedError(reason)
@@ -208,11 +223,7 @@ def queue_reply(
     except IntegrityError:
         # The same key queued concurrently by another worker: theirs stands.
         db.session.rollback()
-        return list(
-            db.session.scalars(
-                select(Message).where(Message.idempotency_key.like(f"{idempotency_key}:%")).order_by(Message.id)
-            )
-        )
+        return queued_under(idempotency_key)
     for row in rows:
         publish(conversation.organization_id, conversation.id, "message.created", {"message_id": row.id})
     if status == "pending":
