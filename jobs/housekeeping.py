@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 
 from chatpad.extensions import db
 from chatpad.models import Conversation, Message, SocialAccount, WebhookEvent, utcnow
+from chatpad.pipeline.dispatch import batch_note_key
 from chatpad.pipeline.replies import (
     clear_reply_pending,
     enqueue_send,
@@ -148,7 +149,8 @@ def _requeue_events() -> int:
     queued = 0
     for event_id in ids:
         event_job = job_id("event", event_id)
-        if _job_active(event_job):
+        batch = get_redis().get(batch_note_key(event_id))  # queued with others in one job (dispatch.py)
+        if _job_active(event_job) or (batch is not None and _job_active(batch.decode())):
             continue
         queue = get_queue("inbound")
         _forget_job(queue, event_job)

@@ -2,9 +2,12 @@
 
 The webhook request does the least that is durable: verify, INSERT the raw event (one autocommit round trip) and
 LPUSH its id onto a Redis list (one more). Creating the RQ job — the expensive part of an enqueue — happens here, in
-the workers: each inbound worker runs a dispatcher thread that BLPOPs ids and enqueues process_event jobs with
-deterministic ids. An id lost between the two (a worker killed mid-dispatch, Redis down during the request) is still
-a pending row in webhook_events, and the sweeper queues it.
+the workers: each inbound worker runs a dispatcher thread that BLPOPs ids and enqueues jobs for them. What it pops
+in one go is one job per EVENTS_PER_JOB events (process_events), so at a busy moment RQ's per-job cost is paid once
+per batch, while a quiet moment still gets a job per event at once; all of one pop's jobs are created in one Redis
+round trip. Each batched event is also noted under its own key with the batch's job id, so the sweeper can tell a
+queued event from a lost one. An id lost between the request and the dispatcher (a worker killed mid-dispatch, Redis
+down during the request) is still a pending row in webhook_events, and the sweeper queues it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import threading
 
 from flask import Flask
+from rq import Queue
 
 from chatpad.queue import INBOUND_RETRY, get_queue, get_redis, job_id
 
@@ -20,6 +24,12 @@ log = logging.getLogger("chatpad.dispatch")
 
 PENDING_KEY = "chatpad:inbound:pending"
 BATCH = 200
+# Events per inbound job when several are waiting. Small enough that a burst still spreads over a threaded worker's
+# threads (a new customer's event waits on a Graph profile lookup), large enough that echoes and delivery receipts,
+# which cost a job far more than their own work, stop paying for one each.
+EVENTS_PER_JOB = 8
+# How long the note "event N is in batch job J" is kept: longer than any queue backlog the sweeper should trust.
+BATCH_NOTE_SECONDS = 3600
 
 
 def announce(event_id: int) -> None:
@@ -33,25 +43,49 @@ def announce_many(event_ids: list[int]) -> None:
         get_redis().lpush(PENDING_KEY, *event_ids)
 
 
+def batch_note_key(event_id: int) -> str:
+    """The Redis key naming the batch job an event was queued in (read by the sweeper)."""
+    return f"chatpad:event-job:{event_id}"
+
+
 def enqueue_events(event_ids: list[int]) -> int:
-    """Create the process_event jobs for these stored events; returns how many were new."""
+    """Queue jobs for these stored events, EVENTS_PER_JOB to a job, in one Redis round trip; returns how many events
+    were queued. A lone event gets the process_event job named after it, which a duplicate enqueue leaves alone."""
     from rq.exceptions import DuplicateJobError
 
-    queue = get_queue("inbound")
-    created = 0
-    for event_id in event_ids:
+    if len(event_ids) == 1:
         try:
-            queue.enqueue(
+            get_queue("inbound").enqueue(
                 "jobs.inbound.process_event",
-                event_id,
-                job_id=job_id("event", event_id),
+                event_ids[0],
+                job_id=job_id("event", event_ids[0]),
                 unique=True,
                 retry=INBOUND_RETRY,
             )
-            created += 1
         except DuplicateJobError:
-            pass
-    return created
+            return 0
+        return 1
+    queue = get_queue("inbound")
+    chunks = [event_ids[i : i + EVENTS_PER_JOB] for i in range(0, len(event_ids), EVENTS_PER_JOB)]
+    jobs = []
+    notes: dict[int, str] = {}
+    for chunk in chunks:
+        if len(chunk) == 1:
+            jobs.append(
+                Queue.prepare_data(
+                    "jobs.inbound.process_event", (chunk[0],), job_id=job_id("event", chunk[0]), retry=INBOUND_RETRY
+                )
+            )
+            continue
+        batch_job = job_id("events", chunk[0], chunk[-1], len(chunk))
+        jobs.append(Queue.prepare_data("jobs.inbound.process_events", (chunk,), job_id=batch_job))
+        notes.update(dict.fromkeys(chunk, batch_job))
+    with queue.connection.pipeline() as pipe:
+        for event_id, batch_job in notes.items():
+            pipe.set(batch_note_key(event_id), batch_job, ex=BATCH_NOTE_SECONDS)
+        queue.enqueue_many(jobs, pipeline=pipe)
+        pipe.execute()
+    return len(event_ids)
 
 
 def dispatch_pending(block: float | None = None) -> int:

@@ -1,10 +1,13 @@
 """The durable inbound log: stored events are processed by the inbound job, and an operator can list and replay them."""
 
 import json
+from datetime import timedelta
 
 from sqlalchemy import select
 
-from chatpad.models import Message, WebhookEvent
+from chatpad.models import Message, WebhookEvent, utcnow
+from chatpad.queue import get_queue
+from jobs.inbound import MAX_EVENT_ATTEMPTS
 
 
 def _event(db, status="failed", mid="rp-1"):
@@ -54,3 +57,75 @@ def test_an_unreadable_event_fails_with_the_reason(app, db, workers):
     db.session.expire_all()
     failed = db.session.get(WebhookEvent, event.id)
     assert failed.status == "failed" and failed.error.startswith("unreadable payload: not JSON")
+
+
+def _pending(db, bodies):
+    events = [WebhookEvent(channel="loopback", body=json.dumps(b).encode(), status="pending") for b in bodies]
+    db.session.add_all(events)
+    db.session.commit()
+    return [e.id for e in events]
+
+
+def _message(mid, sender="c"):
+    return {"account": "loop-1", "events": [{"kind": "message", "mid": mid, "text": f"Hi {mid}", "sender": sender}]}
+
+
+def test_events_announced_together_are_processed_in_batches(app, db, make, workers):
+    """What the dispatcher pops in one go becomes one job per EVENTS_PER_JOB events, and every event is stored."""
+    from chatpad.pipeline.dispatch import EVENTS_PER_JOB, announce_many, dispatch_pending
+
+    biz = make.business()
+    make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
+    ids = _pending(db, [_message(f"b-{i}", sender=f"c{i % 4}") for i in range(2 * EVENTS_PER_JOB + 1)])
+    with app.app_context():
+        announce_many(ids)
+        assert dispatch_pending() == len(ids)
+    assert workers.queued("inbound") == 3  # 8 + 8 + 1
+    workers.run("inbound")
+    db.session.expire_all()
+    assert {db.session.get(WebhookEvent, i).status for i in ids} == {"processed"}
+    stored = db.session.scalars(select(Message.content).order_by(Message.id)).all()
+    assert stored == [f"Hi b-{i}" for i in range(len(ids))]  # in the order they were stored
+
+
+def test_an_event_that_fails_in_a_batch_is_retried_alone(app, db, make, workers):
+    """One bad event does not hold up the others in its job: they are stored, it waits for a retry of its own."""
+    from chatpad.pipeline.dispatch import enqueue_events
+
+    biz = make.business()
+    make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
+    first, bad, last = _pending(db, [_message("ok-1"), {"account": "loop-1"}, _message("ok-2")])
+    with app.app_context():
+        enqueue_events([first, bad, last])
+    workers.run("inbound")
+    db.session.expire_all()
+    assert db.session.get(WebhookEvent, first).status == "processed"
+    assert db.session.get(WebhookEvent, last).status == "processed"
+    failed = db.session.get(WebhookEvent, bad)
+    assert (failed.status, failed.attempts, failed.error) == ("pending", 1, "KeyError: 'events'")
+    assert workers.scheduled("inbound") == 1  # its own process_event job, after the first backoff interval
+    workers.run("inbound", fast_forward=True)  # its retries run out as a lone event's would
+    db.session.expire_all()
+    failed = db.session.get(WebhookEvent, bad)
+    assert (failed.status, failed.attempts, failed.error) == ("failed", MAX_EVENT_ATTEMPTS, "KeyError: 'events'")
+
+
+def test_the_sweeper_leaves_events_waiting_in_a_batch_alone(app, db, make, workers):
+    """A stale pending event that sits in a queued batch job is in hand; once that job is gone, it is queued again."""
+    from chatpad.pipeline.dispatch import enqueue_events
+    from jobs.housekeeping import sweep
+
+    biz = make.business()
+    make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
+    ids = _pending(db, [_message("s-1"), _message("s-2")])
+    db.session.query(WebhookEvent).update({"received_at": utcnow() - timedelta(minutes=10)})
+    db.session.commit()
+    with app.app_context():
+        enqueue_events(ids)
+    assert sweep()["events"] == 0
+    with app.app_context():
+        get_queue("inbound").empty()
+    assert sweep()["events"] == 2
+    workers.run("inbound")
+    db.session.expire_all()
+    assert {db.session.get(WebhookEvent, i).status for i in ids} == {"processed"}
