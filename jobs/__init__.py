@@ -34,10 +34,18 @@ def get_app() -> Flask:
 
 
 @contextmanager
-def app_context() -> Iterator[Flask]:
-    """An app context for one job; the session is removed afterwards so no connection leaks between jobs."""
+def app_context(*, expire_on_commit: bool = True) -> Iterator[Flask]:
+    """An app context for one job; the session is removed afterwards so no connection leaks between jobs.
+
+    expire_on_commit=False is for the pipeline's hot jobs, which read everything another process may change with a
+    fresh query, a conditional UPDATE or an explicit refresh: their session then keeps what it just wrote after each
+    commit instead of reading every row back (several statements per commit otherwise)."""
     app = get_app()
     with app.app_context():
+        if not expire_on_commit:
+            from chatpad.extensions import db
+
+            db.session().expire_on_commit = False
         try:
             yield app
         finally:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from chatpad.channels import get_channel
 from chatpad.channels.types import InboundEvent
@@ -63,7 +64,9 @@ def ingest(event: InboundEvent, *, raw_event_id: int | None = None) -> IngestRes
 def route(channel: str, platform_account_id: str) -> SocialAccount | None:
     """(channel, platform account id) → the active social account; None (logged) for unknown or inactive ones."""
     account = db.session.scalar(
-        select(SocialAccount).where(SocialAccount.channel == channel, SocialAccount.account_id == platform_account_id)
+        select(SocialAccount)
+        .options(joinedload(SocialAccount.agent))  # read below on every event: one round trip, not two
+        .where(SocialAccount.channel == channel, SocialAccount.account_id == platform_account_id)
     )
     if account is None:
         log.info("ignoring %s event for unknown account %s", channel, platform_account_id)
