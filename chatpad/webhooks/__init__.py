@@ -9,8 +9,20 @@ one LPUSH.
 from __future__ import annotations
 
 from flask import Blueprint, Flask
+from flask.sessions import SessionInterface
 
 bp = Blueprint("webhooks", __name__)
+
+
+class NoSessions(SessionInterface):
+    """Platforms send no cookies and get none: no session is read or written on the webhook path."""
+
+    def open_session(self, app, request):
+        return None  # Flask then uses a null session, which is never saved
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
 
 PREFIX = "/api/webhooks"
 
@@ -19,6 +31,7 @@ def create_webhook_app(main: Flask) -> Flask:
     """The webhook receiver: the main app's configuration, none of its request machinery."""
     app = Flask("chatpad.webhooks", instance_path=main.instance_path)
     app.config.update(main.config)
+    app.session_interface = NoSessions()
     # Shared objects that are safe across the two apps (the cipher, the Redis pool).
     for key in ("chatpad.cipher",):
         app.extensions[key] = main.extensions[key]
