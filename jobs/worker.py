@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -178,7 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="threaded: jobs at once (default AI_CONCURRENCY)")
     parser.add_argument("--name", default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # LOG_LEVEL as in the web process (config.py); RQ logs every job at INFO.
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     dispatching = False
     try:
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
                 time.sleep(2)
                 continue
             try:
-                worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
+                worker.work(burst=args.burst, with_scheduler=True, logging_level=level)
             except REDIS_ERRORS:
                 log.warning("worker %s lost Redis", worker.name, exc_info=True)
             # A SIGTERM/SIGINT sets the shutdown date (RQ sets _stop_requested only when it arrives mid-job).

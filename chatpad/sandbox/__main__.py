@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from werkzeug.serving import run_simple
@@ -38,7 +39,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # LOG_LEVEL as the app's (config.py); at INFO every request is logged.
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # aiosmtpd logs every connection (and a loopback-only AUTH-without-TLS note) at INFO/WARNING.
     logging.getLogger("mail.log").setLevel(logging.ERROR)
     app = create_sandbox_app()
