@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from chatpad.channels.errors import TransientSendError
 
@@ -26,6 +27,19 @@ log = logging.getLogger("chatpad.channels.meta")
 def appsecret_proof(access_token: str, app_secret: str) -> str:
     """hex(HMAC-SHA256(key=app secret, msg=access token)), the proof Meta asks for with "Require App Secret"."""
     return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
+
+
+# Connections kept open to the Graph API per process: the threaded workers make that many calls at once (typing
+# indicators, profiles, sends), and requests' default of 10 closed every connection beyond it after one call.
+POOL_SIZE = 128
+
+
+def _pooled_session() -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 class GraphClient:
@@ -45,7 +59,7 @@ class GraphClient:
         self.app_secret = app_secret
         self.timeout = timeout
         self.platform = platform
-        self.session = session or requests.Session()
+        self.session = session or _pooled_session()
         self.session.headers.setdefault("User-Agent", "ChatPad/1.0")
 
     def url(self, path: str) -> str:
