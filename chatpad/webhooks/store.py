@@ -5,7 +5,7 @@ every request wait for its own WAL flush and costs the database a statement and 
 request threads mostly wait on that (py-spy on bench/webhook_ack.py: 57% of a web worker's time). So each web
 process has one writer thread: request threads hand it their delivery and wait; it takes whatever has gathered
 (one row when traffic is light, dozens at a burst), INSERTs them in one statement — one transaction, one flush —
-wakes each request with its id, then announces the new ids to the dispatchers with one LPUSH. Nothing is answered
+announces the new ids to the dispatchers with one LPUSH, and wakes each request with its id. Nothing is answered
 before its row is committed, so durability is exactly what it was; a failed batch fails every request in it (503,
 the platform retries) and nothing of it is half-stored, because the batch is one statement.
 
@@ -109,11 +109,9 @@ class EventStore:
                 for *_, future in batch:
                     future.set_exception(error)
                 continue
-            # Committed: answer the requests, then tell the dispatchers (an announcement lost here is a stored
-            # event the sweeper queues).
+            _announce(ids)
             for event_id, (*_, future) in zip(ids, batch, strict=True):
                 future.set_result(event_id)
-            _announce(ids)
 
     def _insert_batch(self, batch: list[tuple]) -> list[int]:
         channels = [item[0] for item in batch]
