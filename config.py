@@ -125,6 +125,8 @@ class Config:
     # How many AI calls one ai-queue worker process runs at once (threads; docs/ai.md: sizing). They mostly wait on
     # the model, so 64 is cheap, and it covers 50 conversations answered at once with a 2-second model.
     AI_CONCURRENCY = _env_int("AI_CONCURRENCY", 64)
+    # Threads per threaded inbound worker that pull stored webhook events in batches (chatpad/pipeline/dispatch.py).
+    INBOUND_CONSUMERS = _env_int("INBOUND_CONSUMERS", 8)
     # --- AI (chatpad/ai, docs/ai.md) ---
     # Azure OpenAI deployment URLs need ?api-version= (and get the key in an api-key header).
     AI_API_VERSION = _env("AI_API_VERSION")

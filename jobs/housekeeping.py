@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 
 from chatpad.extensions import db
 from chatpad.models import Conversation, Message, SocialAccount, WebhookEvent, utcnow
-from chatpad.pipeline.dispatch import batch_note_key
+from chatpad.pipeline.dispatch import batch_note_key, waiting_ids
 from chatpad.pipeline.replies import (
     clear_reply_pending,
     enqueue_send,
@@ -147,7 +147,10 @@ def _requeue_events() -> int:
         .limit(1000)
     ).all()
     queued = 0
+    waiting = waiting_ids() if ids else set()  # still in the list: a consumer or dispatcher will take them
     for event_id in ids:
+        if event_id in waiting:
+            continue
         event_job = job_id("event", event_id)
         batch = get_redis().get(batch_note_key(event_id))  # queued with others in one job (dispatch.py)
         if _job_active(event_job) or (batch is not None and _job_active(batch.decode())):

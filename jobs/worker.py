@@ -33,7 +33,7 @@ from rq.exceptions import StopRequested
 from sqlalchemy.orm import configure_mappers
 
 from chatpad import create_app
-from chatpad.pipeline.dispatch import dispatch_pending, start_dispatcher
+from chatpad.pipeline.dispatch import dispatch_pending, start_consumers, start_dispatcher
 from chatpad.queue import QUEUE_NAMES, get_queue, get_redis
 from config import config_from_env
 from jobs import app_context, set_app
@@ -124,9 +124,10 @@ def build_worker(
     if worker_class == "threaded":
         threads = threads or config.AI_CONCURRENCY
         # Every thread may hold a pooled connection at once: size the pool for them instead of timing out.
+        consumers = config.INBOUND_CONSUMERS if "inbound" in queues else 0
         overrides["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **config.SQLALCHEMY_ENGINE_OPTIONS,
-            "pool_size": max(5, threads),
+            "pool_size": max(5, threads + consumers),
             "max_overflow": 10,
         }
     app = create_app(**overrides)
@@ -183,17 +184,20 @@ def main(argv: list[str] | None = None) -> None:
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
-    dispatching = False
+    takers: list[threading.Thread] = []  # the threads taking stored events off the list (dispatch.py)
     try:
         for run in itertools.count():
             name = args.name if run == 0 or args.name is None else f"{args.name}-{run}"
             try:  # RQ's Worker talks to Redis as it is created
                 app, worker = build_worker(args.queues, args.worker_class, name, threads=args.threads)
-                if "inbound" in args.queues and not dispatching:
-                    with app.app_context():
-                        dispatch_pending()  # what was announced while no worker ran
-                    start_dispatcher(app, stop)
-                    dispatching = True
+                if "inbound" in args.queues and not takers:
+                    if isinstance(worker, ThreadedWorker) and not args.burst:
+                        # Threaded: consumer threads pull events in batches, with no RQ job per event.
+                        takers = start_consumers(app, stop, int(app.config["INBOUND_CONSUMERS"]))
+                    else:
+                        with app.app_context():
+                            dispatch_pending()  # what was announced while no worker ran
+                        takers = start_dispatcher(app, stop)
             except REDIS_ERRORS as exc:
                 log.warning("Redis unavailable (%s); retrying in 2 s", exc)
                 time.sleep(2)
@@ -211,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         stop.set()
+        for thread in takers:  # a consumer finishes the batch in hand (a few seconds at most)
+            thread.join(timeout=30)
 
 
 if __name__ == "__main__":

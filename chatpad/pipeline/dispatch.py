@@ -1,13 +1,21 @@
-"""Handing stored webhook events to the inbound queue, off the request path.
+"""Handing stored webhook events to the workers, off the request path.
 
-The webhook request does the least that is durable: verify, INSERT the raw event (one autocommit round trip) and
-LPUSH its id onto a Redis list (one more). Creating the RQ job — the expensive part of an enqueue — happens here, in
-the workers: each inbound worker runs a dispatcher thread that BLPOPs ids and enqueues jobs for them. What it pops
-in one go is one job per EVENTS_PER_JOB events (process_events), so at a busy moment RQ's per-job cost is paid once
-per batch, while a quiet moment still gets a job per event at once; all of one pop's jobs are created in one Redis
-round trip. Each batched event is also noted under its own key with the batch's job id, so the sweeper can tell a
-queued event from a lost one. An id lost between the request and the dispatcher (a worker killed mid-dispatch, Redis
-down during the request) is still a pending row in webhook_events, and the sweeper queues it.
+The webhook request does the least that is durable: verify, INSERT the raw event and LPUSH its id onto a Redis list
+(both shared with whatever other deliveries arrive at the same moment: chatpad/webhooks/store.py). The workers take
+the ids from that list in batches, two ways:
+
+- consumers (threaded inbound workers, the production setup): a few threads in the worker process pop up to
+  EVENTS_PER_JOB ids and process them at once (jobs.inbound.process_events), with no RQ job in between. A pull
+  takes what is waiting, so batches grow exactly when events arrive faster than they are processed, and a busy
+  moment stops paying RQ's per-job cost (enqueue, dequeue, registries, result) for every echo and delivery receipt
+  whose own work is a single UPDATE. One event that fails is retried alone as an RQ job (process_event);
+- a dispatcher (fork and simple workers, e.g. `make run` on SQLite, and the test harness): one thread pops what is
+  waiting and enqueues one RQ job per EVENTS_PER_JOB events, all in one Redis round trip. Each batched event is
+  noted under its own key with its job's id, so the sweeper can tell a queued event from a lost one.
+
+An id lost on the way (a worker killed with a batch in hand, Redis down during the request) is still a pending row
+in webhook_events: the sweeper queues it once it is older than SWEEP_EVENT_GRACE_SECONDS and not waiting in the list
+or in a job.
 """
 
 from __future__ import annotations
@@ -24,9 +32,9 @@ log = logging.getLogger("chatpad.dispatch")
 
 PENDING_KEY = "chatpad:inbound:pending"
 BATCH = 200
-# Events per inbound job when several are waiting. Small enough that a burst still spreads over a threaded worker's
-# threads (a new customer's event waits on a Graph profile lookup), large enough that echoes and delivery receipts,
-# which cost a job far more than their own work, stop paying for one each.
+# Events per batch (a consumer's pull, a dispatched job) when several are waiting. Small enough that a burst still
+# spreads over several threads (a new customer's event waits on a Graph profile lookup), large enough that echoes and
+# delivery receipts, which cost a job far more than their own work, stop paying for one each.
 EVENTS_PER_JOB = 8
 # How long the note "event N is in batch job J" is kept: longer than any queue backlog the sweeper should trust.
 BATCH_NOTE_SECONDS = 3600
@@ -88,32 +96,59 @@ def enqueue_events(event_ids: list[int]) -> int:
     return len(event_ids)
 
 
-def dispatch_pending(block: float | None = None) -> int:
-    """Move announced event ids onto the inbound queue. With block, wait up to that many seconds for the first."""
+def pop_pending(limit: int, block: float | None = None) -> list[int]:
+    """Take up to limit announced ids, oldest first. With block, wait up to that many seconds for the first."""
     redis = get_redis()
     ids: list[int] = []
     if block:
         item = redis.brpop(PENDING_KEY, timeout=block)
         if item is None:
-            return 0
+            return ids
         ids.append(int(item[1]))
-    popped = redis.rpop(PENDING_KEY, BATCH) or []
-    ids.extend(int(x) for x in popped)
+        limit -= 1
+    if limit > 0:
+        ids.extend(int(x) for x in redis.rpop(PENDING_KEY, limit) or [])
+    return ids
+
+
+def waiting_ids() -> set[int]:
+    """The ids announced and not yet taken (the sweeper leaves these alone)."""
+    return {int(x) for x in get_redis().lrange(PENDING_KEY, 0, -1)}
+
+
+def dispatch_pending(block: float | None = None) -> int:
+    """Move announced event ids onto the inbound queue as jobs. With block, wait up to that many seconds for one."""
+    ids = pop_pending(BATCH, block)
     return enqueue_events(ids) if ids else 0
 
 
-def start_dispatcher(app: Flask, stop: threading.Event) -> threading.Thread:
-    """Run a dispatcher thread until stop is set (jobs/worker.py starts one per inbound worker)."""
-
+def _run_until(app: Flask, stop: threading.Event, step, name: str) -> threading.Thread:
     def loop() -> None:
         with app.app_context():
             while not stop.is_set():
                 try:
-                    dispatch_pending(block=1)
+                    step()
                 except Exception:  # Redis restarting: wait and go on; the sweeper covers anything missed
-                    log.warning("dispatcher: Redis unavailable, retrying", exc_info=True)
+                    log.warning("%s: Redis unavailable, retrying", name, exc_info=True)
                     stop.wait(1)
 
-    thread = threading.Thread(target=loop, name="chatpad-dispatcher", daemon=True)
+    thread = threading.Thread(target=loop, name=name, daemon=True)
     thread.start()
     return thread
+
+
+def start_dispatcher(app: Flask, stop: threading.Event) -> list[threading.Thread]:
+    """Run a dispatcher thread until stop is set (fork and simple inbound workers)."""
+    return [_run_until(app, stop, lambda: dispatch_pending(block=1), "chatpad-dispatcher")]
+
+
+def start_consumers(app: Flask, stop: threading.Event, count: int) -> list[threading.Thread]:
+    """Run count consumer threads until stop is set; each finishes the batch in hand before it stops."""
+    from jobs.inbound import process_events
+
+    def step() -> None:
+        ids = pop_pending(EVENTS_PER_JOB, block=1)
+        if ids:
+            process_events(ids)
+
+    return [_run_until(app, stop, step, f"chatpad-consumer-{n}") for n in range(count)]

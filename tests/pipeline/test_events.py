@@ -1,6 +1,8 @@
 """The durable inbound log: stored events are processed by the inbound job, and an operator can list and replay them."""
 
 import json
+import threading
+import time
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -129,3 +131,49 @@ def test_the_sweeper_leaves_events_waiting_in_a_batch_alone(app, db, make, worke
     workers.run("inbound")
     db.session.expire_all()
     assert {db.session.get(WebhookEvent, i).status for i in ids} == {"processed"}
+
+
+def test_consumer_threads_take_announced_events_without_a_job_each(app, db, make, workers):
+    """A threaded inbound worker's consumers pull what the webhook announced and process it directly: every event
+    stored, in order, and no RQ job made for any of them."""
+    from chatpad.pipeline.dispatch import announce_many, start_consumers
+
+    biz = make.business()
+    make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
+    ids = _pending(db, [_message(f"c-{i}", sender="same-customer") for i in range(12)])
+    with app.app_context():
+        announce_many(ids)
+    stop = threading.Event()
+    threads = start_consumers(app, stop, 1)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            db.session.expire_all()
+            if {db.session.get(WebhookEvent, i).status for i in ids} == {"processed"}:
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert {db.session.get(WebhookEvent, i).status for i in ids} == {"processed"}
+    stored = db.session.scalars(select(Message.content).where(Message.direction == "inbound").order_by(Message.id))
+    assert stored.all() == [f"Hi c-{i}" for i in range(12)]
+    assert workers.queued("inbound") == 0 and not any(t.is_alive() for t in threads)
+
+
+def test_the_sweeper_leaves_announced_events_to_the_consumers(app, db, make):
+    """Events still in the announced list are on their way (a backlog, not a loss): the sweeper does not queue them."""
+    from chatpad.pipeline.dispatch import announce_many
+    from jobs.housekeeping import sweep
+
+    biz = make.business()
+    make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
+    waiting, lost = _pending(db, [_message("w-1"), _message("w-2")])
+    db.session.query(WebhookEvent).update({"received_at": utcnow() - timedelta(minutes=10)})
+    db.session.commit()
+    with app.app_context():
+        announce_many([waiting])
+    assert sweep()["events"] == 1  # only the one no list or job holds
+    with app.app_context():
+        assert get_queue("inbound").job_ids == [f"event-{lost}"]
