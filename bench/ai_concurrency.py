@@ -88,6 +88,20 @@ def _accepted(engine, psids: list[str]) -> dict[str, float]:
         return {psid: sent_at.timestamp() for psid, sent_at in conn.execute(query, {"psids": psids})}
 
 
+def _inbound_times(engine, psids: list[str]) -> dict[str, tuple[float, float]]:
+    """When each customer's webhook was stored and when its inbound processing finished."""
+    query = text(
+        """SELECT ci.external_id, extract(epoch FROM we.received_at), extract(epoch FROM we.processed_at)
+           FROM contact_identities ci
+           JOIN conversations c ON c.contact_id = ci.contact_id
+           JOIN messages i ON i.conversation_id = c.id AND i.direction = 'inbound'
+           JOIN webhook_events we ON we.id = (i.metadata->>'webhook_event_id')::bigint
+           WHERE ci.external_id = ANY(:psids)"""
+    )
+    with engine.connect() as conn:
+        return {row[0]: (float(row[1]), float(row[2])) for row in conn.execute(query, {"psids": psids})}
+
+
 def run_once(platform: str = "fork", rounds: int = 3, debounce: float = 0.0) -> dict:
     """Rounds of 50 simultaneous customers; latencies from webhook to reply accepted, with a stage breakdown."""
     sandbox_port = free_port()
@@ -97,6 +111,8 @@ def run_once(platform: str = "fork", rounds: int = 3, debounce: float = 0.0) -> 
     incomplete = None
     started_at: dict[str, float] = {}  # tag -> when the customer wrote
     done_at: dict[str, float] = {}  # tag -> when the reply was accepted
+    stored_at: dict[str, float] = {}  # tag -> when its webhook was stored
+    ingested_at: dict[str, float] = {}  # tag -> when its inbound processing finished
     with scratch_database() as db_url:
         flush_redis()
         env = bench_env(
@@ -141,9 +157,12 @@ def run_once(platform: str = "fork", rounds: int = 3, debounce: float = 0.0) -> 
                         incomplete = {"round": round_no + 1, "answered": len(accepted), "of": CUSTOMERS}
                         break
                     values = []
+                    inbound = _inbound_times(engine, list(psid_of.values()))
                     for tag, psid, started in wrote:
                         started_at[tag], done_at[tag] = started, accepted[psid]
                         values.append(accepted[psid] - started)
+                        if psid in inbound:
+                            stored_at[tag], ingested_at[tag] = inbound[psid]
                     latencies += values
                     per_round.append(stats_of(values))
                     time.sleep(1)
@@ -159,10 +178,21 @@ def run_once(platform: str = "fork", rounds: int = 3, debounce: float = 0.0) -> 
                     proc.kill()
             engine.dispose()
 
-    stages: dict[str, list[float]] = {"to_model": [], "model": [], "after_model": []}
+    stages: dict[str, list[float]] = {
+        "to_stored": [],
+        "stored_to_ingested": [],
+        "ingested_to_model": [],
+        "to_model": [],
+        "model": [],
+        "after_model": [],
+    }
     for call in calls:
         tag = call["body"]["messages"][-1]["content"].rsplit("(", 1)[-1].rstrip(")")
         if tag in done_at and call.get("finished_at"):
+            if tag in stored_at:
+                stages["to_stored"].append(stored_at[tag] - started_at[tag])
+                stages["stored_to_ingested"].append(ingested_at[tag] - stored_at[tag])
+                stages["ingested_to_model"].append(call["received_at"] - ingested_at[tag])
             stages["to_model"].append(call["received_at"] - started_at[tag])
             stages["model"].append(call["finished_at"] - call["received_at"])
             stages["after_model"].append(done_at[tag] - call["finished_at"])
@@ -190,6 +220,12 @@ def run_once(platform: str = "fork", rounds: int = 3, debounce: float = 0.0) -> 
         f"  stages p50/p95: webhook -> model called {st['to_model']['p50']:.2f}/{st['to_model']['p95']:.2f} s; "
         f"model {st['model']['p50']:.2f}/{st['model']['p95']:.2f} s; "
         f"model answered -> accepted {st['after_model']['p50']:.2f}/{st['after_model']['p95']:.2f} s"
+    )
+    print(
+        "  before the model, p50/p95: customer writes -> webhook stored "
+        f"{st['to_stored']['p50']:.2f}/{st['to_stored']['p95']:.2f} s; stored -> inbound done "
+        f"{st['stored_to_ingested']['p50']:.2f}/{st['stored_to_ingested']['p95']:.2f} s; inbound done -> model called "
+        f"{st['ingested_to_model']['p50']:.2f}/{st['ingested_to_model']['p95']:.2f} s"
     )
     for n, r in enumerate(per_round):
         print(f"    round {n + 1}: p50 {r['p50']:.2f} s  p95 {r['p95']:.2f} s")
