@@ -63,11 +63,16 @@ def ingest(event: InboundEvent, *, raw_event_id: int | None = None) -> IngestRes
 
 def route(channel: str, platform_account_id: str) -> SocialAccount | None:
     """(channel, platform account id) → the active social account; None (logged) for unknown or inactive ones."""
-    account = db.session.scalar(
-        select(SocialAccount)
-        .options(joinedload(SocialAccount.agent))  # read below on every event: one round trip, not two
-        .where(SocialAccount.channel == channel, SocialAccount.account_id == platform_account_id)
-    )
+    # A batch of events (jobs.inbound.process_events) keeps the accounts it has routed to in its session.
+    routes = db.session.info.setdefault("routes", {})
+    account = routes.get((channel, platform_account_id))
+    if account is None or account not in db.session:
+        account = db.session.scalar(
+            select(SocialAccount)
+            .options(joinedload(SocialAccount.agent))  # read below on every event: one round trip, not two
+            .where(SocialAccount.channel == channel, SocialAccount.account_id == platform_account_id)
+        )
+        routes[(channel, platform_account_id)] = account
     if account is None:
         log.info("ignoring %s event for unknown account %s", channel, platform_account_id)
         return None
