@@ -63,6 +63,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     from .security import init_security
     from .webhooks import PREFIX as WEBHOOK_PREFIX
     from .webhooks import create_webhook_app
+    from .webhooks.views import Receiver as WebhookReceiver
     from .widget import bp as widget_bp
 
     app.register_blueprint(auth_bp)
@@ -97,7 +98,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     # The webhook receiver is its own lean app under /api/webhooks (see chatpad/webhooks/__init__.py).
     webhook_app = create_webhook_app(app)
     app.extensions["chatpad.webhook_app"] = webhook_app
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {WEBHOOK_PREFIX: webhook_app})
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {WEBHOOK_PREFIX: WebhookReceiver(webhook_app)})
     return app
 
 

@@ -1,9 +1,10 @@
 """Platform webhooks: /api/webhooks/<channel key>. Verify, store the raw event, announce it, answer 200.
 
 The webhook path is the product's hottest and most important one: a platform retries or unsubscribes an app that is
-slow to acknowledge. It is served by its own small Flask app, mounted into the main one at /api/webhooks, so a
-delivery pays for nothing the admin needs (sessions, sign-in, CSRF, the admin's rate limiter): verify, one INSERT,
-one LPUSH.
+slow to acknowledge. It is mounted into the main app at /api/webhooks on its own: a delivery (POST) is answered in
+plain WSGI by views.Receiver — verify, one INSERT and one LPUSH shared with the deliveries arriving at the same
+moment — and pays for nothing the admin needs (sessions, sign-in, CSRF, the admin's rate limiter, Flask's request
+machinery); the subscription handshake (GET) is served by a small Flask app of its own.
 """
 
 from __future__ import annotations

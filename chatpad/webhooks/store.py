@@ -64,9 +64,14 @@ class EventStore:
         self._lock = threading.Lock()
         self._pid: int | None = None
 
+    @property
+    def group_commit(self) -> bool:
+        """PostgreSQL: deliveries are written by the writer thread; otherwise by the request's own thread."""
+        return self.engine.dialect.name == "postgresql"
+
     def store(self, channel: str, body: bytes) -> int:
         """Store one delivery and announce it; returns its id once it is committed. Raises StoreError."""
-        if self.engine.dialect.name != "postgresql":
+        if not self.group_commit:
             event_id = self._insert_one(channel, body)
             _announce([event_id])
             return event_id

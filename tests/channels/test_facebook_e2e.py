@@ -360,6 +360,32 @@ def test_forged_and_malformed_webhooks_are_refused(app, db, live_server):
     assert db.session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
 
 
+def test_oversized_and_misaddressed_deliveries_are_refused(app, db, live_server):
+    """Over WEBHOOK_MAX_BYTES is 413 (declared or not); a channel without webhooks, or none, is 404; nothing is
+    stored, and the signed delivery that follows is stored as usual."""
+    secret = app.config["META_APP_SECRET"]
+    huge = b'{"object": "page", "entry": [], "pad": "' + b"x" * app.config["WEBHOOK_MAX_BYTES"] + b'"}'
+    assert _post(live_server, huge, sign_body(huge, secret)).status_code == 413
+
+    def chunks():
+        yield huge
+
+    chunked = requests.post(
+        f"{live_server.url}/api/webhooks/facebook", data=chunks(), headers=sign_body(huge, secret), timeout=10
+    )
+    assert chunked.status_code == 413
+    body = load_fixture("facebook", "message__text")
+    for channel in ("email", "widget", "nope"):
+        response = requests.post(
+            f"{live_server.url}/api/webhooks/{channel}", data=body, headers=sign_body(body, secret), timeout=10
+        )
+        assert response.status_code == 404, channel
+    assert db.session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
+    ok = _post(live_server, body, {"Content-Type": "application/json", **sign_body(body, secret)})
+    assert ok.status_code == 200 and ok.json() == {"status": "received"}
+    assert db.session.scalar(select(func.count()).select_from(WebhookEvent)) == 1
+
+
 def test_meta_subscription_handshake(app, live_server):
     """The GET verification echoes hub.challenge for our verify token and refuses any other."""
     url = f"{live_server.url}/api/webhooks/facebook"
