@@ -78,13 +78,6 @@ def enqueue_events(event_ids: list[int]) -> int:
     jobs = []
     notes: dict[int, str] = {}
     for chunk in chunks:
-        if len(chunk) == 1:
-            jobs.append(
-                Queue.prepare_data(
-                    "jobs.inbound.process_event", (chunk[0],), job_id=job_id("event", chunk[0]), retry=INBOUND_RETRY
-                )
-            )
-            continue
         batch_job = job_id("events", chunk[0], chunk[-1], len(chunk))
         jobs.append(Queue.prepare_data("jobs.inbound.process_events", (chunk,), job_id=batch_job))
         notes.update(dict.fromkeys(chunk, batch_job))

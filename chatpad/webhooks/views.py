@@ -53,7 +53,7 @@ def verify(channel: str):
         body = adapter.handshake(request.args, current_app.config)
     except SignatureError as exc:
         log.warning("%s webhook verification refused: %s", channel, exc)
-        if not _count_failure():
+        if not _count_failure(request.remote_addr):
             return "Too many failed verifications", 429, {"Content-Type": "text/plain", "Retry-After": "60"}
         return "Verification failed", 403, {"Content-Type": "text/plain"}
     if body is None:
@@ -165,14 +165,14 @@ def _limiter():
     return ext["chatpad.webhook_limiter"]
 
 
-def _count_failure(remote_addr: str | None = None) -> bool:
+def _count_failure(remote_addr: str | None) -> bool:
     """Count a request that failed verification against its address; False once the address is over the limit
     (answer 429). Signed deliveries are never counted, so a platform's real traffic never waits on this."""
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return True
     limiter, limit = _limiter()
     try:
-        return limiter.hit(limit, "webhook-unsigned", remote_addr or request.remote_addr or "unknown")
+        return limiter.hit(limit, "webhook-unsigned", remote_addr or "unknown")
     except Exception:  # Redis down: do not turn a forged request into a 500
         log.debug("could not count a failed webhook verification", exc_info=True)
         return True
