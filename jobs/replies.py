@@ -34,6 +34,8 @@ def generate_reply(conversation_id: str) -> str:
     Reads every message of a burst (the debounce in schedule_ai_reply lets them gather). If the customer writes again
     while the AI is thinking, this answer is dropped and the newer job answers everything. The reply is keyed by the
     message it answers, so a retried job never answers twice. When the AI fails for good, a person is asked to step in.
+    The reply is sent from here, one send at a time per process (chatpad.pipeline.replies); its retries, if the platform
+    fails, go to the outbound queue.
     """
     # Imported here so outbound workers, which only send, never load the AI stack.
     from chatpad.ai import AIError, compose_reply
@@ -75,7 +77,7 @@ def generate_reply(conversation_id: str) -> str:
                 return "dropped: a person took over meanwhile"
             if reply.handoff:
                 take_over(conversation, reason=reply.extra.get("handoff_reason") or "The AI asked for a person.")
-            queue_reply(conversation, reply, idempotency_key=key, context=ctx)
+            queue_reply(conversation, reply, idempotency_key=key, context=ctx, send_now=True)
             answered = True
             return "answered"
         finally:

@@ -3,13 +3,19 @@
 Exactly once, as far as a platform without idempotency keys allows: every outbound message is claimed
 (pending → sending) with a conditional UPDATE before the platform call, so two workers never send the same row; a
 worker killed between the platform's answer and our commit leaves the row in "sending", which the sweeper returns to
-"pending" after a grace period — the only case that can send twice, at most once per kill.
+"pending" after a grace period — the only case that can send twice, at most once per kill: a process holds one claim
+at a time (SENDING, whatever the worker class and whichever job sends).
+
+Who sends: the AI job sends its own reply at once (queue_reply(send_now=True)), with the context it already holds,
+instead of handing it to an outbound job (one RQ job and its reloads less per reply); everything else — a person's
+reply from the inbox, retries with backoff, the sweeper's re-queues — goes through the outbound queue.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 from datetime import timedelta
 
 from flask import current_app
@@ -34,6 +40,10 @@ from chatpad.realtime import publish
 log = logging.getLogger("chatpad.pipeline")
 
 MAX_SEND_ATTEMPTS = 8
+
+# One send in flight per process, from claim to commit: a worker killed mid-send leaves at most one message whose fate
+# is unknown, also when several threads send (the AI worker's jobs, a threaded worker on the outbound queue).
+SENDING = threading.Lock()
 
 
 def send_backoff() -> list[float]:
@@ -162,6 +172,7 @@ def queue_reply(
     user: User | None = None,
     idempotency_key: str | None = None,
     context: SendContext | None = None,
+    send_now: bool = False,
 ) -> list[Message]:
     """Shape a reply for the conversation's channel, store it as pending outbound messages and queue the send.
 
@@ -169,6 +180,7 @@ def queue_reply(
     skipped with the reason; a person's is refused with ReplyRefusedError (the inbox shows the reason). With an
     idempotency key, a second call for the same key returns the messages of the first. A caller that already holds
     the current send context (the AI job, which just checked that nothing newer arrived) passes it as context.
+    With send_now, the messages are sent from this process before it returns (send_here), else by an outbound job.
     Commits.
     """
     if conversation.social_account is None:
@@ -226,7 +238,9 @@ def queue_reply(
         return queued_under(idempotency_key)
     for row in rows:
         publish(conversation.organization_id, conversation.id, "message.created", {"message_id": row.id})
-    if status == "pending":
+    if status == "pending" and send_now:
+        send_here([row.id for row in rows], context=ctx)
+    elif status == "pending":
         enqueue_send([row.id for row in rows])
     else:
         log.info("AI reply in conversation %s not sent: %s", conversation.id, reason)
@@ -250,6 +264,19 @@ def enqueue_send(message_ids: list[int], *, delay: float = 0, attempt: int | str
 # --- sending -------------------------------------------------------------------------------------------------------
 
 
+def send_here(message_ids: list[int], *, context: SendContext | None = None) -> dict[str, int]:
+    """Send just-queued messages from this process now (send_messages, one claim at a time process-wide). If that
+    breaks on something other than the platform (which send_messages handles: retry, fail, pause), the outbound queue
+    takes over what is still pending."""
+    try:
+        return send_messages(message_ids, context=context)
+    except Exception:
+        db.session.rollback()
+        log.exception("sending messages %s failed here; handing them to the outbound queue", message_ids)
+        enqueue_send(message_ids)
+        return {"sent": 0, "failed": 0, "deferred": len(message_ids)}
+
+
 def _claim(message_id: int) -> bool:
     """pending → sending, atomically: only one worker sends a message. sent_at records when the claim was made
     (the sweeper returns claims older than a grace period to pending) and is set again when the send succeeds."""
@@ -266,10 +293,11 @@ def _backoff_key(account: SocialAccount) -> str:
     return f"chatpad:send-backoff:{account.id}"
 
 
-def send_messages(message_ids: list[int]) -> dict[str, int]:
+def send_messages(message_ids: list[int], *, context: SendContext | None = None) -> dict[str, int]:
     """Send queued outbound messages in order. Transient failures reschedule the rest with backoff (honouring the
     platform's Retry-After, and pausing the whole account when it is rate limited); permanent ones fail with the
-    reason; a dead token marks the account for reconnection and keeps the messages pending."""
+    reason; a dead token marks the account for reconnection and keeps the messages pending. A caller holding the
+    conversation's current send context (the AI job) passes it, saving its reload."""
     counts = {"sent": 0, "failed": 0, "deferred": 0}
     for position, message_id in enumerate(message_ids):
         message = db.session.get(Message, message_id)
@@ -291,51 +319,56 @@ def send_messages(message_ids: list[int]) -> dict[str, int]:
             counts["deferred"] += len(message_ids) - position
             break
         adapter = get_channel(conversation.channel)
-        ctx = send_context(conversation, message.sender_type, latest_inbound(conversation))
+        if context is not None and context.conversation is conversation and context.sender_type == message.sender_type:
+            ctx = context
+        else:
+            ctx = send_context(conversation, message.sender_type, latest_inbound(conversation))
         ctx.extra["message_id"] = message.id  # channels tag the send with it (Meta echoes it back as metadata)
         reason = adapter.check_window(ctx)
         if reason:
             _fail(message, reason, status="skipped" if message.sender_type == "ai" else "failed")
             counts["failed"] += 1
             continue
-        if not _claim(message.id):
-            continue
-        try:
-            external_id = adapter.send(message.meta.get("payload") or {}, ctx)
-        except TransientSendError as exc:
-            db.session.rollback()
-            if exc.retry_after and exc.retry_after > 0:
-                get_redis().set(_backoff_key(account), "1", px=int(exc.retry_after * 1000))
-            if not _unclaim(message.id):
-                # No longer ours: the platform took it after all (a timeout after it was processed) and its echo
-                # already recorded it as sent. Retry only what follows.
-                counts["deferred"] += len(message_ids) - position - 1
-                if message_ids[position + 1 :]:
-                    enqueue_send(message_ids[position + 1 :], delay=exc.retry_after or send_backoff()[0])
+        # Claim to commit under the process's one-send lock (the module docstring).
+        with SENDING:
+            if not _claim(message.id):
+                continue
+            try:
+                external_id = adapter.send(message.meta.get("payload") or {}, ctx)
+            except TransientSendError as exc:
+                db.session.rollback()
+                if exc.retry_after and exc.retry_after > 0:
+                    get_redis().set(_backoff_key(account), "1", px=int(exc.retry_after * 1000))
+                if not _unclaim(message.id):
+                    # No longer ours: the platform took it after all (a timeout after it was processed) and its echo
+                    # already recorded it as sent. Retry only what follows.
+                    counts["deferred"] += len(message_ids) - position - 1
+                    if message_ids[position + 1 :]:
+                        enqueue_send(message_ids[position + 1 :], delay=exc.retry_after or send_backoff()[0])
+                    break
+                if not _reschedule(message, message_ids[position:], exc.retry_after, exc.reason):
+                    counts["failed"] += 1
+                else:
+                    counts["deferred"] += len(message_ids) - position
                 break
-            if not _reschedule(message, message_ids[position:], exc.retry_after, exc.reason):
-                counts["failed"] += 1
-            else:
+            except AuthExpiredError as exc:
+                db.session.rollback()
+                _unclaim(message.id, note=f"Waiting for the account to be reconnected: {exc.reason}")
+                account = db.session.get(SocialAccount, account.id)
+                if account_needs_reauth(account, exc.reason):
+                    db.session.commit()
                 counts["deferred"] += len(message_ids) - position
-            break
-        except AuthExpiredError as exc:
-            db.session.rollback()
-            _unclaim(message.id, note=f"Waiting for the account to be reconnected: {exc.reason}")
-            account = db.session.get(SocialAccount, account.id)
-            if account_needs_reauth(account, exc.reason):
-                db.session.commit()
-            counts["deferred"] += len(message_ids) - position
-            break
-        except (PermanentSendError, WindowClosedError, SendError) as exc:
-            db.session.rollback()
-            _fail(message, exc.reason)
-            counts["failed"] += 1
-            continue
-        message.status = "sent"
-        message.external_id = external_id
-        message.sent_at = utcnow()
-        message.error = None
-        db.session.commit()
+                break
+            except (PermanentSendError, WindowClosedError, SendError) as exc:
+                db.session.rollback()
+                _fail(message, exc.reason)
+                counts["failed"] += 1
+                continue
+            message.status = "sent"
+            message.external_id = external_id
+            message.sent_at = utcnow()
+            message.error = None
+            db.session.commit()
         publish(conversation.organization_id, conversation.id, "message.updated", {"message_id": message.id})
         counts["sent"] += 1
     return counts
