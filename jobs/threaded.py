@@ -231,7 +231,23 @@ class ThreadedWorker(BaseWorker):
         with self._lock:
             if state == WorkerStatus.IDLE and self._running:
                 state = WorkerStatus.BUSY  # RQ sets idle before each dequeue; other jobs are still running
+            if pipeline is None and state == self._state:
+                return  # already recorded: no Redis call for each dequeued job
             super().set_state(state, pipeline)
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        """RQ beats twice for every dequeued job, three Redis calls each: with many short jobs (the ai queue's) a tenth
+        of this worker's time. The heartbeat thread beats every job_monitoring_interval anyway, so the work loop's
+        beats are skipped within a second of the last one, and one that is due goes in a single round trip."""
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline)
+        last = self.last_heartbeat
+        if timeout is None and last is not None and (now() - last).total_seconds() < 1:
+            return None
+        with self.connection.pipeline(transaction=False) as pipe:
+            super().heartbeat(timeout, pipe)
+            pipe.execute()
+        return None
 
     @property
     def execution(self) -> Execution | None:

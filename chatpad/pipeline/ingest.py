@@ -31,6 +31,8 @@ from chatpad.realtime import publish
 log = logging.getLogger("chatpad.pipeline")
 unsupported_log = logging.getLogger("chatpad.webhooks.unsupported")
 
+# How far an account's last_message_at may lag its newest message.
+ACCOUNT_ACTIVITY_STEP = timedelta(minutes=1)
 # Delivery states only move forward.
 STATUS_RANK = {"pending": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
 
@@ -496,7 +498,10 @@ def _touch(conversation: Conversation, account: SocialAccount, at: datetime, row
         if conversation.last_inbound_at is None or at > conversation.last_inbound_at:
             conversation.last_inbound_at = at
         conversation.unread_count = (conversation.unread_count or 0) + 1
-    account.last_message_at = max(account.last_message_at or at, at)
+    # The account's "last message" (admin list, quiet-account banner) to the minute: every message rewriting the same
+    # row would make a busy Page's messages queue on its row lock.
+    if account.last_message_at is None or at - account.last_message_at >= ACCOUNT_ACTIVITY_STEP:
+        account.last_message_at = at
 
 
 def _find_message(account: SocialAccount, external_id: str) -> Message | None:
