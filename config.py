@@ -127,6 +127,11 @@ class Config:
     AI_CONCURRENCY = _env_int("AI_CONCURRENCY", 64)
     # Threads per threaded inbound worker that pull stored webhook events in batches (chatpad/pipeline/dispatch.py).
     INBOUND_CONSUMERS = _env_int("INBOUND_CONSUMERS", 8)
+    # How long a worker thread may run Python before the interpreter hands another thread its turn (seconds; Python's
+    # default is 0.005). A threaded worker under a burst has dozens of threads taking turns; forcing a switch every
+    # 5 ms made it spend its time switching (bench/ai_concurrency.py: CPU per message 75 -> 58 ms at 0.05). A thread
+    # waiting on the network or the database lets go at once whatever this is.
+    WORKER_SWITCH_INTERVAL = float(_env("WORKER_SWITCH_INTERVAL", "0.05"))
     # --- AI (chatpad/ai, docs/ai.md) ---
     # Azure OpenAI deployment URLs need ?api-version= (and get the key in an api-key header).
     AI_API_VERSION = _env("AI_API_VERSION")

@@ -155,3 +155,50 @@ def save(name: str, result: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), **result}, indent=2, default=str))
     return path
+
+
+# What each process of a benchmark is, by its command line (the processes the benchmarks start, and the servers).
+CPU_KINDS = (
+    ("jobs.worker", "workers"),
+    ("gunicorn", "web"),
+    ("chatpad.sandbox", "sandbox"),
+    ("postgres", "postgresql"),
+    ("redis-server", "redis"),
+)
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time (user + system) so far of every process on this machine of each kind in CPU_KINDS, by /proc (Linux;
+    empty elsewhere). The difference of two readings is what a phase of a benchmark cost the machine, a figure that
+    does not depend on how busy the machine was."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    totals: dict[str, float] = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return totals
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        for needle, kind in CPU_KINDS:
+            if needle in cmdline:
+                if kind == "workers":  # one figure per worker's queues: "workers inbound mail default"
+                    queues = [a for a in cmdline.split() if a.isalpha() and a in ("inbound", "ai", "outbound")]
+                    kind = "worker " + "+".join(queues) if queues else kind
+                totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+                break
+    return totals
+
+
+def cpu_per_item(before: dict[str, float], after: dict[str, float], items: int) -> dict[str, float]:
+    """Milliseconds of CPU per item between two cpu_seconds() readings, by kind, with the total.
+
+    A process that ended between the readings drops out of the second; kinds only in the first are left out."""
+    spent = {kind: (after[kind] - before.get(kind, 0.0)) * 1000 / max(items, 1) for kind in after}
+    spent = {kind: ms for kind, ms in sorted(spent.items()) if ms > 0}
+    spent["total"] = sum(spent.values())
+    return spent

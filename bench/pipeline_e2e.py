@@ -114,7 +114,8 @@ TIMINGS = text(
        JOIN messages i ON i.conversation_id = c.id AND i.direction = 'inbound'
        JOIN webhook_events we ON we.id = (i.metadata->>'webhook_event_id')::bigint
        JOIN messages m ON m.conversation_id = c.id AND m.sender_type = 'ai' AND m.sent_at IS NOT NULL
-       WHERE ci.external_id = ANY(:psids)
+       -- the AI's reply can be accepted before the inbound batch that held the message is marked done
+       WHERE ci.external_id = ANY(:psids) AND we.processed_at IS NOT NULL
        GROUP BY ci.external_id, we.received_at, we.processed_at"""
 )
 

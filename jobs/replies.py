@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 
+from flask import current_app
 from rq import get_current_job
+from sqlalchemy.orm import joinedload
 
 from chatpad.channels import OutboundReply, get_channel
 from chatpad.extensions import db
-from chatpad.models import Conversation
+from chatpad.models import Conversation, SocialAccount
 from chatpad.pipeline.replies import (
     already_answered,
     clear_reply_pending,
@@ -24,6 +29,15 @@ from chatpad.realtime import publish
 from jobs import app_context
 
 log = logging.getLogger("chatpad.jobs.replies")
+
+# What the AI job reads besides the conversation (the AI's settings and context, the send), in the same round trip.
+CONTEXT_LOADS = [
+    joinedload(Conversation.organization),
+    joinedload(Conversation.agent),
+    joinedload(Conversation.contact),
+    joinedload(Conversation.location),
+    joinedload(Conversation.social_account).joinedload(SocialAccount.agent),
+]
 
 HANDOFF_TEXT = "Thanks for your message! A member of our team will get back to you shortly."
 
@@ -43,7 +57,7 @@ def generate_reply(conversation_id: str) -> str:
     with app_context(expire_on_commit=False):
         clear_reply_pending(conversation_id)
         # Job arguments are strings; the Uuid column needs a UUID on SQLite (PostgreSQL's driver accepts either).
-        conversation = db.session.get(Conversation, uuid.UUID(str(conversation_id)))
+        conversation = db.session.get(Conversation, uuid.UUID(str(conversation_id)), options=CONTEXT_LOADS)
         if conversation is None or conversation.human_takeover or conversation.social_account is None:
             return "skipped: taken over or gone"
         answering = latest_inbound(conversation)
@@ -55,7 +69,7 @@ def generate_reply(conversation_id: str) -> str:
 
         adapter = get_channel(conversation.channel)
         ctx = send_context(conversation, "ai", answering)
-        _typing(adapter, ctx, conversation, True)
+        typing_on = _typing_on(adapter, ctx, conversation)
         answered = False
         try:
             try:
@@ -69,7 +83,7 @@ def generate_reply(conversation_id: str) -> str:
                 reason = f"The AI failed: {exc}"
                 reply = OutboundReply(text=HANDOFF_TEXT, handoff=True, extra={"handoff_reason": reason})
 
-            db.session.refresh(conversation)
+            db.session.refresh(conversation, ["human_takeover"])  # a person may have taken over meanwhile
             newest = latest_inbound(conversation)
             if newest is not None and newest.id != answering.id:
                 return "dropped: the customer wrote again; the newer reply answers everything"
@@ -77,19 +91,51 @@ def generate_reply(conversation_id: str) -> str:
                 return "dropped: a person took over meanwhile"
             if reply.handoff:
                 take_over(conversation, reason=reply.extra.get("handoff_reason") or "The AI asked for a person.")
+            _settle(typing_on)  # the indicator must not arrive after the answer
             queue_reply(conversation, reply, idempotency_key=key, context=ctx, send_now=True)
             answered = True
             return "answered"
         finally:
+            _settle(typing_on)
             # Where the platform hides the indicator itself when the reply arrives, turning it off is a wasted call.
-            _typing(adapter, ctx, conversation, False, platform=not (answered and adapter.typing_ends_with_reply))
+            publish(conversation.organization_id, conversation.id, "typing", {"started": False})
+            if not (answered and adapter.typing_ends_with_reply):
+                _platform_typing(adapter, ctx, False)
 
 
-def _typing(adapter, ctx, conversation, on: bool, *, platform: bool = True) -> None:
-    """The typing indicator: in the inbox (live event) and, unless platform is False, to the customer."""
-    publish(conversation.organization_id, conversation.id, "typing", {"started": on})
-    if not platform:
-        return
+# typing_on goes to the platform beside the model's call rather than before it: it is cosmetic, and under a burst its
+# round trip delayed every model call behind it. A small pool per process (made again after a fork: the threads of a
+# parent's pool do not exist in its child).
+_typing_pool: tuple[int, ThreadPoolExecutor] | None = None
+_typing_pool_lock = threading.Lock()
+TYPING_WAIT_SECONDS = 10.0
+
+
+def _typing_on(adapter, ctx, conversation) -> Future:
+    """Show the typing indicator: in the inbox now, to the customer from a pool thread. Settle it before replying."""
+    global _typing_pool
+    publish(conversation.organization_id, conversation.id, "typing", {"started": True})
+    app = current_app._get_current_object()
+
+    def show() -> None:
+        with app.app_context():
+            _platform_typing(adapter, ctx, True)
+
+    with _typing_pool_lock:
+        if _typing_pool is None or _typing_pool[0] != os.getpid():
+            _typing_pool = (os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatpad-typing"))
+        return _typing_pool[1].submit(show)
+
+
+def _settle(typing_on: Future) -> None:
+    """Wait for typing_on to have gone out (or given up), so nothing sent after it can be overtaken by it."""
+    try:
+        typing_on.result(timeout=TYPING_WAIT_SECONDS)
+    except Exception:  # a typing indicator is cosmetic; the Graph client's own timeout ends a slow one
+        log.debug("typing indicator did not settle", exc_info=True)
+
+
+def _platform_typing(adapter, ctx, on: bool) -> None:
     try:
         adapter.typing(ctx, on)
     except Exception:  # a typing indicator is cosmetic

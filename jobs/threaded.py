@@ -158,6 +158,7 @@ class ThreadedWorker(BaseWorker):
         self._heartbeat_thread: threading.Thread | None = None
         self._waiting = False  # the main thread is waiting for a job or a free thread
         self._cold = False
+        self._suspension_checked = float("-inf")
 
     # --- what RQ asks of a worker ---
 
@@ -192,6 +193,13 @@ class ThreadedWorker(BaseWorker):
                     self._changed.wait(timeout=1)
         finally:
             self._waiting = False
+
+    def check_for_suspension(self, burst: bool):
+        """`rq suspend` is looked up at most once a second: RQ asks Redis before every dequeued job."""
+        if time.monotonic() - self._suspension_checked < 1:
+            return
+        super().check_for_suspension(burst)
+        self._suspension_checked = time.monotonic()
 
     def execute_job(self, job: Job, queue: Queue):
         """Start the job in a new thread and return at once (the slot was taken when it was dequeued)."""

@@ -22,6 +22,7 @@ import argparse
 import itertools
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -124,7 +125,7 @@ def build_worker(
     if worker_class == "threaded":
         threads = threads or config.AI_CONCURRENCY
         # Every thread may hold a pooled connection at once: size the pool for them instead of timing out.
-        consumers = config.INBOUND_CONSUMERS if "inbound" in queues else 0
+        consumers = config.INBOUND_CONSUMERS + 1 if "inbound" in queues else 0  # and the receipts consumer
         overrides["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **config.SQLALCHEMY_ENGINE_OPTIONS,
             "pool_size": max(5, threads + consumers),
@@ -132,6 +133,7 @@ def build_worker(
         }
     app = create_app(**overrides)
     set_app(app)
+    sys.setswitchinterval(app.config["WORKER_SWITCH_INTERVAL"])
     with app.app_context():
         configure_mappers()
         connection = get_redis()

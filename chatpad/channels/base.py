@@ -65,6 +65,13 @@ class Channel(ABC):
         channel has none. Raise SignatureError when the verify token is wrong."""
         return None
 
+    def receipts_only(self, body: bytes, config: Mapping[str, Any]) -> bool:
+        """In the webhook request, after validate_envelope: does this delivery hold nothing but receipts of what the
+        business sent (delivery and read receipts, echoes of ChatPad's own sends)? Those need no answer, so they are
+        processed behind customers' messages, in batches (chatpad/pipeline/dispatch.py). When unsure, False.
+        Default: False."""
+        return False
+
     def validate_envelope(self, body: bytes) -> None:
         """A cheap check in the webhook request, before the event is stored: raise AnomalousPayloadError for a body
         the platform would never send (400). The full parse runs in the worker. Default: a JSON object."""

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from chatpad.extensions import db
 
 from .account import SocialAccount
-from .agent import Location
+from .agent import Agent, Location
 from .base import JSONType, UTCDateTime, bigint_pk, created_at_column, updated_at_column, utcnow, uuid_pk
+from .org import Organization
 
 CONVERSATION_STATUSES = ("open", "waiting", "resolved")  # waiting = waiting on a human
 DIRECTIONS = ("inbound", "outbound")
@@ -134,6 +135,8 @@ class Conversation(db.Model):
     # The contact this conversation belonged to before a manual merge moved it (chatpad.contacts.split_contact).
     original_contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
+    organization: Mapped[Organization] = relationship()
+    agent: Mapped[Agent] = relationship()
     contact: Mapped[Contact] = relationship()
     social_account: Mapped[SocialAccount | None] = relationship()
     location: Mapped[Location | None] = relationship()

@@ -1,8 +1,12 @@
 """Handing stored webhook events to the workers, off the request path.
 
 The webhook request does the least that is durable: verify, INSERT the raw event and LPUSH its id onto a Redis list
-(both shared with whatever other deliveries arrive at the same moment: chatpad/webhooks/store.py). The workers take
-the ids from that list in batches, two ways:
+(both shared with whatever other deliveries arrive at the same moment: chatpad/webhooks/store.py). There are two
+lists, two lanes: customers' messages and anything else that may need an answer (PENDING_KEY), and receipts
+(RECEIPTS_KEY: delivery and read receipts, echoes of ChatPad's own sends — two or more for every reply, none needing
+an answer). A customer's message never waits behind receipts, and receipts are taken in batches (one claim, one
+finish and one account lookup for many) after a short linger, instead of one by one as they trickle in. The workers
+take the ids in batches, two ways:
 
 - consumers (threaded inbound workers, the production setup): a few threads in the worker process pop up to
   EVENTS_PER_JOB ids and process them at once (jobs.inbound.process_events), with no RQ job in between. A pull
@@ -31,6 +35,8 @@ from chatpad.queue import INBOUND_RETRY, get_queue, get_redis, job_id
 log = logging.getLogger("chatpad.dispatch")
 
 PENDING_KEY = "chatpad:inbound:pending"
+RECEIPTS_KEY = "chatpad:inbound:receipts"
+LANES = (PENDING_KEY, RECEIPTS_KEY)  # in the order they are served
 BATCH = 200
 # Events per batch (a consumer's pull, a dispatched job) when several are waiting. Small enough that a burst still
 # spreads over several threads (a new customer's event waits on a Graph profile lookup), large enough that echoes and
@@ -38,6 +44,9 @@ BATCH = 200
 EVENTS_PER_JOB = 8
 # How long the note "event N is in batch job J" is kept: longer than any queue backlog the sweeper should trust.
 BATCH_NOTE_SECONDS = 3600
+# Receipts: up to this many per batch, taken at most every RECEIPTS_LINGER seconds by one consumer, so they gather.
+RECEIPTS_PER_BATCH = 32
+RECEIPTS_LINGER = 0.25
 
 
 def announce(event_id: int) -> None:
@@ -45,10 +54,17 @@ def announce(event_id: int) -> None:
     announce_many([event_id])
 
 
-def announce_many(event_ids: list[int]) -> None:
-    """Tell the dispatchers these events are stored, oldest first (one Redis round trip)."""
-    if event_ids:
+def announce_many(event_ids: list[int], receipts: list[int] | None = None) -> None:
+    """Tell the dispatchers these events are stored, oldest first, and these receipts (one Redis round trip)."""
+    if event_ids and not receipts:
         get_redis().lpush(PENDING_KEY, *event_ids)
+        return
+    with get_redis().pipeline(transaction=False) as pipe:
+        if event_ids:
+            pipe.lpush(PENDING_KEY, *event_ids)
+        if receipts:
+            pipe.lpush(RECEIPTS_KEY, *receipts)
+        pipe.execute()
 
 
 def batch_note_key(event_id: int) -> str:
@@ -89,29 +105,40 @@ def enqueue_events(event_ids: list[int]) -> int:
     return len(event_ids)
 
 
-def pop_pending(limit: int, block: float | None = None) -> list[int]:
-    """Take up to limit announced ids, oldest first. With block, wait up to that many seconds for the first."""
+def pop_pending(limit: int, block: float | None = None, lanes: tuple[str, ...] = (PENDING_KEY,)) -> list[int]:
+    """Take up to limit announced ids, oldest first, from the first of the lanes that has any. With block, wait up to
+    that many seconds for the first."""
     redis = get_redis()
     ids: list[int] = []
+    lane = None
     if block:
-        item = redis.brpop(PENDING_KEY, timeout=block)
+        item = redis.brpop(list(lanes), timeout=block)
         if item is None:
             return ids
+        lane = item[0].decode() if isinstance(item[0], bytes) else item[0]
         ids.append(int(item[1]))
         limit -= 1
-    if limit > 0:
-        ids.extend(int(x) for x in redis.rpop(PENDING_KEY, limit) or [])
+    for key in (lane,) if lane else lanes:
+        if limit <= 0:
+            break
+        taken = [int(x) for x in redis.rpop(key, limit) or []]
+        ids.extend(taken)
+        limit -= len(taken)
     return ids
 
 
 def waiting_ids() -> set[int]:
-    """The ids announced and not yet taken (the sweeper leaves these alone)."""
-    return {int(x) for x in get_redis().lrange(PENDING_KEY, 0, -1)}
+    """The ids announced and not yet taken, in either lane (the sweeper leaves these alone)."""
+    with get_redis().pipeline(transaction=False) as pipe:
+        for key in LANES:
+            pipe.lrange(key, 0, -1)
+        return {int(x) for ids in pipe.execute() for x in ids}
 
 
 def dispatch_pending(block: float | None = None) -> int:
-    """Move announced event ids onto the inbound queue as jobs. With block, wait up to that many seconds for one."""
-    ids = pop_pending(BATCH, block)
+    """Move announced event ids onto the inbound queue as jobs, messages before receipts. With block, wait up to that
+    many seconds for one."""
+    ids = pop_pending(BATCH, block, LANES)
     return enqueue_events(ids) if ids else 0
 
 
@@ -136,7 +163,8 @@ def start_dispatcher(app: Flask, stop: threading.Event) -> list[threading.Thread
 
 
 def start_consumers(app: Flask, stop: threading.Event, count: int) -> list[threading.Thread]:
-    """Run count consumer threads until stop is set; each finishes the batch in hand before it stops."""
+    """Run count consumer threads for messages and one for receipts until stop is set; each finishes the batch in
+    hand before it stops."""
     from jobs.inbound import process_events
 
     def step() -> None:
@@ -144,4 +172,11 @@ def start_consumers(app: Flask, stop: threading.Event, count: int) -> list[threa
         if ids:
             process_events(ids)
 
-    return [_run_until(app, stop, step, f"chatpad-consumer-{n}") for n in range(count)]
+    def receipts_step() -> None:
+        ids = pop_pending(RECEIPTS_PER_BATCH, block=1, lanes=(RECEIPTS_KEY,))
+        if ids:
+            process_events(ids)
+            stop.wait(RECEIPTS_LINGER)  # let the next ones gather
+
+    threads = [_run_until(app, stop, step, f"chatpad-consumer-{n}") for n in range(count)]
+    return [*threads, _run_until(app, stop, receipts_step, "chatpad-receipts")]

@@ -5,7 +5,8 @@ every request wait for its own WAL flush and costs the database a statement and 
 request threads mostly wait on that (py-spy on bench/webhook_ack.py: 57% of a web worker's time). So each web
 process has one writer thread: request threads hand it their delivery and wait; it takes whatever has gathered
 (one row when traffic is light, dozens at a burst), INSERTs them in one statement — one transaction, one flush —
-announces the new ids to the dispatchers with one LPUSH, and wakes each request with its id. Nothing is answered
+announces the new ids to the dispatchers with one round trip (each in its lane: chatpad/pipeline/dispatch.py), and
+wakes each request with its id. Nothing is answered
 before its row is committed, so durability is exactly what it was; a failed batch fails every request in it (503,
 the platform retries) and nothing of it is half-stored, because the batch is one statement.
 
@@ -69,15 +70,16 @@ class EventStore:
         """PostgreSQL: deliveries are written by the writer thread; otherwise by the request's own thread."""
         return self.engine.dialect.name == "postgresql"
 
-    def store(self, channel: str, body: bytes) -> int:
-        """Store one delivery and announce it; returns its id once it is committed. Raises StoreError."""
+    def store(self, channel: str, body: bytes, *, receipt: bool = False) -> int:
+        """Store one delivery and announce it (in the receipts lane if it holds only receipts); returns its id once it
+        is committed. Raises StoreError."""
         if not self.group_commit:
             event_id = self._insert_one(channel, body)
-            _announce([event_id])
+            _announce([] if receipt else [event_id], [event_id] if receipt else [])
             return event_id
         self._start()
         future: Future = Future()
-        self._queue.put((channel, body, datetime.now(UTC), future))
+        self._queue.put((channel, body, datetime.now(UTC), receipt, future))
         try:
             return future.result(timeout=STORE_TIMEOUT)
         except FutureTimeout as exc:
@@ -114,7 +116,10 @@ class EventStore:
                 for *_, future in batch:
                     future.set_exception(error)
                 continue
-            _announce(ids)
+            lanes: tuple[list[int], list[int]] = ([], [])
+            for event_id, item in zip(ids, batch, strict=True):
+                lanes[item[3]].append(event_id)  # item[3]: receipt
+            _announce(*lanes)
             for event_id, (*_, future) in zip(ids, batch, strict=True):
                 future.set_result(event_id)
 
@@ -171,8 +176,8 @@ class _Checkout:
         return False
 
 
-def _announce(ids: list[int]) -> None:
+def _announce(ids: list[int], receipts: list[int]) -> None:
     try:
-        announce_many(ids)
+        announce_many(ids, receipts)
     except Exception:  # Redis down: the events are stored; the sweeper queues them when Redis is back
-        log.warning("stored events %s but could not announce them; the sweeper will", ids, exc_info=True)
+        log.warning("stored events %s but could not announce them; the sweeper will", ids + receipts, exc_info=True)

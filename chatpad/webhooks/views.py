@@ -111,13 +111,13 @@ class Receiver:
             anomalous_log.warning("%s webhook refused: %s", channel, exc)
             return "400 Bad Request", {"error": str(exc)}, []
         try:
-            self.store(channel, body)
+            self.store(channel, body, receipt=adapter.receipts_only(body, config))
         except SQLAlchemyError:
             log.exception("could not store a %s webhook; asking the platform to retry", channel)
             return "503 Service Unavailable", {"error": "temporarily unavailable"}, [("Retry-After", "30")]
         return "200 OK", {"status": "received"}, []
 
-    def store(self, channel: str, body: bytes) -> None:
+    def store(self, channel: str, body: bytes, *, receipt: bool = False) -> None:
         """Committed and announced when it returns (chatpad/webhooks/store.py). The group-committing writer needs no
         app context in the request thread; SQLite's direct write (it announces from here) does."""
         store = self._store
@@ -125,10 +125,10 @@ class Receiver:
             with self.app.app_context():
                 store = self._store = _event_store()
         if store.group_commit:
-            store.store(channel, body)
+            store.store(channel, body, receipt=receipt)
         else:
             with self.app.app_context():
-                store.store(channel, body)
+                store.store(channel, body, receipt=receipt)
 
 
 # --- storing -------------------------------------------------------------------------------------------------------

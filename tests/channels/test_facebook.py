@@ -534,3 +534,39 @@ def test_window_rules(sender, hours, reason):
 def test_window_closed_when_the_customer_never_wrote():
     """Messenger never lets a Page start a conversation."""
     assert "written" in channel.check_window(_ctx("human", None))
+
+
+@pytest.mark.parametrize(
+    ("channel", "fixture", "receipts"),
+    [
+        ("facebook", "delivery", True),
+        ("facebook", "delivery__no_mids", True),
+        ("facebook", "read", True),
+        ("facebook", "message__echo", True),  # ours: the chatpad:<id> metadata and our app id
+        ("facebook", "message__echo_page_inbox", False),  # a person replying from the Page's inbox: may take over
+        ("facebook", "message__text", False),
+        ("facebook", "postback__get_started", False),
+        ("facebook", "standby__message", False),
+        ("facebook", "batch__two_pages", False),
+        ("facebook", "unknown__event", False),
+        ("instagram", "seen", True),
+        ("instagram", "message__echo_app_id", True),  # our app id on it
+        ("instagram", "message__echo", False),  # no mark of ours: it could be a person in the Instagram app
+        ("instagram", "message__text", False),
+    ],
+)
+def test_deliveries_of_receipts_only_are_told_apart(channel, fixture, receipts):
+    """Receipts (deliveries, reads, echoes of our own sends) go to the inbound workers' receipts lane, behind
+    customers' messages; anything that may need an answer, or that we cannot be sure of, does not."""
+    config = {"META_APP_ID": APP_ID}
+    assert get_channel(channel).receipts_only(load_fixture(channel, fixture), config) is receipts
+
+
+def test_a_delivery_mixing_receipts_and_a_message_is_not_receipts_only():
+    body = json.loads(load_fixture("facebook", "read"))
+    text = json.loads(load_fixture("facebook", "message__text"))
+    body["entry"][0]["messaging"].append(text["entry"][0]["messaging"][0])
+    adapter = get_channel("facebook")
+    assert adapter.receipts_only(json.dumps(body).encode(), {"META_APP_ID": APP_ID}) is False
+    assert adapter.receipts_only(b'{"object": "page", "entry": []}', {}) is False  # nothing in it at all
+    assert adapter.receipts_only(b"not json", {}) is False

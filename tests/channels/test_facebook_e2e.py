@@ -386,6 +386,29 @@ def test_oversized_and_misaddressed_deliveries_are_refused(app, db, live_server)
     assert db.session.scalar(select(func.count()).select_from(WebhookEvent)) == 1
 
 
+def test_receipts_wait_in_their_own_lane_behind_customers_messages(app, db, live_server, workers):
+    """A delivery of receipts only (a read receipt) is announced in the receipts lane, a customer's message in the
+    messages lane; the workers take the message first, and both are processed."""
+    from chatpad.pipeline.dispatch import PENDING_KEY, RECEIPTS_KEY, pop_pending
+    from chatpad.queue import get_redis
+
+    secret = app.config["META_APP_SECRET"]
+    for name in ("read", "message__text"):
+        body = load_fixture("facebook", name)
+        assert _post(live_server, body, {"Content-Type": "application/json", **sign_body(body, secret)}).ok
+    read, message = db.session.scalars(select(WebhookEvent.id).order_by(WebhookEvent.id)).all()
+    with app.app_context():
+        assert get_redis().lrange(RECEIPTS_KEY, 0, -1) == [str(read).encode()]
+        assert get_redis().lrange(PENDING_KEY, 0, -1) == [str(message).encode()]
+        assert pop_pending(1, block=1, lanes=(PENDING_KEY, RECEIPTS_KEY)) == [message]  # the message first
+        get_redis().rpush(PENDING_KEY, message)  # put it back for the workers
+    workers.run("inbound")
+    db.session.expire_all()
+    assert {e.status for e in db.session.scalars(select(WebhookEvent))} == {"ignored"}  # no such Page here
+    with app.app_context():
+        assert get_redis().llen(RECEIPTS_KEY) == 0 and get_redis().llen(PENDING_KEY) == 0
+
+
 def test_meta_subscription_handshake(app, live_server):
     """The GET verification echoes hub.challenge for our verify token and refuses any other."""
     url = f"{live_server.url}/api/webhooks/facebook"

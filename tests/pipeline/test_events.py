@@ -162,6 +162,36 @@ def test_consumer_threads_take_announced_events_without_a_job_each(app, db, make
     assert workers.queued("inbound") == 0 and not any(t.is_alive() for t in threads)
 
 
+def test_receipts_are_taken_together_by_their_own_consumer(app, db, make, workers):
+    """Receipts announced in their lane are processed by the receipts consumer in batches: twenty receipts that were
+    waiting are finished by one statement (one processed_at), and the messages lane is served by its own threads."""
+    from chatpad.pipeline.dispatch import announce_many, start_consumers
+
+    biz = make.business()
+    make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
+    receipts = _pending(db, [_message(f"r-{i}", sender=f"customer-{i}") for i in range(20)])
+    (message,) = _pending(db, [_message("urgent", sender="someone")])
+    with app.app_context():
+        announce_many([message], receipts)
+    stop = threading.Event()
+    threads = start_consumers(app, stop, 1)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            db.session.expire_all()
+            if {db.session.get(WebhookEvent, i).status for i in [*receipts, message]} == {"processed"}:
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    events = [db.session.get(WebhookEvent, i) for i in receipts]
+    assert {e.status for e in events} == {"processed"} and len({e.processed_at for e in events}) == 1
+    assert db.session.get(WebhookEvent, message).status == "processed"
+    assert workers.queued("inbound") == 0 and not any(t.is_alive() for t in threads)
+
+
 def test_the_sweeper_leaves_announced_events_to_the_consumers(app, db, make):
     """Events still in the announced list are on their way (a backlog, not a loss): the sweeper does not queue them."""
     from chatpad.pipeline.dispatch import announce_many
@@ -173,7 +203,7 @@ def test_the_sweeper_leaves_announced_events_to_the_consumers(app, db, make):
     db.session.query(WebhookEvent).update({"received_at": utcnow() - timedelta(minutes=10)})
     db.session.commit()
     with app.app_context():
-        announce_many([waiting])
+        announce_many([], [waiting])  # in the receipts lane: waiting all the same
     assert sweep()["events"] == 1  # only the one no list or job holds
     with app.app_context():
         assert get_queue("inbound").job_ids == [f"event-{lost}"]

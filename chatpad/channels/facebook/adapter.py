@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from chatpad.channels.base import Channel, SendContext
-from chatpad.channels.errors import SendError
+from chatpad.channels.errors import AnomalousPayloadError, SendError
 from chatpad.channels.meta import iter_messaging, load_payload, parse_timestamp, verify_handshake, verify_signature
-from chatpad.channels.meta.envelope import MessagingItem, party_id
+from chatpad.channels.meta.envelope import MessagingItem, party_id, receipts_only
 from chatpad.channels.types import (
     InboundEvent,
     MessageMedia,
@@ -87,9 +87,20 @@ class FacebookChannel(Channel):
         """The GET subscription check: hub.challenge to echo back, or SignatureError (403)."""
         return verify_handshake(args, config.get("META_VERIFY_TOKEN"))
 
+    # The webhook's "object" (Instagram's differ).
+    envelope_objects: ClassVar[tuple[str, ...]] = ("page",)
+
     def validate_envelope(self, body: bytes) -> None:
         """In the webhook request: a JSON object with object "page" and an entry list, else AnomalousPayloadError."""
-        load_payload(body, ("page",))
+        load_payload(body, self.envelope_objects)
+
+    def receipts_only(self, body: bytes, config: Mapping[str, Any]) -> bool:
+        """Only deliveries, reads and echoes of ChatPad's own sends (chatpad.channels.meta.envelope.receipts_only)."""
+        try:
+            payload = load_payload(body, self.envelope_objects)
+        except AnomalousPayloadError:
+            return False
+        return receipts_only(payload, config.get("META_APP_ID"))
 
     def parse(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[InboundEvent]:
         """Every messaging/standby item of every entry as an InboundEvent; AnomalousPayloadError unless the body is

@@ -78,9 +78,11 @@ class InstagramChannel(FacebookChannel):
 
     # --- inbound ---
 
+    envelope_objects: ClassVar[tuple[str, ...]] = (OBJECT,)
+
     def validate_envelope(self, body: bytes) -> None:
         """400 unless the body is a JSON object with object "instagram" and a list of entries."""
-        load_payload(body, (OBJECT,))
+        load_payload(body, self.envelope_objects)
 
     def parse(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[InboundEvent]:
         """Every messaging/standby item of every entry as an InboundEvent; AnomalousPayloadError unless the body is

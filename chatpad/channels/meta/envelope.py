@@ -101,6 +101,32 @@ def iter_messaging(payload: dict[str, Any]) -> Iterator[MessagingItem]:
             yield MessagingItem(obj, entry_id, entry_time, item, standby, field)
 
 
+def receipts_only(payload: dict[str, Any], app_id: str | None) -> bool:
+    """True when every item of a (loaded) payload is a delivery or read receipt or the echo of a message ChatPad sent
+    (our "chatpad:<id>" metadata, or our app id), and there is at least one. A person's reply from the platform's
+    inbox, standby items, anything unexpected or unreadable: False."""
+    found = False
+    try:
+        for mi in iter_messaging(payload):
+            item = mi.item
+            if mi.standby or mi.field:
+                return False
+            message = item.get("message")
+            if message is not None:
+                if not isinstance(message, dict) or not message.get("is_echo"):
+                    return False
+                marker, echo_app = message.get("metadata"), message.get("app_id")
+                ours = isinstance(marker, str) and marker.startswith("chatpad:")
+                if not ours and not (app_id and echo_app is not None and str(echo_app) == str(app_id)):
+                    return False
+            elif not (isinstance(item.get("delivery"), dict) or isinstance(item.get("read"), dict)):
+                return False
+            found = True
+    except AnomalousPayloadError:
+        return False
+    return found
+
+
 def party_id(party: Any) -> str | None:
     """The id of a sender/recipient object: id, or user_ref (checkbox plugin, chat plugin guests)."""
     if not isinstance(party, dict):
