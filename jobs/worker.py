@@ -9,9 +9,10 @@ time) and threaded (jobs/threaded.py: up to --threads jobs at once, default AI_C
 
 - threaded for any worker without the outbound queue: inbound, ai, mail and default jobs mostly wait on the network
   (the model, Graph, IMAP) and are idempotent, so one process keeps many going, with no fork per job;
-- simple for a worker that serves only outbound: one send at a time in the process, so a worker killed mid-send
-  leaves at most one message whose fate is unknown (docs/reliability.md: duplicate sends <= kills), without paying a
-  fork per send; scale sends with more processes;
+- simple for a worker that serves only outbound: one job at a time, without paying a fork per send; scale sends with
+  more processes. Whatever the class, a process holds one send at a time (chatpad.pipeline.replies.SENDING: the ai
+  worker sends the replies it composed under it too), so a worker killed mid-send leaves at most one message whose
+  fate is unknown (docs/reliability.md: duplicate sends <= kills);
 - fork when outbound shares a worker with other queues (one job at a time, each in a fresh work horse), and for
   platform queues on SQLite, the embedded development database, which takes one writer at a time.
 """

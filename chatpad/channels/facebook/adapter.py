@@ -96,6 +96,8 @@ class FacebookChannel(Channel):
 
     def receipts_only(self, body: bytes, config: Mapping[str, Any]) -> bool:
         """Only deliveries, reads and echoes of ChatPad's own sends (chatpad.channels.meta.envelope.receipts_only)."""
+        if b'"delivery"' not in body and b'"read"' not in body and b'"is_echo"' not in body:
+            return False  # a customer's message, the common case: no second parse in the request
         try:
             payload = load_payload(body, self.envelope_objects)
         except AnomalousPayloadError:
