@@ -267,14 +267,25 @@ def enqueue_send(message_ids: list[int], *, delay: float = 0, attempt: int | str
 def send_here(message_ids: list[int], *, context: SendContext | None = None) -> dict[str, int]:
     """Send just-queued messages from this process now (send_messages, one claim at a time process-wide). If that
     breaks on something other than the platform (which send_messages handles: retry, fail, pause), the outbound queue
-    takes over what is still pending."""
+    takes over — unless one of them was left claimed, its fate unknown: then the sweeper frees it after the claim
+    grace and re-queues the conversation's messages in order (sending the later parts now would put them first)."""
     try:
         return send_messages(message_ids, context=context)
     except Exception:
         db.session.rollback()
-        log.exception("sending messages %s failed here; handing them to the outbound queue", message_ids)
-        enqueue_send(message_ids)
-        return {"sent": 0, "failed": 0, "deferred": len(message_ids)}
+        log.exception("sending messages %s failed here", message_ids)
+        deferred = {"sent": 0, "failed": 0, "deferred": len(message_ids)}
+        try:
+            statuses = dict(db.session.execute(select(Message.id, Message.status).where(Message.id.in_(message_ids))))
+            db.session.commit()
+        except Exception:  # the database is away too: the sweeper finds them pending
+            db.session.rollback()
+            return deferred
+        if "sending" not in statuses.values():
+            pending = [i for i in message_ids if statuses.get(i) == "pending"]
+            if pending:
+                enqueue_send(pending)
+        return deferred
 
 
 def _claim(message_id: int) -> bool:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from chatpad import demo_data as D
 from chatpad.models import Conversation, Location, Message, Notification
 from tests.pipeline.test_ingest import deliver, msg
-from tests.plugins.loopback import sent_messages
+from tests.plugins.loopback import fail_next, sent_messages
 
 FORGE = next(loc for loc in D.LOCATIONS if loc.slug == "forge-at-the-lake")
 
@@ -87,3 +87,57 @@ def test_a_permanent_ai_error_hands_off_without_waiting_for_retries(app, db, for
 
     assert len(standin.requests()) == 1
     assert _conversation(db, result).human_takeover is True
+
+
+def test_the_ai_job_sends_its_reply_and_leaves_a_failed_send_to_the_outbound_queue(app, db, forge_loop, workers):
+    """The AI job sends the reply it composed itself, with no outbound job; when the platform fails, the retry with
+    backoff is the outbound queue's, and the reply goes out once."""
+    (first,) = deliver(app, "loop-forge", msg("s1", "How much is lot rent?"))
+    workers.run("ai")  # the ai queue only: the reply is sent by the AI job
+    assert len(sent_messages()) >= 1 and workers.queued("outbound") == 0
+
+    with app.app_context():
+        fail_next("transient")
+    (second,) = deliver(app, "loop-forge", msg("s2", "And what are your office hours?", sender="cust-2"))
+    sent_before = len(sent_messages())
+    workers.run("ai")
+    assert len(sent_messages()) == sent_before and workers.scheduled("outbound") == 1  # retried later, not now
+    workers.run("outbound", fast_forward=True)
+    rows = db.session.scalars(
+        select(Message).where(Message.conversation_id == second.conversation_id, Message.sender_type == "ai")
+    ).all()
+    assert rows and all(m.status == "sent" for m in rows)
+    assert len(sent_messages()) == sent_before + len(rows)
+
+
+def test_a_crash_while_sending_does_not_lose_the_ai_reply(app, db, forge_loop, workers):
+    """A bug in the sending code (not a platform error) does not fail the AI job or lose its reply: the part that was
+    in flight stays claimed (its fate unknown), the parts after it wait rather than go out first, and after the claim
+    grace the sweeper sends them all, in order (docs/reliability.md)."""
+    from datetime import timedelta
+
+    from chatpad.models import utcnow
+    from jobs.housekeeping import sweep
+
+    with app.app_context():
+        fail_next("crash")
+    (result,) = deliver(app, "loop-forge", msg("c1", "How much is lot rent? And do you allow pets?"))
+    workers.run("ai")
+    assert sent_messages() == [] and workers.queued("outbound") == 0
+
+    def parts():
+        db.session.expire_all()
+        query = select(Message).where(Message.conversation_id == result.conversation_id, Message.sender_type == "ai")
+        return db.session.scalars(query.order_by(Message.id)).all()
+
+    stored = parts()
+    assert stored and stored[0].status == "sending" and all(m.status == "pending" for m in stored[1:])
+    long_ago = utcnow() - timedelta(minutes=10)
+    for m in stored:
+        m.created_at = long_ago
+        m.sent_at = long_ago if m.status == "sending" else None
+    db.session.commit()
+    assert sweep()["claims"] == 1
+    workers.run("outbound")
+    assert [m.status for m in parts()] == ["sent"] * len(stored)
+    assert [s["text"] for s in sent_messages()] == [m.content for m in stored]

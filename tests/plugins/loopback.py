@@ -91,6 +91,8 @@ class LoopbackChannel(Channel):
                 raise TransientSendError("rate limited", code=613, retry_after=0.2)
             if kind == "auth":
                 raise AuthExpiredError("Error validating access token: the session has expired", code=190)
+            if kind == "crash":  # a bug in the sending code, not a platform error
+                raise RuntimeError("loopback crashed")
             raise PermanentSendError("(#100) Invalid parameter", code=100)
         mid = f"out-{redis.incr('loopback:mid')}"
         redis.rpush(SENT_KEY, json.dumps({"account": ctx.account.account_id, "mid": mid, **payload}))
