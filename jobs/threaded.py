@@ -250,7 +250,7 @@ class ThreadedWorker(BaseWorker):
         if pipeline is not None:
             return super().heartbeat(timeout, pipeline)
         last = self.last_heartbeat
-        if timeout is None and last is not None and (now() - last).total_seconds() < 1:
+        if timeout is None and last is not None and last.tzinfo is not None and (now() - last).total_seconds() < 1:
             return None
         with self.connection.pipeline(transaction=False) as pipe:
             super().heartbeat(timeout, pipe)

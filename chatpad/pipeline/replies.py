@@ -19,6 +19,7 @@ import threading
 from datetime import timedelta
 
 from flask import current_app
+from rq.timeouts import BaseTimeoutException
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -271,6 +272,8 @@ def send_here(message_ids: list[int], *, context: SendContext | None = None) -> 
     grace and re-queues the conversation's messages in order (sending the later parts now would put them first)."""
     try:
         return send_messages(message_ids, context=context)
+    except BaseTimeoutException:
+        raise  # the job's own timeout: it ends the job as on any worker (the sweeper finds what it left)
     except Exception:
         db.session.rollback()
         log.exception("sending messages %s failed here", message_ids)
