@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import current_app
 from rq import get_current_job
+from rq.timeouts import BaseTimeoutException
 from sqlalchemy.orm import joinedload
 
 from chatpad.channels import OutboundReply, get_channel
@@ -108,7 +109,7 @@ def generate_reply(conversation_id: str) -> str:
 # parent's pool do not exist in its child).
 _typing_pool: tuple[int, ThreadPoolExecutor] | None = None
 _typing_pool_lock = threading.Lock()
-TYPING_WAIT_SECONDS = 10.0
+TYPING_THREADS = 16
 
 
 def _typing_on(adapter, ctx, conversation) -> Future:
@@ -123,15 +124,19 @@ def _typing_on(adapter, ctx, conversation) -> Future:
 
     with _typing_pool_lock:
         if _typing_pool is None or _typing_pool[0] != os.getpid():
-            _typing_pool = (os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="chatpad-typing"))
+            _typing_pool = (os.getpid(), ThreadPoolExecutor(TYPING_THREADS, thread_name_prefix="chatpad-typing"))
         return _typing_pool[1].submit(show)
 
 
 def _settle(typing_on: Future) -> None:
-    """Wait for typing_on to have gone out (or given up), so nothing sent after it can be overtaken by it."""
+    """Wait for typing_on to have gone out, so it cannot arrive after what is sent next. Its connect and read
+    timeouts bound the call itself; if the pool was so backed up that it has not even started by then, it is dropped."""
     try:
-        typing_on.result(timeout=TYPING_WAIT_SECONDS)
-    except Exception:  # a typing indicator is cosmetic; the Graph client's own timeout ends a slow one
+        typing_on.result(timeout=2 * float(current_app.config["PLATFORM_HTTP_TIMEOUT"]) + 1)
+    except BaseTimeoutException:
+        raise  # the job's own timeout
+    except Exception:  # a typing indicator is cosmetic
+        typing_on.cancel()
         log.debug("typing indicator did not settle", exc_info=True)
 
 

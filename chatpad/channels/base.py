@@ -67,8 +67,9 @@ class Channel(ABC):
 
     def receipts_only(self, body: bytes, config: Mapping[str, Any]) -> bool:
         """In the webhook request, after validate_envelope: does this delivery hold nothing but receipts of what the
-        business sent (delivery and read receipts, echoes of ChatPad's own sends)? Those need no answer, so they are
-        processed behind customers' messages, in batches (chatpad/pipeline/dispatch.py). When unsure, False.
+        business sent (delivery and read receipts, echoes of ChatPad's own sends)? Those need no answer, so they go
+        to a lane of their own, taken in batches, that customers' messages never wait behind
+        (chatpad/pipeline/dispatch.py). When unsure, False.
         Default: False."""
         return False
 

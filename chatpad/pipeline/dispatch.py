@@ -4,8 +4,9 @@ The webhook request does the least that is durable: verify, INSERT the raw event
 (both shared with whatever other deliveries arrive at the same moment: chatpad/webhooks/store.py). There are two
 lists, two lanes: customers' messages and anything else that may need an answer (PENDING_KEY), and receipts
 (RECEIPTS_KEY: delivery and read receipts, echoes of ChatPad's own sends — two or more for every reply, none needing
-an answer). A customer's message never waits behind receipts, and receipts are taken in batches (one claim, one
-finish and one account lookup for many) after a short linger, instead of one by one as they trickle in. The workers
+an answer). A customer's message never waits behind receipts (they have their own consumer), and receipts are taken in
+batches (one claim, one finish and one account lookup for many) after a short linger, instead of one by one as they
+trickle in. The workers
 take the ids in batches, two ways:
 
 - consumers (threaded inbound workers, the production setup): a few threads in the worker process pop up to
@@ -44,7 +45,8 @@ BATCH = 200
 EVENTS_PER_JOB = 8
 # How long the note "event N is in batch job J" is kept: longer than any queue backlog the sweeper should trust.
 BATCH_NOTE_SECONDS = 3600
-# Receipts: up to this many per batch, taken at most every RECEIPTS_LINGER seconds by one consumer, so they gather.
+# Receipts: up to this many per batch, by one consumer that waits RECEIPTS_LINGER after a batch that was not full,
+# so that a trickle gathers into batches while a backlog is drained without pause.
 RECEIPTS_PER_BATCH = 32
 RECEIPTS_LINGER = 0.25
 
@@ -176,7 +178,8 @@ def start_consumers(app: Flask, stop: threading.Event, count: int) -> list[threa
         ids = pop_pending(RECEIPTS_PER_BATCH, block=1, lanes=(RECEIPTS_KEY,))
         if ids:
             process_events(ids)
-            stop.wait(RECEIPTS_LINGER)  # let the next ones gather
+            if len(ids) < RECEIPTS_PER_BATCH:  # a backlog is drained at once; a trickle gathers first
+                stop.wait(RECEIPTS_LINGER)
 
     threads = [_run_until(app, stop, step, f"chatpad-consumer-{n}") for n in range(count)]
     return [*threads, _run_until(app, stop, receipts_step, "chatpad-receipts")]

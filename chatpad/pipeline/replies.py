@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from datetime import timedelta
 
 from flask import current_app
@@ -45,6 +46,9 @@ MAX_SEND_ATTEMPTS = 8
 # One send in flight per process, from claim to commit: a worker killed mid-send leaves at most one message whose fate
 # is unknown, also when several threads send (the AI worker's jobs, a threaded worker on the outbound queue).
 SENDING = threading.Lock()
+# How long the AI job waits for that lock before it hands its reply to the outbound queue instead: under a burst the
+# outbound workers share the sending, and no reply waits on dozens of others in one process.
+SEND_HERE_LOCK_WAIT = 1.0
 
 
 def send_backoff() -> list[float]:
@@ -266,12 +270,13 @@ def enqueue_send(message_ids: list[int], *, delay: float = 0, attempt: int | str
 
 
 def send_here(message_ids: list[int], *, context: SendContext | None = None) -> dict[str, int]:
-    """Send just-queued messages from this process now (send_messages, one claim at a time process-wide). If that
-    breaks on something other than the platform (which send_messages handles: retry, fail, pause), the outbound queue
-    takes over — unless one of them was left claimed, its fate unknown: then the sweeper frees it after the claim
-    grace and re-queues the conversation's messages in order (sending the later parts now would put them first)."""
+    """Send just-queued messages from this process now (send_messages, one claim at a time process-wide; if the lock
+    stays taken for SEND_HERE_LOCK_WAIT, the outbound queue sends them instead). If that breaks on something other
+    than the platform (which send_messages handles: retry, fail, pause), the outbound queue takes over — unless one
+    of them was left claimed, its fate unknown: then the sweeper frees it after the claim grace and re-queues the
+    conversation's messages in order (sending the later parts now would put them first)."""
     try:
-        return send_messages(message_ids, context=context)
+        return send_messages(message_ids, context=context, lock_wait=SEND_HERE_LOCK_WAIT)
     except BaseTimeoutException:
         raise  # the job's own timeout: it ends the job as on any worker (the sweeper finds what it left)
     except Exception:
@@ -307,12 +312,18 @@ def _backoff_key(account: SocialAccount) -> str:
     return f"chatpad:send-backoff:{account.id}"
 
 
-def send_messages(message_ids: list[int], *, context: SendContext | None = None) -> dict[str, int]:
+def send_messages(
+    message_ids: list[int], *, context: SendContext | None = None, lock_wait: float | None = None
+) -> dict[str, int]:
     """Send queued outbound messages in order. Transient failures reschedule the rest with backoff (honouring the
     platform's Retry-After, and pausing the whole account when it is rate limited); permanent ones fail with the
     reason; a dead token marks the account for reconnection and keeps the messages pending. A caller holding the
-    conversation's current send context (the AI job) passes it, saving its reload."""
+    conversation's current send context (the AI job) passes it, saving its reload (the account is read afresh: it
+    may have been disconnected meanwhile). With lock_wait, a message that cannot have this process's send lock within
+    that many seconds goes, with the rest, to the outbound queue (which keeps their order)."""
     counts = {"sent": 0, "failed": 0, "deferred": 0}
+    if context is not None and context.account is not None:
+        db.session.refresh(context.account, ["is_active", "status", "access_token"])
     for position, message_id in enumerate(message_ids):
         message = db.session.get(Message, message_id)
         if message is None or message.status != "pending":
@@ -344,7 +355,11 @@ def send_messages(message_ids: list[int], *, context: SendContext | None = None)
             counts["failed"] += 1
             continue
         # Claim to commit under the process's one-send lock (the module docstring).
-        with SENDING:
+        if not _take_send_lock(lock_wait):
+            enqueue_send(message_ids[position:])  # another send holds it: the outbound workers take these
+            counts["deferred"] += len(message_ids) - position
+            break
+        try:
             if not _claim(message.id):
                 continue
             try:
@@ -383,9 +398,23 @@ def send_messages(message_ids: list[int], *, context: SendContext | None = None)
             message.sent_at = utcnow()
             message.error = None
             db.session.commit()
+        finally:
+            SENDING.release()
         publish(conversation.organization_id, conversation.id, "message.updated", {"message_id": message.id})
         counts["sent"] += 1
     return counts
+
+
+def _take_send_lock(wait: float | None) -> bool:
+    """This process's one-send lock, within wait seconds (None: however long it takes). Taken a second at a time, so
+    a job's timeout can still be raised in its thread while it waits."""
+    deadline = None if wait is None else time.monotonic() + wait
+    while True:
+        step = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
+        if SENDING.acquire(timeout=step):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
 
 
 def _unclaim(message_id: int, note: str | None = None) -> bool:

@@ -386,7 +386,7 @@ def test_oversized_and_misaddressed_deliveries_are_refused(app, db, live_server)
     assert db.session.scalar(select(func.count()).select_from(WebhookEvent)) == 1
 
 
-def test_receipts_wait_in_their_own_lane_behind_customers_messages(app, db, live_server, workers):
+def test_receipts_go_to_their_own_lane_and_a_dispatcher_takes_messages_first(app, db, live_server, workers):
     """A delivery of receipts only (a read receipt) is announced in the receipts lane, a customer's message in the
     messages lane; the workers take the message first, and both are processed."""
     from chatpad.pipeline.dispatch import PENDING_KEY, RECEIPTS_KEY, pop_pending
