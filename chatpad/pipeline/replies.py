@@ -354,7 +354,11 @@ def send_messages(
             _fail(message, reason, status="skipped" if message.sender_type == "ai" else "failed")
             counts["failed"] += 1
             continue
-        # Claim to commit under the process's one-send lock (the module docstring).
+        # Claim to commit under the process's one-send lock (the module docstring). What was read so far ends its
+        # transaction first: a thread waiting for the lock must not hold a pooled connection (dozens of them did, and
+        # PostgreSQL ran out of connections under a burst).
+        if db.session().in_transaction():
+            db.session.commit()
         if not _take_send_lock(lock_wait):
             enqueue_send(message_ids[position:])  # another send holds it: the outbound workers take these
             counts["deferred"] += len(message_ids) - position
