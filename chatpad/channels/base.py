@@ -69,8 +69,7 @@ class Channel(ABC):
         """In the webhook request, after validate_envelope: does this delivery hold nothing but receipts of what the
         business sent (delivery and read receipts, echoes of ChatPad's own sends)? Those need no answer, so they go
         to a lane of their own, taken in batches, that customers' messages never wait behind
-        (chatpad/pipeline/dispatch.py). When unsure, False.
-        Default: False."""
+        (chatpad/pipeline/dispatch.py). When unsure, False. Default: False."""
         return False
 
     def validate_envelope(self, body: bytes) -> None:

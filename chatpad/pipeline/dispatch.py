@@ -6,8 +6,7 @@ lists, two lanes: customers' messages and anything else that may need an answer 
 (RECEIPTS_KEY: delivery and read receipts, echoes of ChatPad's own sends — two or more for every reply, none needing
 an answer). A customer's message never waits behind receipts (they have their own consumer), and receipts are taken in
 batches (one claim, one finish and one account lookup for many) after a short linger, instead of one by one as they
-trickle in. The workers
-take the ids in batches, two ways:
+trickle in. The workers take the ids in batches, two ways:
 
 - consumers (threaded inbound workers, the production setup): a few threads in the worker process pop up to
   EVENTS_PER_JOB ids and process them at once (jobs.inbound.process_events), with no RQ job in between. A pull

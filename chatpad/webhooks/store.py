@@ -6,9 +6,9 @@ request threads mostly wait on that (py-spy on bench/webhook_ack.py: 57% of a we
 process has one writer thread: request threads hand it their delivery and wait; it takes whatever has gathered
 (one row when traffic is light, dozens at a burst), INSERTs them in one statement — one transaction, one flush —
 announces the new ids to the dispatchers with one round trip (each in its lane: chatpad/pipeline/dispatch.py), and
-wakes each request with its id. Nothing is answered
-before its row is committed, so durability is exactly what it was; a failed batch fails every request in it (503,
-the platform retries) and nothing of it is half-stored, because the batch is one statement.
+wakes each request with its id. Nothing is answered before its row is committed, so durability is exactly what it
+was; a failed batch fails every request in it (503, the platform retries) and nothing of it is half-stored, because
+the batch is one statement.
 
 SQLite (development) stores each row directly: it has one writer anyway.
 """

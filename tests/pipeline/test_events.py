@@ -133,16 +133,11 @@ def test_the_sweeper_leaves_events_waiting_in_a_batch_alone(app, db, make, worke
     assert {db.session.get(WebhookEvent, i).status for i in ids} == {"processed"}
 
 
-def test_consumer_threads_take_announced_events_without_a_job_each(app, db, make, workers):
-    """A threaded inbound worker's consumers pull what the webhook announced and process it directly: every event
-    stored, in order, and no RQ job made for any of them."""
-    from chatpad.pipeline.dispatch import announce_many, start_consumers
+def _consume_until_processed(app, db, ids: list[int]) -> list[threading.Thread]:
+    """Run a threaded inbound worker's consumers (one for messages, the receipts one) until these events are all
+    processed or 20 s pass, then stop them; the stopped threads, for the caller to check."""
+    from chatpad.pipeline.dispatch import start_consumers
 
-    biz = make.business()
-    make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
-    ids = _pending(db, [_message(f"c-{i}", sender="same-customer") for i in range(12)])
-    with app.app_context():
-        announce_many(ids)
     stop = threading.Event()
     threads = start_consumers(app, stop, 1)
     try:
@@ -156,6 +151,20 @@ def test_consumer_threads_take_announced_events_without_a_job_each(app, db, make
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
+    return threads
+
+
+def test_consumer_threads_take_announced_events_without_a_job_each(app, db, make, workers):
+    """A threaded inbound worker's consumers pull what the webhook announced and process it directly: every event
+    stored, in order, and no RQ job made for any of them."""
+    from chatpad.pipeline.dispatch import announce_many
+
+    biz = make.business()
+    make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
+    ids = _pending(db, [_message(f"c-{i}", sender="same-customer") for i in range(12)])
+    with app.app_context():
+        announce_many(ids)
+    threads = _consume_until_processed(app, db, ids)
     assert {db.session.get(WebhookEvent, i).status for i in ids} == {"processed"}
     stored = db.session.scalars(select(Message.content).where(Message.direction == "inbound").order_by(Message.id))
     assert stored.all() == [f"Hi c-{i}" for i in range(12)]
@@ -165,7 +174,7 @@ def test_consumer_threads_take_announced_events_without_a_job_each(app, db, make
 def test_receipts_are_taken_together_by_their_own_consumer(app, db, make, workers):
     """Receipts announced in their lane are processed by the receipts consumer in batches: twenty receipts that were
     waiting are finished by one statement (one processed_at), and the messages lane is served by its own threads."""
-    from chatpad.pipeline.dispatch import announce_many, start_consumers
+    from chatpad.pipeline.dispatch import announce_many
 
     biz = make.business()
     make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
@@ -173,19 +182,7 @@ def test_receipts_are_taken_together_by_their_own_consumer(app, db, make, worker
     (message,) = _pending(db, [_message("urgent", sender="someone")])
     with app.app_context():
         announce_many([message], receipts)
-    stop = threading.Event()
-    threads = start_consumers(app, stop, 1)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            db.session.expire_all()
-            if {db.session.get(WebhookEvent, i).status for i in [*receipts, message]} == {"processed"}:
-                break
-            time.sleep(0.1)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=10)
+    threads = _consume_until_processed(app, db, [*receipts, message])
     events = [db.session.get(WebhookEvent, i) for i in receipts]
     assert {e.status for e in events} == {"processed"} and len({e.processed_at for e in events}) == 1
     assert db.session.get(WebhookEvent, message).status == "processed"
