@@ -25,7 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+
+from chatpad.http import PooledSession
 
 from .context import ReplyContext
 from .errors import AIError
@@ -51,11 +52,7 @@ def _session(base_url: str) -> requests.Session:
     with _lock:
         session = _sessions.get(base_url)
         if session is None:
-            session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=256, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            _sessions[base_url] = session
+            session = _sessions[base_url] = PooledSession(256)
         return session
 
 

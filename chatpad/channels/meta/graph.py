@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from chatpad.channels.errors import TransientSendError
+from chatpad.http import PooledSession
 
 from .errors import classify_graph_error, retry_after_from
 
@@ -35,11 +35,7 @@ POOL_SIZE = 128
 
 
 def _pooled_session() -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+    return PooledSession(POOL_SIZE)
 
 
 class GraphClient:

@@ -17,10 +17,10 @@ import time
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from chatpad.channels.meta.signature import sign_body
+from chatpad.http import PooledSession
 
 from .world import Delivery, World, now_ms
 
@@ -65,17 +65,12 @@ class Dispatcher:
 
     def __init__(self, world: World):
         self.world = world
-        self.session = requests.Session()
         # Many simulated customers post at once (keep that many connections), and a kept-alive connection the app's
         # server has just closed fails the next POST on it: that is a transport hiccup, resent at once on a new
         # connection (Meta's delivery retries as well; the app takes a delivery twice without harm).
-        adapter = HTTPAdapter(
-            pool_connections=4,
-            pool_maxsize=64,
-            max_retries=Retry(total=1, connect=1, read=1, status=0, allowed_methods=None, raise_on_status=False),
+        self.session = PooledSession(
+            64, max_retries=Retry(total=1, connect=1, read=1, status=0, allowed_methods=None, raise_on_status=False)
         )
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
         self._heap: list[tuple[float, int, Delivery, int]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()

@@ -1,0 +1,46 @@
+"""Pooled HTTP sessions for the platform clients (Graph API, the AI endpoint) and the sandbox's webhook sender.
+
+requests reads the proxy and CA-bundle variables of the environment on every call (`trust_env`): it walks all of
+os.environ twice per request, a tenth of an AI reply's CPU in a worker (bench/stage_cpu.py). The environment does
+not change while a worker runs, so `PooledSession` reads those settings once per origin (scheme, host, port) and
+then reuses them: HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE behave exactly as with a plain session.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
+from urllib3.util.retry import Retry
+
+
+class PooledSession(requests.Session):
+    """A requests.Session with a connection pool of a given size that reads the environment once per origin."""
+
+    def __init__(self, pool_maxsize: int, max_retries: Retry | int = 0) -> None:
+        super().__init__()
+        self.trust_env = False  # the environment is merged below, from the cache (netrc is not consulted)
+        self._environment: dict[tuple[str, str], tuple[dict[str, str], str | None]] = {}
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=max_retries)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict:
+        """What requests.Session does with trust_env, from a per-origin cache of the environment."""
+        origin = urlsplit(url)[:2]
+        settings = self._environment.get(origin)
+        if settings is None:
+            no_proxy = proxies.get("no_proxy") if proxies else None
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            settings = self._environment[origin] = (get_environ_proxies(url, no_proxy=no_proxy), bundle)
+        env_proxies, bundle = settings
+        proxies = dict(proxies or {})
+        for scheme, proxy in env_proxies.items():
+            proxies.setdefault(scheme, proxy)
+        if (verify is True or verify is None) and bundle:
+            verify = bundle
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
