@@ -92,7 +92,7 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
     if message is None or not event.sender_id:
         return IngestResult("ignored", "message event without a message or sender")
     external_id = message.metadata.external_id
-    if external_id and _find_message(account, external_id) is not None:
+    if external_id and _message_exists(account, external_id):
         return IngestResult("duplicate")
 
     with customer_lock(account, event.sender_id):
@@ -122,8 +122,8 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
             status="received",
             created_at=event.timestamp,
         )
-        if not _insert(row):
-            return IngestResult("duplicate", conversation_id=conversation.id)
+        if not _insert_or_roll_back(row):
+            return IngestResult("duplicate")
 
         _touch(conversation, account, event.timestamp, row, inbound=True)
         reply_wanted = False
@@ -161,7 +161,7 @@ def _ingest_echo(event: InboundEvent, account: SocialAccount, raw_event_id: int 
     if message is None or not event.sender_id:
         return IngestResult("ignored", "echo without a message or recipient")
     external_id = message.metadata.external_id
-    if external_id and _find_message(account, external_id) is not None:
+    if external_id and _message_exists(account, external_id):
         return IngestResult("duplicate")
     if is_own_echo(event):
         # Sent by ChatPad; the send job stores the id when the Send API answers (the echo can arrive first).
@@ -191,8 +191,8 @@ def _ingest_echo(event: InboundEvent, account: SocialAccount, raw_event_id: int 
             created_at=event.timestamp,
             sent_at=event.timestamp,
         )
-        if not _insert(row):
-            return IngestResult("duplicate", conversation_id=conversation.id)
+        if not _insert_or_roll_back(row):
+            return IngestResult("duplicate")
         _touch(conversation, account, event.timestamp, row, inbound=False)
         if not conversation.human_takeover:
             label = {"facebook": "Facebook Page", "instagram": "Instagram"}.get(account.channel, account.channel)
@@ -508,6 +508,31 @@ def _find_message(account: SocialAccount, external_id: str) -> Message | None:
     return db.session.scalar(
         select(Message).where(Message.channel_account_id == account.id, Message.external_id == external_id)
     )
+
+
+def _message_exists(account: SocialAccount, external_id: str) -> bool:
+    """Is this platform message id stored for the account? (The id only: no row to load.)"""
+    return (
+        db.session.scalar(
+            select(Message.id).where(Message.channel_account_id == account.id, Message.external_id == external_id)
+        )
+        is not None
+    )
+
+
+def _insert_or_roll_back(row) -> bool:
+    """Insert the event's last row; False, with the whole transaction rolled back, when a unique key says it exists.
+
+    For the row that settles an event (the customer's message): if another worker stored it meanwhile, everything
+    this transaction did for it is theirs to have done too, so nothing is kept — and no savepoint is paid for (two
+    more round trips on every message) against a race the customer lock already makes rare."""
+    db.session.add(row)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    return True
 
 
 def _insert(row) -> bool:
