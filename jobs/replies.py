@@ -23,6 +23,7 @@ from chatpad.pipeline.replies import (
     queue_reply,
     reply_key,
     send_context,
+    still_answering,
 )
 from chatpad.pipeline.replies import send_messages as send_pending
 from chatpad.pipeline.takeover import take_over
@@ -84,9 +85,7 @@ def generate_reply(conversation_id: str) -> str:
                 reason = f"The AI failed: {exc}"
                 reply = OutboundReply(text=HANDOFF_TEXT, handoff=True, extra={"handoff_reason": reason})
 
-            db.session.refresh(conversation, ["human_takeover"])  # a person may have taken over meanwhile
-            newest = latest_inbound(conversation)
-            if newest is not None and newest.id != answering.id:
+            if not still_answering(conversation, answering):  # also reads human_takeover afresh
                 return "dropped: the customer wrote again; the newer reply answers everything"
             if conversation.human_takeover:
                 return "dropped: a person took over meanwhile"

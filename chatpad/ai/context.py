@@ -375,7 +375,20 @@ def knowledge_from(item: KnowledgeItem) -> KnowledgeEntry:
     )
 
 
-def _history_message(message: Message, current_id: uuid.UUID) -> HistoryMessage:
+HISTORY_COLUMNS = (
+    Message.created_at,
+    Message.channel,
+    Message.direction,
+    Message.sender_type,
+    Message.content,
+    Message.conversation_id,
+    Message.meta,
+    Message.media,
+)
+
+
+def _history_message(message: Any, current_id: uuid.UUID) -> HistoryMessage:
+    """One message of the history (a Message, or a row of HISTORY_COLUMNS) as the prompt sees it."""
     meta = message.meta or {}
     reply_to = meta.get("reply_to") if isinstance(meta.get("reply_to"), dict) else {}
     story = reply_to.get("story") if isinstance(reply_to.get("story"), dict) else None
@@ -448,7 +461,7 @@ def build_context(conversation: Conversation, *, now: datetime | None = None, hi
 
     # History: this customer's messages on every channel of this organization, newest first, then put in order.
     rows = session.execute(
-        select(Message)
+        select(*HISTORY_COLUMNS)  # plain rows: reading up to 40 messages as objects cost more than the query
         .join(Conversation, Message.conversation_id == Conversation.id)
         .where(
             Conversation.contact_id == conversation.contact_id,
@@ -459,7 +472,7 @@ def build_context(conversation: Conversation, *, now: datetime | None = None, hi
         )
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(max(history_limit, 1) * 2)
-    ).scalars()
+    )
     recent = [_history_message(m, conversation.id) for m in rows]
     recent.reverse()
 

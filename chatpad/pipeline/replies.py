@@ -23,6 +23,7 @@ from flask import current_app
 from rq.timeouts import BaseTimeoutException
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from chatpad.channels import OutboundReply, SendContext, get_channel
 from chatpad.channels.errors import (
@@ -121,6 +122,28 @@ def latest_inbound(conversation: Conversation) -> Message | None:
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(1)
     )
+
+
+def still_answering(conversation: Conversation, answering: Message) -> bool:
+    """After the model: is `answering` still the customer's latest message? Reads the conversation's human_takeover
+    afresh in the same statement (a person may have taken over meanwhile) and keeps it on the object."""
+    newest = (
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.direction == "inbound",
+            Message.sender_type == "contact",
+            Message.deleted_at.is_(None),
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    human_takeover, newest_id = db.session.execute(
+        select(Conversation.human_takeover, newest).where(Conversation.id == conversation.id)
+    ).one()
+    set_committed_value(conversation, "human_takeover", human_takeover)
+    return newest_id is None or newest_id == answering.id
 
 
 def reply_key(conversation: Conversation, message: Message) -> str:
@@ -323,7 +346,7 @@ def send_messages(
     that many seconds goes, with the rest, to the outbound queue (which keeps their order)."""
     counts = {"sent": 0, "failed": 0, "deferred": 0}
     if context is not None and context.account is not None:
-        db.session.refresh(context.account, ["is_active", "status", "access_token"])
+        _reread_account(context.account)
     for position, message_id in enumerate(message_ids):
         message = db.session.get(Message, message_id)
         if message is None or message.status != "pending":
@@ -407,6 +430,20 @@ def send_messages(
         publish(conversation.organization_id, conversation.id, "message.updated", {"message_id": message.id})
         counts["sent"] += 1
     return counts
+
+
+def _reread_account(account: SocialAccount) -> None:
+    """Read what decides whether an account can send (it may have been disconnected or reconnected meanwhile) into
+    the loaded object: three columns, not a refresh of the object and what it was loaded with."""
+    columns = ("is_active", "status", "access_token")
+    row = db.session.execute(
+        select(*(getattr(SocialAccount, c) for c in columns)).where(SocialAccount.id == account.id)
+    ).one_or_none()
+    if row is None:  # deleted meanwhile
+        set_committed_value(account, "is_active", False)
+        return
+    for column, value in zip(columns, row, strict=True):
+        set_committed_value(account, column, value)
 
 
 def _take_send_lock(wait: float | None) -> bool:
