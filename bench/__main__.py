@@ -17,6 +17,7 @@ BENCHMARKS = {
     "email_sync": "bench.email_sync",
     "widget": "bench.widget",
     "connect_pages": "bench.connect_pages",
+    "stage_cpu": "bench.stage_cpu",
 }
 
 

@@ -402,9 +402,9 @@ def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: b
     """The contact behind (account, sender id): existing, matched across channels by email or phone, or new."""
     sender_id = event.sender_id
     identity = db.session.scalar(
-        select(ContactIdentity).where(
-            ContactIdentity.social_account_id == account.id, ContactIdentity.external_id == sender_id
-        )
+        select(ContactIdentity)
+        .options(joinedload(ContactIdentity.contact))  # a returning customer's contact in the same round trip
+        .where(ContactIdentity.social_account_id == account.id, ContactIdentity.external_id == sender_id)
     )
     hints = dict(event.data.get("contact") or {})
     if event.message is not None and event.message.metadata.sender_name:
