@@ -30,7 +30,8 @@ class PooledSession(requests.Session):
         self.mount("http://", adapter)
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict:
-        """What requests.Session does with trust_env, from a per-origin cache of the environment."""
+        """What requests.Session does with trust_env, from a per-origin cache of the environment. (A per-call
+        proxies["no_proxy"] is read on an origin's first call only: none of ChatPad's callers passes one.)"""
         origin = urlsplit(url)[:2]
         settings = self._environment.get(origin)
         if settings is None:

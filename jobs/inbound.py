@@ -98,7 +98,7 @@ def _handle(event: Any) -> Outcome:
     counts: dict[str, int] = {}
     try:
         for item in get_channel(event.channel).parse(event.body):
-            result = ingest(item, raw_event_id=event.id)
+            result = ingest(item, raw_event_id=event.id, alone=True)
             counts[result.status] = counts.get(result.status, 0) + 1
     except AnomalousPayloadError as exc:
         db.session.rollback()

@@ -86,7 +86,7 @@ def generate_reply(conversation_id: str) -> str:
                 reply = OutboundReply(text=HANDOFF_TEXT, handoff=True, extra={"handoff_reason": reason})
 
             if not still_answering(conversation, answering):  # also reads human_takeover afresh
-                return "dropped: the customer wrote again; the newer reply answers everything"
+                return "dropped: the customer wrote again (the newer reply answers everything), or it was deleted"
             if conversation.human_takeover:
                 return "dropped: a person took over meanwhile"
             if reply.handoff:

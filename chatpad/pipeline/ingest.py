@@ -48,8 +48,12 @@ class IngestResult:
     reply_wanted: bool = False
 
 
-def ingest(event: InboundEvent, *, raw_event_id: int | None = None) -> IngestResult:
-    """Route and store one event; commit; schedule the AI's reply when one is wanted. Safe to call repeatedly."""
+def ingest(event: InboundEvent, *, raw_event_id: int | None = None, alone: bool = False) -> IngestResult:
+    """Route and store one event; commit; schedule the AI's reply when one is wanted. Safe to call repeatedly.
+
+    alone: the transaction this starts in holds nothing of the caller's (the inbound worker's case), so a message
+    found stored by another worker meanwhile rolls it all back instead of paying for a savepoint on every message.
+    Callers that store their raw event in the same transaction (the widget, mail sync) leave it False."""
     if event.kind == "unsupported":
         unsupported_log.info("unsupported %s event for %s: %s", event.channel, event.account_id, event.data)
         return IngestResult("ignored", "unsupported event type")
@@ -60,7 +64,7 @@ def ingest(event: InboundEvent, *, raw_event_id: int | None = None) -> IngestRes
     if handler is None:
         unsupported_log.info("no handler for %s event kind %r", event.channel, event.kind)
         return IngestResult("ignored", f"event kind {event.kind!r} not handled")
-    return handler(event, account, raw_event_id)
+    return handler(event, account, raw_event_id, alone)
 
 
 def route(channel: str, platform_account_id: str) -> SocialAccount | None:
@@ -87,12 +91,12 @@ def route(channel: str, platform_account_id: str) -> SocialAccount | None:
 # --- messages --------------------------------------------------------------------------------------------------
 
 
-def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: int | None) -> IngestResult:
+def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: int | None, alone: bool) -> IngestResult:
     message = event.message
     if message is None or not event.sender_id:
         return IngestResult("ignored", "message event without a message or sender")
     external_id = message.metadata.external_id
-    if external_id and _message_exists(account, external_id):
+    if external_id and _message_exists(account.id, external_id):
         return IngestResult("duplicate")
 
     with customer_lock(account, event.sender_id):
@@ -122,7 +126,7 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
             status="received",
             created_at=event.timestamp,
         )
-        if not _insert_or_roll_back(row):
+        if not _store_message(row, alone=alone):
             return IngestResult("duplicate")
 
         _touch(conversation, account, event.timestamp, row, inbound=True)
@@ -154,14 +158,14 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
     return IngestResult("stored", conversation_id=conversation.id, message_id=row.id, reply_wanted=reply_wanted)
 
 
-def _ingest_echo(event: InboundEvent, account: SocialAccount, raw_event_id: int | None) -> IngestResult:
+def _ingest_echo(event: InboundEvent, account: SocialAccount, raw_event_id: int | None, alone: bool) -> IngestResult:
     """The account itself sent something. Ours: already recorded by the send job. A person's, from the platform's
     own inbox: stored as a human reply and the conversation goes to human takeover, so the AI never talks over them."""
     message = event.message
     if message is None or not event.sender_id:
         return IngestResult("ignored", "echo without a message or recipient")
     external_id = message.metadata.external_id
-    if external_id and _message_exists(account, external_id):
+    if external_id and _message_exists(account.id, external_id):
         return IngestResult("duplicate")
     if is_own_echo(event):
         # Sent by ChatPad; the send job stores the id when the Send API answers (the echo can arrive first).
@@ -191,7 +195,7 @@ def _ingest_echo(event: InboundEvent, account: SocialAccount, raw_event_id: int 
             created_at=event.timestamp,
             sent_at=event.timestamp,
         )
-        if not _insert_or_roll_back(row):
+        if not _store_message(row, alone=alone):
             return IngestResult("duplicate")
         _touch(conversation, account, event.timestamp, row, inbound=False)
         if not conversation.human_takeover:
@@ -288,7 +292,7 @@ def is_own_echo(event: InboundEvent) -> bool:
 # --- changes to stored messages --------------------------------------------------------------------------------
 
 
-def _ingest_status(event: InboundEvent, account: SocialAccount, raw_event_id: int | None) -> IngestResult:
+def _ingest_status(event: InboundEvent, account: SocialAccount, raw_event_id: int | None, alone: bool) -> IngestResult:
     """Deliveries and reads: by message ids when the platform lists them, else everything up to the watermark."""
     new_status = "delivered" if event.kind == "delivery" else "read"
     rank = STATUS_RANK[new_status]
@@ -322,7 +326,7 @@ def _ingest_status(event: InboundEvent, account: SocialAccount, raw_event_id: in
     return IngestResult("updated", conversation_id=changed[0][1])
 
 
-def _ingest_change(event: InboundEvent, account: SocialAccount, raw_event_id: int | None) -> IngestResult:
+def _ingest_change(event: InboundEvent, account: SocialAccount, raw_event_id: int | None, alone: bool) -> IngestResult:
     """Reactions, edits and unsends of a stored message (found by its platform id)."""
     target = _find_message(account, event.target_external_id) if event.target_external_id else None
     if target is None:
@@ -350,7 +354,9 @@ def _ingest_change(event: InboundEvent, account: SocialAccount, raw_event_id: in
     return IngestResult("updated", conversation_id=conversation.id, message_id=target.id)
 
 
-def _ingest_referral(event: InboundEvent, account: SocialAccount, raw_event_id: int | None) -> IngestResult:
+def _ingest_referral(
+    event: InboundEvent, account: SocialAccount, raw_event_id: int | None, alone: bool
+) -> IngestResult:
     """A customer arrived from an ad or a link: noted in the thread; it opens the messaging window."""
     if not event.sender_id:
         return IngestResult("ignored", "referral without a sender")
@@ -510,28 +516,34 @@ def _find_message(account: SocialAccount, external_id: str) -> Message | None:
     )
 
 
-def _message_exists(account: SocialAccount, external_id: str) -> bool:
+def _message_exists(account_id: uuid.UUID, external_id: str) -> bool:
     """Is this platform message id stored for the account? (The id only: no row to load.)"""
     return (
         db.session.scalar(
-            select(Message.id).where(Message.channel_account_id == account.id, Message.external_id == external_id)
+            select(Message.id).where(Message.channel_account_id == account_id, Message.external_id == external_id)
         )
         is not None
     )
 
 
-def _insert_or_roll_back(row) -> bool:
-    """Insert the event's last row; False, with the whole transaction rolled back, when a unique key says it exists.
-
-    For the row that settles an event (the customer's message): if another worker stored it meanwhile, everything
-    this transaction did for it is theirs to have done too, so nothing is kept — and no savepoint is paid for (two
-    more round trips on every message) against a race the customer lock already makes rare."""
-    db.session.add(row)
+def _store_message(row: Message, *, alone: bool) -> bool:
+    """Insert the event's message; False when its platform id turns out to be stored already (another worker was
+    first). Alone (ingest's docstring), without a savepoint: that duplicate rolls the whole transaction back — what
+    this transaction did for the message, the other worker's did too. Any other integrity error is raised."""
+    account_id, external_id = row.channel_account_id, row.external_id
     try:
-        db.session.flush()
+        if alone:
+            db.session.add(row)
+            db.session.flush()
+        else:
+            with db.session.begin_nested():
+                db.session.add(row)
     except IntegrityError:
-        db.session.rollback()
-        return False
+        if alone:
+            db.session.rollback()
+        if external_id and _message_exists(account_id, external_id):
+            return False
+        raise
     return True
 
 

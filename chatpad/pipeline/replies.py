@@ -125,8 +125,9 @@ def latest_inbound(conversation: Conversation) -> Message | None:
 
 
 def still_answering(conversation: Conversation, answering: Message) -> bool:
-    """After the model: is `answering` still the customer's latest message? Reads the conversation's human_takeover
-    afresh in the same statement (a person may have taken over meanwhile) and keeps it on the object."""
+    """After the model: is `answering` still the customer's latest message (and the conversation still there)? Reads
+    the conversation's human_takeover afresh in the same statement (a person may have taken over meanwhile) and keeps
+    it on the object."""
     newest = (
         select(Message.id)
         .where(
@@ -139,9 +140,12 @@ def still_answering(conversation: Conversation, answering: Message) -> bool:
         .limit(1)
         .scalar_subquery()
     )
-    human_takeover, newest_id = db.session.execute(
+    row = db.session.execute(
         select(Conversation.human_takeover, newest).where(Conversation.id == conversation.id)
-    ).one()
+    ).one_or_none()
+    if row is None:  # deleted while the model thought
+        return False
+    human_takeover, newest_id = row
     set_committed_value(conversation, "human_takeover", human_takeover)
     return newest_id is None or newest_id == answering.id
 

@@ -177,3 +177,68 @@ def test_messages_keep_the_platform_time(app, db, shop):
     assert message.created_at == at
     assert db.session.scalar(select(Conversation)).last_inbound_at == at
     assert at - timedelta(seconds=1) < db.session.scalar(select(Conversation)).last_message_at
+
+
+def _another_worker_stores_first(shop, mid: str):
+    """A before_flush hook: when the session is about to insert message `mid` (after ingest found it not stored),
+    another connection stores the same platform message and commits first — the race the customer lock makes rare
+    (a worker without Redis locking, a lock that expired)."""
+    from sqlalchemy import insert
+
+    done = []
+
+    def before_flush(session, flush_context, instances):
+        if done or not any(isinstance(o, Message) and o.external_id == mid for o in session.new):
+            return
+        done.append(mid)
+        conversation_id = session.scalar(select(Conversation.id).where(Conversation.social_account_id == shop.loop.id))
+        with _db.engine.begin() as other:
+            other.execute(
+                insert(Message).values(
+                    conversation_id=conversation_id,
+                    channel="loopback",
+                    channel_account_id=shop.loop.id,
+                    direction="inbound",
+                    sender_type="contact",
+                    content="theirs",
+                    external_id=mid,
+                    status="received",
+                    created_at=datetime.now(UTC),
+                    media=[],
+                    meta={},
+                )
+            )
+
+    return before_flush
+
+
+@pytest.mark.parametrize("alone", [True, False])
+def test_a_message_stored_by_another_worker_meanwhile_is_a_duplicate(app, db, shop, workers, alone):
+    """Alone (the inbound worker), the duplicate rolls the event's transaction back; not alone (the widget, mail sync:
+    their raw event is in the same transaction), only the message is given up and the caller's row is kept."""
+    from sqlalchemy import event
+
+    from chatpad.models import WebhookEvent
+
+    if not alone and db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer: the caller's transaction, which already wrote, blocks the other worker")
+    deliver(app, "loop-1", msg("m-first"))  # the customer and the conversation exist
+    body = json.dumps({"account": "loop-1", "events": [msg("m-late", "Mine")]}).encode()
+    with app.app_context():
+        raw = WebhookEvent(channel="loopback", body=body, status="processed", attempts=1)
+        if not alone:  # the caller's own work in the same transaction, as the widget's raw event
+            _db.session.add(raw)
+            _db.session.flush()
+        race = _another_worker_stores_first(shop, "m-late")
+        event.listen(_db.session, "before_flush", race)
+        try:
+            (parsed,) = get_channel("loopback").parse(body)
+            result = ingest(parsed, alone=alone)
+            _db.session.commit()
+        finally:
+            event.remove(_db.session, "before_flush", race)
+            _db.session.remove()
+    assert result.status == "duplicate"
+    assert [m.content for m in db.session.scalars(select(Message).where(Message.external_id == "m-late"))] == ["theirs"]
+    assert count(db, WebhookEvent, WebhookEvent.channel == "loopback") == (0 if alone else 1)
+    assert ai_jobs(workers) == 1  # the first message's reply; none for the duplicate
