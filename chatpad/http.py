@@ -1,9 +1,10 @@
 """Pooled HTTP sessions for the platform clients (Graph API, the AI endpoint) and the sandbox's webhook sender.
 
 requests reads the proxy and CA-bundle variables of the environment on every call (`trust_env`): it walks all of
-os.environ twice per request, in Python, holding the GIL (about a tenth of an AI job's cProfile, bench/stage_cpu.py). The environment does
-not change while a worker runs, so `PooledSession` reads those settings once per origin (scheme, host, port) and
-then reuses them: HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE behave exactly as with a plain session.
+os.environ twice per request, in Python, holding the GIL (about a tenth of an AI job's cProfile, bench/stage_cpu.py).
+The environment does not change while a worker runs, so `PooledSession` reads those settings once per origin
+(scheme, host, port) and then reuses them: HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE behave exactly as with a
+plain session.
 """
 
 from __future__ import annotations
