@@ -109,10 +109,10 @@ def reply_pending_job(conversation_id) -> str | None:
     return value.decode() if value else None
 
 
-def latest_inbound(conversation: Conversation) -> Message | None:
-    """The customer's latest message that a reply would answer (not deleted, not a system note)."""
-    return db.session.scalar(
-        select(Message)
+def _latest_inbound(conversation: Conversation, what):
+    """SELECT what of the customer's latest message that a reply would answer (not deleted, not a system note)."""
+    return (
+        select(what)
         .where(
             Message.conversation_id == conversation.id,
             Message.direction == "inbound",
@@ -122,24 +122,18 @@ def latest_inbound(conversation: Conversation) -> Message | None:
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(1)
     )
+
+
+def latest_inbound(conversation: Conversation) -> Message | None:
+    """The customer's latest message that a reply would answer (not deleted, not a system note)."""
+    return db.session.scalar(_latest_inbound(conversation, Message))
 
 
 def still_answering(conversation: Conversation, answering: Message) -> bool:
     """After the model: is `answering` still the customer's latest message (and the conversation still there)? Reads
     the conversation's human_takeover afresh in the same statement (a person may have taken over meanwhile) and keeps
     it on the object."""
-    newest = (
-        select(Message.id)
-        .where(
-            Message.conversation_id == conversation.id,
-            Message.direction == "inbound",
-            Message.sender_type == "contact",
-            Message.deleted_at.is_(None),
-        )
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    newest = _latest_inbound(conversation, Message.id).scalar_subquery()
     row = db.session.execute(
         select(Conversation.human_takeover, newest).where(Conversation.id == conversation.id)
     ).one_or_none()

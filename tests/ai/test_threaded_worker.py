@@ -230,6 +230,18 @@ LOOPBACK_WORKER = (
 )
 
 
+def _burst(env: dict[str, str], queue: str) -> subprocess.CompletedProcess:
+    """`jobs.worker <queue> --burst` with the loopback channel: runs what is queued, then exits."""
+    return subprocess.run(
+        [sys.executable, "-c", LOOPBACK_WORKER, queue, "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
 def test_fifty_conversations_are_answered_concurrently_by_one_process(
     app, db, make, demo, standin, database_url, redis_url
 ):
@@ -252,14 +264,7 @@ def test_fifty_conversations_are_answered_concurrently_by_one_process(
     standin.control(latency=2.0)
 
     env = _env(database_url, redis_url, AI_PROVIDER="openai", AI_BASE_URL=standin.base_url, AI_API_KEY="sk-bench")
-    proc = subprocess.run(
-        [sys.executable, "-c", LOOPBACK_WORKER, "ai", "--burst"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc = _burst(env, "ai")
 
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "running up to 64 jobs at once" in proc.stderr
@@ -269,14 +274,7 @@ def test_fifty_conversations_are_answered_concurrently_by_one_process(
         handed_over = get_queue("outbound").count
     assert handed_over < 50  # the AI process sends its answers itself; only a busy lock's overflow is handed over
     if handed_over:
-        outbound = subprocess.run(
-            [sys.executable, "-c", LOOPBACK_WORKER, "outbound", "--burst"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        outbound = _burst(env, "outbound")
         assert outbound.returncode == 0, outbound.stderr[-3000:]
     db.session.expire_all()
     answers = db.session.scalars(select(Message).where(Message.sender_type == "ai")).all()
