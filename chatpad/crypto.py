@@ -7,9 +7,13 @@ dropped. Columns typed EncryptedText hold only Fernet tokens in the database; Py
 
 from __future__ import annotations
 
+import functools
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 from sqlalchemy.types import Text, TypeDecorator
+
+DECRYPTED_CACHE_SIZE = 4096  # tokens: one or two per connected account
 
 
 class TokenCipher:
@@ -20,6 +24,10 @@ class TokenCipher:
             raise ValueError("at least one encryption key is required")
         self._fernets = [Fernet(k.encode() if isinstance(k, str) else k) for k in keys]
         self._multi = MultiFernet(self._fernets)
+        # Every routed webhook and every reply loads its account, and with it the token. The same ciphertext always
+        # decrypts to the same text (no TTL is used), so each is decrypted once per process; the plaintext lives
+        # only in this process's memory, as the loaded accounts' tokens do.
+        self._decrypted = functools.lru_cache(maxsize=DECRYPTED_CACHE_SIZE)(self._decrypt)
 
     @classmethod
     def from_config(cls, value: str) -> TokenCipher:
@@ -30,6 +38,9 @@ class TokenCipher:
         return self._multi.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, token: str) -> str:
+        return self._decrypted(token)
+
+    def _decrypt(self, token: str) -> str:
         return self._multi.decrypt(token.encode()).decode()
 
     def rotate(self, token: str) -> str:

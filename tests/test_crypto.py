@@ -1,9 +1,11 @@
 """Tokens at rest: only ciphertext in the database, rotation to a new key without losing a token."""
 
-from cryptography.fernet import Fernet
+import pytest
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import text
 
 from chatpad import create_app
+from chatpad.crypto import TokenCipher
 from chatpad.models import SocialAccount
 from config import TestConfig
 
@@ -63,3 +65,14 @@ def test_admin_pages_never_render_a_token(client, make, db):
         body = client.get(url).get_data(as_text=True)
         assert biz.account.account_name in body, url
         assert token not in body and "gAAAA" not in body, url
+
+
+def test_a_dropped_key_no_longer_decrypts_even_after_its_tokens_were_read():
+    """Decryptions are remembered per cipher (each account's token is read on every webhook and reply); a cipher
+    built without the old key, as after a rotation and restart, still refuses that key's tokens."""
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    token = TokenCipher([old]).encrypt("page-token")
+    both = TokenCipher([new, old])
+    assert both.decrypt(token) == both.decrypt(token) == "page-token"
+    with pytest.raises(InvalidToken):
+        TokenCipher([new]).decrypt(token)
