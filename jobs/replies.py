@@ -85,14 +85,16 @@ def generate_reply(conversation_id: str) -> str:
                 reason = f"The AI failed: {exc}"
                 reply = OutboundReply(text=HANDOFF_TEXT, handoff=True, extra={"handoff_reason": reason})
 
-            if not still_answering(conversation, answering):  # also reads human_takeover afresh
-                return "dropped: the customer wrote again (the newer reply answers everything), or it was deleted"
+            # Also reads human_takeover and the account's sending columns afresh, and whether another run answered.
+            if not still_answering(conversation, answering, key):
+                return "dropped: the customer wrote again (the newer reply answers everything), answered, or deleted"
             if conversation.human_takeover:
                 return "dropped: a person took over meanwhile"
             if reply.handoff:
                 take_over(conversation, reason=reply.extra.get("handoff_reason") or "The AI asked for a person.")
             _settle(typing_on)  # the indicator must not arrive after the answer
-            queue_reply(conversation, reply, idempotency_key=key, context=ctx, send_now=True)
+            ctx.account_fresh = True
+            queue_reply(conversation, reply, idempotency_key=key, context=ctx, send_now=True, key_checked=True)
             answered = True
             return "answered"
         finally:

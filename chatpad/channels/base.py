@@ -27,6 +27,9 @@ class SendContext:
     last_inbound_at: datetime | None = None
     reply_to: Message | None = None  # the message being answered (email threading)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The account's sending columns were read a moment ago (the AI job's last check after the model): the send that
+    # follows need not read them again.
+    account_fresh: bool = False
 
 
 class Channel(ABC):

@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from flask import current_app
 from rq.timeouts import BaseTimeoutException
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -109,6 +109,10 @@ def reply_pending_job(conversation_id) -> str | None:
     return value.decode() if value else None
 
 
+# What decides whether an account can send; read afresh before a send that was prepared a while ago.
+_SENDING_COLUMNS = ("is_active", "status", "access_token")
+
+
 def _latest_inbound(conversation: Conversation, what):
     """SELECT what of the customer's latest message that a reply would answer (not deleted, not a system note)."""
     return (
@@ -129,19 +133,31 @@ def latest_inbound(conversation: Conversation) -> Message | None:
     return db.session.scalar(_latest_inbound(conversation, Message))
 
 
-def still_answering(conversation: Conversation, answering: Message) -> bool:
-    """After the model: is `answering` still the customer's latest message (and the conversation still there)? Reads
-    the conversation's human_takeover afresh in the same statement (a person may have taken over meanwhile) and keeps
-    it on the object."""
+def still_answering(conversation: Conversation, answering: Message, key: str) -> bool:
+    """After the model, in one statement: is `answering` still the customer's latest message, not yet answered under
+    `key` (by another run of the job), and the conversation still there? Reads afresh, into the loaded objects, what
+    may have changed while the model thought: the conversation's human_takeover (a person may have taken over) and
+    the account's sending columns (_SENDING_COLUMNS: it may have been disconnected or reconnected). The send that
+    follows at once, with this job's context, does not read them again."""
     newest = _latest_inbound(conversation, Message.id).scalar_subquery()
+    answered = exists().where(Message.idempotency_key == f"{key}:0")
     row = db.session.execute(
-        select(Conversation.human_takeover, newest).where(Conversation.id == conversation.id)
+        select(
+            Conversation.human_takeover,
+            newest,
+            answered,
+            *(getattr(SocialAccount, c) for c in _SENDING_COLUMNS),
+        )
+        .outerjoin(SocialAccount, SocialAccount.id == Conversation.social_account_id)
+        .where(Conversation.id == conversation.id)
     ).one_or_none()
     if row is None:  # deleted while the model thought
         return False
-    human_takeover, newest_id = row
+    human_takeover, newest_id, already, *sending = row
     set_committed_value(conversation, "human_takeover", human_takeover)
-    return newest_id is None or newest_id == answering.id
+    if conversation.social_account is not None:
+        _set_sending_columns(conversation.social_account, sending if sending[0] is not None else None)
+    return not already and (newest_id is None or newest_id == answering.id)
 
 
 def reply_key(conversation: Conversation, message: Message) -> str:
@@ -199,6 +215,7 @@ def queue_reply(
     idempotency_key: str | None = None,
     context: SendContext | None = None,
     send_now: bool = False,
+    key_checked: bool = False,
 ) -> list[Message]:
     """Shape a reply for the conversation's channel, store it as pending outbound messages and queue the send.
 
@@ -207,11 +224,13 @@ def queue_reply(
     idempotency key, a second call for the same key returns the messages of the first. A caller that already holds
     the current send context (the AI job, which just checked that nothing newer arrived) passes it as context.
     With send_now, the messages are sent from this process before it returns (send_here), else by an outbound job.
+    A caller that has just seen the key unused (the AI job's still_answering, a moment before) passes key_checked
+    and saves the lookup: the unique index still turns a concurrent duplicate into the first's messages.
     Commits.
     """
     if conversation.social_account is None:
         raise ReplyRefusedError("This conversation's account was removed; the reply cannot be sent.")
-    if idempotency_key:
+    if idempotency_key and not key_checked:
         existing = queued_under(idempotency_key)
         if existing:
             return existing
@@ -261,7 +280,10 @@ def queue_reply(
     except IntegrityError:
         # The same key queued concurrently by another worker: theirs stands.
         db.session.rollback()
-        return queued_under(idempotency_key)
+        existing = queued_under(idempotency_key) if idempotency_key else []
+        if not existing:
+            raise
+        return existing
     for row in rows:
         publish(conversation.organization_id, conversation.id, "message.created", {"message_id": row.id})
     if status == "pending" and send_now:
@@ -340,10 +362,12 @@ def send_messages(
     platform's Retry-After, and pausing the whole account when it is rate limited); permanent ones fail with the
     reason; a dead token marks the account for reconnection and keeps the messages pending. A caller holding the
     conversation's current send context (the AI job) passes it, saving its reload (the account is read afresh: it
-    may have been disconnected meanwhile). With lock_wait, a message that cannot have this process's send lock within
-    that many seconds goes, with the rest, to the outbound queue (which keeps their order)."""
+    may have been disconnected meanwhile; unless the context says it just was).
+
+    With lock_wait, a message that cannot have this process's send lock within that many seconds goes, with the
+    rest, to the outbound queue (which keeps their order)."""
     counts = {"sent": 0, "failed": 0, "deferred": 0}
-    if context is not None and context.account is not None:
+    if context is not None and context.account is not None and not context.account_fresh:
         _reread_account(context.account)
     for position, message_id in enumerate(message_ids):
         message = db.session.get(Message, message_id)
@@ -431,16 +455,20 @@ def send_messages(
 
 
 def _reread_account(account: SocialAccount) -> None:
-    """Read what decides whether an account can send (it may have been disconnected or reconnected meanwhile) into
-    the loaded object: three columns, not a refresh of the object and what it was loaded with."""
-    columns = ("is_active", "status", "access_token")
+    """Read the account's sending columns afresh into the loaded object (it may have been disconnected or reconnected
+    meanwhile): three columns, not a refresh of the object and what it was loaded with."""
     row = db.session.execute(
-        select(*(getattr(SocialAccount, c) for c in columns)).where(SocialAccount.id == account.id)
+        select(*(getattr(SocialAccount, c) for c in _SENDING_COLUMNS)).where(SocialAccount.id == account.id)
     ).one_or_none()
-    if row is None:  # deleted meanwhile
+    _set_sending_columns(account, row)
+
+
+def _set_sending_columns(account: SocialAccount, row) -> None:
+    """Put freshly read sending columns into the loaded account; None means it was deleted (it cannot send)."""
+    if row is None:
         set_committed_value(account, "is_active", False)
         return
-    for column, value in zip(columns, row, strict=True):
+    for column, value in zip(_SENDING_COLUMNS, row, strict=True):
         set_committed_value(account, column, value)
 
 

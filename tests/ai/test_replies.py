@@ -3,11 +3,14 @@ brought in when the AI asks for one or fails. Through the loopback channel (test
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from chatpad import demo_data as D
-from chatpad.models import Conversation, Location, Message, Notification
+from chatpad.models import Conversation, Location, Message, Notification, SocialAccount
 from tests.pipeline.test_ingest import deliver, msg
 from tests.plugins.loopback import fail_next, sent_messages
 
@@ -165,3 +168,77 @@ def test_when_this_process_is_busy_sending_the_outbound_queue_sends_the_reply(ap
     ).all()
     assert rows and all(m.status == "sent" for m in rows)
     assert [s["text"] for s in sent_messages()] == [m.content for m in rows]
+
+
+MEANWHILE = ["the customer writes again", "a person takes over", "the account is disconnected", "another run answered"]
+
+
+@pytest.mark.parametrize("meanwhile", MEANWHILE)
+def test_what_changes_while_the_model_thinks_decides_what_is_sent(
+    app, db, forge_loop, workers, ai_config, standin, meanwhile
+):
+    """The model takes a second; while it thinks, something changes. After it answers, the job reads that afresh
+    (one statement) and the reply is dropped, or failed with the reason, instead of going out regardless."""
+    ai_config(AI_PROVIDER="openai", AI_BASE_URL=standin.base_url, AI_API_KEY="sk-x", REPLY_DEBOUNCE_SECONDS=0)
+    standin.control(latency=1.0)
+    (result,) = deliver(app, "loop-forge", msg("think-1", "How much is lot rent?"))
+    with app.app_context():
+        first = db.session.scalar(select(Message).where(Message.conversation_id == result.conversation_id))
+        key = f"ai:{result.conversation_id}:{first.id}:0"
+        db.session.remove()
+
+    def change() -> None:
+        deadline = time.monotonic() + 10
+        while not standin.requests() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with app.app_context():
+            if meanwhile == "the customer writes again":
+                deliver(app, "loop-forge", msg("think-2", "And are pets allowed?"))
+            elif meanwhile == "a person takes over":
+                db.session.execute(
+                    update(Conversation).where(Conversation.id == result.conversation_id).values(human_takeover=True)
+                )
+            elif meanwhile == "the account is disconnected":
+                disconnect = update(SocialAccount).where(SocialAccount.id == forge_loop.id).values(is_active=False)
+                db.session.execute(disconnect)
+            else:
+                db.session.add(
+                    Message(
+                        conversation_id=result.conversation_id,
+                        channel="loopback",
+                        channel_account_id=forge_loop.id,
+                        direction="outbound",
+                        sender_type="ai",
+                        content="Answered by the other run.",
+                        status="sent",
+                        idempotency_key=key,
+                    )
+                )
+            db.session.commit()
+            db.session.remove()
+
+    thread = threading.Thread(target=change)
+    thread.start()
+    workers.run("ai")
+    thread.join()
+
+    db.session.expire_all()
+    replies = db.session.scalars(
+        select(Message)
+        .where(Message.conversation_id == result.conversation_id, Message.sender_type == "ai")
+        .order_by(Message.id)
+    ).all()
+    if meanwhile == "the customer writes again":
+        # The first answer was dropped; the newer job answered both messages, once.
+        assert len(standin.requests()) == 2
+        assert all(not (m.idempotency_key or "").startswith(key[:-2]) for m in replies)
+        assert replies and all(m.status == "sent" for m in replies)
+        assert [s["text"] for s in sent_messages()] == [m.content for m in replies]
+    elif meanwhile == "a person takes over":
+        assert replies == [] and sent_messages() == []
+    elif meanwhile == "the account is disconnected":
+        assert replies and all(m.status == "failed" for m in replies)
+        assert replies[0].error == "The account was disconnected before this message was sent."
+        assert sent_messages() == []
+    else:
+        assert [m.content for m in replies] == ["Answered by the other run."] and sent_messages() == []
