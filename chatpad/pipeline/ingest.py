@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -432,11 +434,12 @@ def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: b
     org_id = account.organization_id
     contact = match_contact(org_id, hints.get("email"), hints.get("phone"))
     if contact is None:
-        contact = Contact(organization_id=org_id)
+        contact = Contact(id=uuid.uuid4(), organization_id=org_id)  # its id now: no round trip to learn it
         db.session.add(contact)
     _fill_contact(contact, hints)
-    db.session.flush()
-    identity = ContactIdentity(
+    made = _insert_new(
+        ContactIdentity,
+        ("social_account_id", "external_id"),
         contact_id=contact.id,
         channel=account.channel,
         social_account_id=account.id,
@@ -444,8 +447,9 @@ def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: b
         display_name=hints.get("name"),
         original_contact_id=contact.id,
         profile={k: v for k, v in profile.items() if k in ("name", "profile_pic", "username", "email", "phone")},
+        created_at=utcnow(),
     )
-    if not _insert(identity):
+    if not made:
         # Another worker made it first (outside the lock, e.g. a second process without Redis locking).
         identity = db.session.scalar(
             select(ContactIdentity).where(
@@ -478,6 +482,7 @@ def conversation_for(account: SocialAccount, contact: Contact, event: InboundEve
         thread = event.message.metadata.thread_id if event.message else None
         subject = event.data.get("subject")
         conversation = Conversation(
+            id=uuid.uuid4(),  # known now: the first message's row refers to it, and both go in at the commit
             organization_id=account.organization_id,
             agent_id=account.agent_id,
             location_id=account.location_id,
@@ -489,8 +494,7 @@ def conversation_for(account: SocialAccount, contact: Contact, event: InboundEve
             subject=subject[:400] if subject else None,
             last_message_at=event.timestamp,
         )
-        db.session.add(conversation)
-        db.session.flush()
+        db.session.add(conversation)  # flushed with what the event writes into it (_touch): one INSERT, no UPDATE
     elif conversation.status == "resolved" and event.kind == "message":
         conversation.status = "waiting" if conversation.human_takeover else "open"
     return conversation
@@ -547,14 +551,13 @@ def _store_message(row: Message, *, alone: bool) -> bool:
     return True
 
 
-def _insert(row) -> bool:
-    """Insert inside a savepoint; False when a unique key says the row already exists."""
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        return False
-    return True
+def _insert_new(model, unique: tuple[str, ...], **values) -> bool:
+    """INSERT a row unless one with the same unique key exists (ON CONFLICT DO NOTHING, in PostgreSQL and SQLite
+    alike): True when this one was inserted. No savepoint, and the transaction stays usable either way."""
+    dialect = db.session.get_bind().dialect.name
+    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_(model).values(**values).on_conflict_do_nothing(index_elements=list(unique))
+    return db.session.execute(statement.returning(model.id)).first() is not None
 
 
 def now() -> datetime:

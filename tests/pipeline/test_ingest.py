@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -242,3 +243,39 @@ def test_a_message_stored_by_another_worker_meanwhile_is_a_duplicate(app, db, sh
     assert [m.content for m in db.session.scalars(select(Message).where(Message.external_id == "m-late"))] == ["theirs"]
     assert count(db, WebhookEvent, WebhookEvent.channel == "loopback") == (0 if alone else 1)
     assert ai_jobs(workers) == 1  # the first message's reply; none for the duplicate
+
+
+def test_a_customer_made_by_another_worker_meanwhile_is_the_one_written_to(app, db, shop, workers):
+    """A new customer's identity is inserted with ON CONFLICT DO NOTHING: when another worker committed the same
+    (account, sender) between ingest's lookup and its insert, the message goes to that worker's contact, and the
+    event's transaction goes on (no savepoint needed, nothing rolled back)."""
+    from sqlalchemy import event, insert
+
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer: the caller's transaction, which already wrote, blocks the other worker")
+    theirs = uuid.uuid4()
+    raced = []
+
+    def another_worker_first(conn, cursor, statement, parameters, context, executemany):
+        if raced or not statement.startswith("INSERT INTO contact_identities"):
+            return
+        raced.append(statement)
+        with _db.engine.begin() as other:
+            other.execute(insert(Contact).values(id=theirs, organization_id=shop.org.id, name="Theirs"))
+            other.execute(
+                insert(ContactIdentity).values(
+                    contact_id=theirs, channel="loopback", social_account_id=shop.loop.id, external_id="cust-new"
+                )
+            )
+
+    with app.app_context():
+        event.listen(_db.engine, "before_cursor_execute", another_worker_first)
+        try:
+            (result,) = deliver(app, "loop-1", msg("m-new", "Hello", sender="cust-new"))
+        finally:
+            event.remove(_db.engine, "before_cursor_execute", another_worker_first)
+    assert raced and result.status == "stored"
+    conversation = db.session.get(Conversation, result.conversation_id)
+    assert conversation.contact_id == theirs
+    assert count(db, ContactIdentity, ContactIdentity.external_id == "cust-new") == 1
+    assert ai_jobs(workers) == 1
