@@ -341,7 +341,20 @@ def _as_int(value: Any) -> int | None:
     return int(number) if number is not None else None
 
 
-def listing_from(item: KnowledgeItem, location_name: str | None = None) -> Listing:
+# What the context reads of a knowledge item: plain rows, not objects (a location has dozens of items, read for every
+# reply; building them as ORM objects cost more than the query).
+KNOWLEDGE_COLUMNS = (
+    KnowledgeItem.id,
+    KnowledgeItem.location_id,
+    KnowledgeItem.kind,
+    KnowledgeItem.title,
+    KnowledgeItem.body,
+    KnowledgeItem.data,
+)
+
+
+def listing_from(item: Any, location_name: str | None = None) -> Listing:
+    """A property listing from a knowledge item (a KnowledgeItem, or a row of KNOWLEDGE_COLUMNS)."""
     data = item.data or {}
     lot = data.get("lot")
     return Listing(
@@ -359,7 +372,8 @@ def listing_from(item: KnowledgeItem, location_name: str | None = None) -> Listi
     )
 
 
-def knowledge_from(item: KnowledgeItem) -> KnowledgeEntry:
+def knowledge_from(item: Any) -> KnowledgeEntry:
+    """An FAQ or policy entry from a knowledge item (a KnowledgeItem, or a row of KNOWLEDGE_COLUMNS)."""
     data = item.data or {}
     keywords = data.get("keywords") or []
     if isinstance(keywords, str):
@@ -419,8 +433,8 @@ def build_context(conversation: Conversation, *, now: datetime | None = None, hi
     if location is not None and location.agent_id != conversation.agent_id:
         location = None  # never another agent's context
 
-    items = session.scalars(
-        select(KnowledgeItem)
+    items = session.execute(
+        select(*KNOWLEDGE_COLUMNS)
         .where(KnowledgeItem.agent_id == conversation.agent_id, KnowledgeItem.active.is_(True))
         .where(
             KnowledgeItem.location_id.is_(None)
@@ -434,7 +448,7 @@ def build_context(conversation: Conversation, *, now: datetime | None = None, hi
     if location is None:
         # A General inbox answers for every community: "3 bedrooms under $80k in Florida" searches them all.
         rows = session.execute(
-            select(KnowledgeItem, Location.name)
+            select(*KNOWLEDGE_COLUMNS, Location.name.label("location_name"))
             .join(Location, Location.id == KnowledgeItem.location_id)
             .where(
                 KnowledgeItem.agent_id == conversation.agent_id,
@@ -444,8 +458,8 @@ def build_context(conversation: Conversation, *, now: datetime | None = None, hi
             )
             .order_by(Location.name, KnowledgeItem.id)
         ).all()
-        for item, name in rows:
-            listing = listing_from(item, name)
+        for item in rows:
+            listing = listing_from(item, item.location_name)
             if listing.status in ("available", "pending"):
                 listing.location_id = item.location_id
                 listings.append(listing)
