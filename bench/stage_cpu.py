@@ -76,6 +76,7 @@ class Meter:
         after = (time.process_time(), time.perf_counter(), self.statements, self.transactions, self._redis_commands())
         if profiler:
             profiler.disable()
+            Path(profile).mkdir(parents=True, exist_ok=True)
             profiler.dump_stats(Path(profile) / (name.replace(" ", "_").replace(":", "") + ".prof"))
         cpu, wall, stmts, txns, cmds = (b - a for a, b in zip(before, after, strict=True))
         result = {
