@@ -9,7 +9,9 @@ Everything is real: the sandbox's Meta posts signed webhooks to the app under gu
 inbound ai outbound default` processes run the pipeline (their dispatcher threads turn stored events into jobs), and
 replies go to the sandbox's Send API from the Page the customer wrote to, whose echo and delivery receipt come back
 as webhooks too (as Meta's do). Timestamps from the database give the stage breakdown: webhook stored → inbound job
-done → reply composed and queued → accepted by the Send API.
+done → reply composed and queued → accepted by the Send API. /proc gives the machine's CPU per message (load phase)
+and per no-op job (floor) by process kind, and with it the ceiling the sandbox's own CPU puts on the ratio: Meta's
+stand-in shares these cores.
 """
 
 from __future__ import annotations
@@ -26,7 +28,20 @@ from rq import Queue
 from rq.registry import FinishedJobRegistry
 from sqlalchemy import create_engine, text
 
-from bench.common import PYTHON, ROOT, bench_env, flush_redis, free_port, redis_url, run, save, scratch_database, serve
+from bench.common import (
+    PYTHON,
+    ROOT,
+    bench_env,
+    cpu_per_item,
+    cpu_seconds,
+    flush_redis,
+    free_port,
+    redis_url,
+    run,
+    save,
+    scratch_database,
+    serve,
+)
 from bench.common import summary as stats_of
 from chatpad import demo_data as D
 
@@ -80,14 +95,16 @@ def noop_floor(env: dict[str, str], worker_class: str) -> dict:
         queue = Queue("default", connection=redis)
         registry = FinishedJobRegistry(queue=queue)
         jobs = [Queue.prepare_data("bench.floor.noop", args=(i,)) for i in range(NOOP_JOBS)]
+        cpu_before = cpu_seconds()
         started = time.monotonic()
         queue.enqueue_many(jobs)
         while registry.count < NOOP_JOBS:
             time.sleep(0.02)
         seconds = time.monotonic() - started
+        cpu = cpu_per_item(cpu_before, cpu_seconds(), NOOP_JOBS)
     finally:
         _stop(procs)
-    return {"jobs": NOOP_JOBS, "seconds": seconds, "jobs_per_second": NOOP_JOBS / seconds}
+    return {"jobs": NOOP_JOBS, "seconds": seconds, "jobs_per_second": NOOP_JOBS / seconds, "cpu_ms_per_job": cpu}
 
 
 def _customer(sandbox: str, tag: str, page: str) -> str:
@@ -172,6 +189,7 @@ def pipeline(env: dict[str, str], db_url: str, sandbox: str, worker_class: str) 
                 time.sleep(0.05)
 
             # Load: LOAD_CUSTOMERS write as fast as 32 clients can post; throughput until the last is answered.
+            cpu_before = cpu_seconds()
             started = time.time()
             with ThreadPoolExecutor(32) as pool:
                 psids = list(
@@ -179,6 +197,8 @@ def pipeline(env: dict[str, str], db_url: str, sandbox: str, worker_class: str) 
                 )
             posted = time.time()
             loaded = _wait_answered(engine, psids, 300, poll=1.0)
+            time.sleep(1)  # the receipts of the last replies (part of a message's cost) come in
+            cpu = cpu_per_item(cpu_before, cpu_seconds(), LOAD_CUSTOMERS)
     finally:
         _stop(procs)
         engine.dispose()
@@ -193,6 +213,7 @@ def pipeline(env: dict[str, str], db_url: str, sandbox: str, worker_class: str) 
         "seconds": last - first,
         "messages_per_second": LOAD_CUSTOMERS / (last - first),
         "posting_seconds": posted - started,
+        "cpu_ms_per_message": cpu,
     }
 
 
@@ -244,6 +265,23 @@ def run_once(worker_class: str) -> dict:
             f"  stages p50 {name}: inbound {stages['inbound']['p50']:.0f} ms, ai {stages['ai']['p50']:.0f} ms, "
             f"send {stages['send']['p50']:.0f} ms (total p50 {stages['total']['p50']:.0f}, "
             f"p95 {stages['total']['p95']:.0f})"
+        )
+    print(
+        "  CPU per message under load (the machine's): "
+        + ", ".join(f"{k} {v:.1f} ms" for k, v in ours["cpu_ms_per_message"].items())
+    )
+    print(
+        "  CPU per no-op job (the floor): " + ", ".join(f"{k} {v:.2f} ms" for k, v in floor["cpu_ms_per_job"].items())
+    )
+    # What the goal would need: Meta's stand-in (the simulated customers, three signed webhooks per message, the Send
+    # API) shares these cores, and its CPU alone bounds the rate even if the pipeline cost nothing.
+    meta_ms = ours["cpu_ms_per_message"].get("sandbox", 0.0)
+    if meta_ms:
+        ceiling = (os.cpu_count() or 1) * 1000 / meta_ms
+        result["ratio_ceiling_from_sandbox"] = ceiling / floor["jobs_per_second"]
+        print(
+            f"  the sandbox alone: {meta_ms:.1f} ms per message -> at most {ceiling:.0f} messages/s on "
+            f"{os.cpu_count()} cores with a free pipeline, {result['ratio_ceiling_from_sandbox']:.2f}x the floor"
         )
     print(f"  machine load average during the run: {result['load_average'][0]:.1f}")
     save(f"pipeline_e2e_{worker_class}", result)
