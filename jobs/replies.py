@@ -85,6 +85,7 @@ def generate_reply(conversation_id: str) -> str:
                 reason = f"The AI failed: {exc}"
                 reply = OutboundReply(text=HANDOFF_TEXT, handoff=True, extra={"handoff_reason": reason})
 
+            _settle(typing_on)  # the indicator must not arrive after the answer (and may take a while: first)
             # Also reads human_takeover and the account's sending columns afresh, and whether another run answered.
             if not still_answering(conversation, answering, key):
                 return "dropped: the customer wrote again (the newer reply answers everything), answered, or deleted"
@@ -92,8 +93,7 @@ def generate_reply(conversation_id: str) -> str:
                 return "dropped: a person took over meanwhile"
             if reply.handoff:
                 take_over(conversation, reason=reply.extra.get("handoff_reason") or "The AI asked for a person.")
-            _settle(typing_on)  # the indicator must not arrive after the answer
-            ctx.account_fresh = True
+            ctx.account_fresh = True  # read just now by still_answering: the send need not read it again
             queue_reply(conversation, reply, idempotency_key=key, context=ctx, send_now=True, key_checked=True)
             answered = True
             return "answered"

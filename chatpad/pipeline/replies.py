@@ -135,10 +135,10 @@ def latest_inbound(conversation: Conversation) -> Message | None:
 
 def still_answering(conversation: Conversation, answering: Message, key: str) -> bool:
     """After the model, in one statement: is `answering` still the customer's latest message, not yet answered under
-    `key` (by another run of the job), and the conversation still there? Reads afresh, into the loaded objects, what
-    may have changed while the model thought: the conversation's human_takeover (a person may have taken over) and
-    the account's sending columns (_SENDING_COLUMNS: it may have been disconnected or reconnected). The send that
-    follows at once, with this job's context, does not read them again."""
+    `key` (by another run of the job), and are the conversation and its account still there? Reads afresh, into the
+    loaded objects, what may have changed while the model thought: the conversation's human_takeover (a person may
+    have taken over) and the account's sending columns (_SENDING_COLUMNS: it may have been disconnected or
+    reconnected). The send that follows, with this job's context, does not read them again."""
     newest = _latest_inbound(conversation, Message.id).scalar_subquery()
     answered = exists().where(Message.idempotency_key == f"{key}:0")
     row = db.session.execute(
@@ -154,9 +154,10 @@ def still_answering(conversation: Conversation, answering: Message, key: str) ->
     if row is None:  # deleted while the model thought
         return False
     human_takeover, newest_id, already, *sending = row
+    if sending[0] is None:  # the account was deleted: there is nothing to send from (a disconnected one is kept)
+        return False
     set_committed_value(conversation, "human_takeover", human_takeover)
-    if conversation.social_account is not None:
-        _set_sending_columns(conversation.social_account, sending if sending[0] is not None else None)
+    _set_sending_columns(conversation.social_account, sending)
     return not already and (newest_id is None or newest_id == answering.id)
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from chatpad import demo_data as D
 from chatpad.models import Conversation, Location, Message, Notification, SocialAccount
@@ -170,7 +170,13 @@ def test_when_this_process_is_busy_sending_the_outbound_queue_sends_the_reply(ap
     assert [s["text"] for s in sent_messages()] == [m.content for m in rows]
 
 
-MEANWHILE = ["the customer writes again", "a person takes over", "the account is disconnected", "another run answered"]
+MEANWHILE = [
+    "the customer writes again",
+    "a person takes over",
+    "the account is disconnected",
+    "the account is removed",
+    "another run answered",
+]
 
 
 @pytest.mark.parametrize("meanwhile", MEANWHILE)
@@ -201,6 +207,8 @@ def test_what_changes_while_the_model_thinks_decides_what_is_sent(
             elif meanwhile == "the account is disconnected":
                 disconnect = update(SocialAccount).where(SocialAccount.id == forge_loop.id).values(is_active=False)
                 db.session.execute(disconnect)
+            elif meanwhile == "the account is removed":  # its conversations stay, with no account
+                db.session.execute(delete(SocialAccount).where(SocialAccount.id == forge_loop.id))
             else:
                 db.session.add(
                     Message(
@@ -221,6 +229,7 @@ def test_what_changes_while_the_model_thinks_decides_what_is_sent(
     thread.start()
     workers.run("ai")
     thread.join()
+    assert workers.scheduled("ai") == 0  # no job failed (a failed one waits for its retry)
 
     db.session.expire_all()
     replies = db.session.scalars(
@@ -234,7 +243,7 @@ def test_what_changes_while_the_model_thinks_decides_what_is_sent(
         assert all(not (m.idempotency_key or "").startswith(key[:-2]) for m in replies)
         assert replies and all(m.status == "sent" for m in replies)
         assert [s["text"] for s in sent_messages()] == [m.content for m in replies]
-    elif meanwhile == "a person takes over":
+    elif meanwhile in ("a person takes over", "the account is removed"):
         assert replies == [] and sent_messages() == []
     elif meanwhile == "the account is disconnected":
         assert replies and all(m.status == "failed" for m in replies)
