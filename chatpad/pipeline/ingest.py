@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -128,10 +128,15 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
             status="received",
             created_at=event.timestamp,
         )
+        if alone:
+            # The transaction is the event's alone: the conversation's new values go out in the message's flush (a
+            # new conversation is one INSERT, not an INSERT and an UPDATE), and a duplicate rolls them back with the
+            # rest. Under a savepoint they would be flushed before it, and kept for a duplicate.
+            _touch(conversation, account, event.timestamp, row, inbound=True)
         if not _store_message(row, alone=alone):
             return IngestResult("duplicate")
-
-        _touch(conversation, account, event.timestamp, row, inbound=True)
+        if not alone:
+            _touch(conversation, account, event.timestamp, row, inbound=True)
         reply_wanted = False
         if conversation.human_takeover:
             notify_team(
@@ -434,9 +439,10 @@ def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: b
     org_id = account.organization_id
     contact = match_contact(org_id, hints.get("email"), hints.get("phone"))
     if contact is None:
-        contact = Contact(id=uuid.uuid4(), organization_id=org_id)  # its id now: no round trip to learn it
+        contact = Contact(organization_id=org_id)
         db.session.add(contact)
     _fill_contact(contact, hints)
+    db.session.flush()  # the contact exists before its identity refers to it
     made = _insert_new(
         ContactIdentity,
         ("social_account_id", "external_id"),
@@ -482,7 +488,7 @@ def conversation_for(account: SocialAccount, contact: Contact, event: InboundEve
         thread = event.message.metadata.thread_id if event.message else None
         subject = event.data.get("subject")
         conversation = Conversation(
-            id=uuid.uuid4(),  # known now: the first message's row refers to it, and both go in at the commit
+            id=uuid.uuid4(),  # known now: the first message's row refers to it, and both go in with one flush
             organization_id=account.organization_id,
             agent_id=account.agent_id,
             location_id=account.location_id,
@@ -494,7 +500,9 @@ def conversation_for(account: SocialAccount, contact: Contact, event: InboundEve
             subject=subject[:400] if subject else None,
             last_message_at=event.timestamp,
         )
-        db.session.add(conversation)  # flushed with what the event writes into it (_touch): one INSERT, no UPDATE
+        # Not flushed here: the inbound worker's ingest writes the first message's values into it before the flush
+        # (one INSERT); every later query flushes it first.
+        db.session.add(conversation)
     elif conversation.status == "resolved" and event.kind == "message":
         conversation.status = "waiting" if conversation.human_takeover else "open"
     return conversation
@@ -554,8 +562,10 @@ def _store_message(row: Message, *, alone: bool) -> bool:
 def _insert_new(model, unique: tuple[str, ...], **values) -> bool:
     """INSERT a row unless one with the same unique key exists (ON CONFLICT DO NOTHING, in PostgreSQL and SQLite
     alike): True when this one was inserted. No savepoint, and the transaction stays usable either way."""
-    dialect = db.session.get_bind().dialect.name
-    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    dialect = db.session.get_bind(mapper=inspect(model)).dialect.name
+    insert_ = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}.get(dialect)
+    if insert_ is None:
+        raise NotImplementedError(f"ON CONFLICT DO NOTHING is written for PostgreSQL and SQLite, not {dialect}")
     statement = insert_(model).values(**values).on_conflict_do_nothing(index_elements=list(unique))
     return db.session.execute(statement.returning(model.id)).first() is not None
 
