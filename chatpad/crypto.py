@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 from sqlalchemy.types import Text, TypeDecorator
 
-DECRYPTED_CACHE_SIZE = 4096  # tokens: one or two per connected account
+DECRYPTED_CACHE_SIZE = 4096  # column values: one or two tokens per connected account
 
 
 class TokenCipher:
@@ -24,10 +24,17 @@ class TokenCipher:
             raise ValueError("at least one encryption key is required")
         self._fernets = [Fernet(k.encode() if isinstance(k, str) else k) for k in keys]
         self._multi = MultiFernet(self._fernets)
-        # Every routed webhook and every reply loads its account, and with it the token. The same ciphertext always
-        # decrypts to the same text (no TTL is used), so each is decrypted once per process; the plaintext lives
-        # only in this process's memory, as the loaded accounts' tokens do.
-        self._decrypted = functools.lru_cache(maxsize=DECRYPTED_CACHE_SIZE)(self._decrypt)
+        multi = self._multi
+
+        @functools.lru_cache(maxsize=DECRYPTED_CACHE_SIZE)
+        def decrypt_column(token: str) -> str:
+            return multi.decrypt(token.encode()).decode()
+
+        # Every routed webhook and every reply loads its account, and with it the token: EncryptedText columns are
+        # decrypted once per process (the same ciphertext always gives the same text; no TTL is used). The plaintext
+        # stays in this process's memory, as the loaded accounts' tokens do. Other secrets (a connection flow's
+        # tokens) use decrypt() and are not kept.
+        self.decrypt_column = decrypt_column
 
     @classmethod
     def from_config(cls, value: str) -> TokenCipher:
@@ -38,9 +45,6 @@ class TokenCipher:
         return self._multi.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, token: str) -> str:
-        return self._decrypted(token)
-
-    def _decrypt(self, token: str) -> str:
         return self._multi.decrypt(token.encode()).decode()
 
     def rotate(self, token: str) -> str:
@@ -75,4 +79,4 @@ class EncryptedText(TypeDecorator):
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return get_cipher().decrypt(value)
+        return get_cipher().decrypt_column(value)

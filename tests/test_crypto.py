@@ -68,11 +68,11 @@ def test_admin_pages_never_render_a_token(client, make, db):
 
 
 def test_a_dropped_key_no_longer_decrypts_even_after_its_tokens_were_read():
-    """Decryptions are remembered per cipher (each account's token is read on every webhook and reply); a cipher
-    built without the old key, as after a rotation and restart, still refuses that key's tokens."""
+    """Decrypted columns are remembered per cipher (each account's token is read on every webhook and reply); a
+    cipher built without the old key, as after a rotation and restart, still refuses that key's tokens."""
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     token = TokenCipher([old]).encrypt("page-token")
     both = TokenCipher([new, old])
-    assert both.decrypt(token) == both.decrypt(token) == "page-token"
+    assert both.decrypt_column(token) == both.decrypt_column(token) == "page-token"
     with pytest.raises(InvalidToken):
-        TokenCipher([new]).decrypt(token)
+        TokenCipher([new]).decrypt_column(token)
