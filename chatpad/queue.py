@@ -7,7 +7,10 @@ outbound (platform sends), mail (IMAP sync, SMTP), default (housekeeping).
 from __future__ import annotations
 
 import logging
+import math
 import re
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
@@ -67,3 +70,14 @@ def enqueue(
     except DuplicateJobError:
         log.debug("job %s already queued", job_id)
         return None
+
+
+def enqueue_after(queue: str, seconds: float, func: str, *args: Any, **options: Any) -> Job:
+    """Enqueue a job by dotted path to run no sooner than `seconds` from now (a backoff, a debounce).
+
+    RQ keeps a scheduled job's due time in whole seconds, truncated: enqueue_in(0.5 s) at 10.2 s is due at 10 s, at
+    once, and at 10.7 s due at 11 s, 0.3 s later. A send retry meant to wait out a 0.5 s backoff came back 0.35 s
+    after the failure. Here the due time is rounded up to the next whole second: the wait is a floor, late by under a
+    second (plus the scheduler's polling), never early."""
+    due = datetime.fromtimestamp(math.ceil(time.time() + seconds), UTC)
+    return get_queue(queue).enqueue_at(due, func, *args, **options)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from rq import Retry
@@ -21,7 +20,7 @@ from chatpad.channels.errors import AnomalousPayloadError, UnsupportedEventError
 from chatpad.extensions import db
 from chatpad.models import Agent, SocialAccount, WebhookEvent, utcnow
 from chatpad.pipeline import ingest
-from chatpad.queue import INBOUND_RETRY, get_queue, job_id
+from chatpad.queue import INBOUND_RETRY, enqueue_after, job_id
 from jobs import app_context
 
 log = logging.getLogger("chatpad.jobs.inbound")
@@ -150,8 +149,9 @@ def _forget_all_but_accounts() -> None:
 
 def _retry_alone(event_id: int) -> None:
     intervals = list(INBOUND_RETRY.intervals)
-    get_queue("inbound").enqueue_in(
-        timedelta(seconds=intervals[0]),
+    enqueue_after(
+        "inbound",
+        intervals[0],
         "jobs.inbound.process_event",
         event_id,
         job_id=job_id("event", event_id),

@@ -57,3 +57,24 @@ def test_worker_class_follows_the_queues():
     assert choose_worker_class(["inbound", "mail", "default"], sqlite=True) == "fork"
     assert choose_worker_class(["ai"], sqlite=True) == "threaded"
     assert choose_worker_class(["outbound"], "threaded") == "threaded"  # an operator's explicit choice wins
+
+
+def test_a_delayed_job_never_comes_due_early(app):
+    """RQ keeps due times in whole seconds, truncated, so a half-second backoff could come due at once. Delayed jobs
+    (send retries, the debounce, an event's retry) are due no sooner than asked, whatever the clock's fraction."""
+    import time
+
+    from rq.registry import ScheduledJobRegistry
+
+    from chatpad.queue import enqueue_after
+
+    with app.app_context():
+        queue = get_queue("outbound")
+        registry = ScheduledJobRegistry(queue=queue)
+        for n in range(12):  # across the fractions of a second
+            asked = time.time() + 0.5
+            job = enqueue_after("outbound", 0.5, "jobs.housekeeping.heartbeat", job_id=f"later-{n}")
+            due = registry.connection.zscore(registry.key, job.id)
+            assert asked <= due < asked + 1
+            time.sleep(0.09)
+        assert queue.count == 0 and registry.count == 12

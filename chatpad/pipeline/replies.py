@@ -17,7 +17,6 @@ import logging
 import random
 import threading
 import time
-from datetime import timedelta
 
 from flask import current_app
 from rq.timeouts import BaseTimeoutException
@@ -37,7 +36,7 @@ from chatpad.extensions import db
 from chatpad.models import ContactIdentity, Conversation, Message, SocialAccount, User, utcnow
 from chatpad.notify import account_needs_reauth
 from chatpad.pipeline.preview import message_preview
-from chatpad.queue import enqueue, get_queue, get_redis, job_id
+from chatpad.queue import enqueue, enqueue_after, get_redis, job_id
 from chatpad.realtime import publish
 
 log = logging.getLogger("chatpad.pipeline")
@@ -82,9 +81,7 @@ def schedule_ai_reply(conversation_id) -> bool:
     func = "jobs.replies.generate_reply"
     try:
         if delay > 0:
-            get_queue("ai").enqueue_in(
-                timedelta(seconds=delay), func, str(conversation_id), job_id=reply_job, retry=_ai_retry()
-            )
+            enqueue_after("ai", delay, func, str(conversation_id), job_id=reply_job, retry=_ai_retry())
         else:
             enqueue("ai", func, str(conversation_id), job_id=reply_job, retry=_ai_retry())
     except Exception:
@@ -305,7 +302,7 @@ def enqueue_send(message_ids: list[int], *, delay: float = 0, attempt: int | str
     send_job = send_job_id(message_ids[0], attempt)
     func = "jobs.replies.send_messages"
     if delay > 0:
-        get_queue("outbound").enqueue_in(timedelta(seconds=delay), func, message_ids, job_id=send_job)
+        enqueue_after("outbound", delay, func, message_ids, job_id=send_job)
     else:
         enqueue("outbound", func, message_ids, job_id=send_job)
 
