@@ -453,7 +453,6 @@ def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: b
         display_name=hints.get("name"),
         original_contact_id=contact.id,
         profile={k: v for k, v in profile.items() if k in ("name", "profile_pic", "username", "email", "phone")},
-        created_at=utcnow(),
     )
     if not made:
         # Another worker made it first (outside the lock, e.g. a second process without Redis locking).

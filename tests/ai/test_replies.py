@@ -32,6 +32,13 @@ def _conversation(db, result) -> Conversation:
     return db.session.get(Conversation, result.conversation_id)
 
 
+def _ai_replies(db, conversation_id) -> list[Message]:
+    """The AI's messages in a conversation, read afresh, in order."""
+    db.session.expire_all()
+    query = select(Message).where(Message.conversation_id == conversation_id, Message.sender_type == "ai")
+    return db.session.scalars(query.order_by(Message.id)).all()
+
+
 def _said(db, conversation) -> str:
     rows = db.session.scalars(
         select(Message).where(Message.conversation_id == conversation.id, Message.direction == "outbound")
@@ -106,9 +113,7 @@ def test_the_ai_job_sends_its_reply_and_leaves_a_failed_send_to_the_outbound_que
     workers.run("ai")
     assert len(sent_messages()) == sent_before and workers.scheduled("outbound") == 1  # retried later, not now
     workers.run("outbound", fast_forward=True)
-    rows = db.session.scalars(
-        select(Message).where(Message.conversation_id == second.conversation_id, Message.sender_type == "ai")
-    ).all()
+    rows = _ai_replies(db, second.conversation_id)
     assert rows and all(m.status == "sent" for m in rows)
     assert len(sent_messages()) == sent_before + len(rows)
 
@@ -129,9 +134,7 @@ def test_a_crash_while_sending_does_not_lose_the_ai_reply(app, db, forge_loop, w
     assert sent_messages() == [] and workers.queued("outbound") == 0
 
     def parts():
-        db.session.expire_all()
-        query = select(Message).where(Message.conversation_id == result.conversation_id, Message.sender_type == "ai")
-        return db.session.scalars(query.order_by(Message.id)).all()
+        return _ai_replies(db, result.conversation_id)
 
     stored = parts()
     assert len(stored) >= 2, "the answer must have several parts for this test to mean anything"
@@ -160,12 +163,7 @@ def test_when_this_process_is_busy_sending_the_outbound_queue_sends_the_reply(ap
         SENDING.release()
     assert sent_messages() == [] and workers.queued("outbound") == 1
     workers.run("outbound")
-    db.session.expire_all()
-    rows = db.session.scalars(
-        select(Message)
-        .where(Message.conversation_id == result.conversation_id, Message.sender_type == "ai")
-        .order_by(Message.id)
-    ).all()
+    rows = _ai_replies(db, result.conversation_id)
     assert rows and all(m.status == "sent" for m in rows)
     assert [s["text"] for s in sent_messages()] == [m.content for m in rows]
 
@@ -231,12 +229,7 @@ def test_what_changes_while_the_model_thinks_decides_what_is_sent(
     thread.join()
     assert workers.scheduled("ai") == 0  # no job failed (a failed one waits for its retry)
 
-    db.session.expire_all()
-    replies = db.session.scalars(
-        select(Message)
-        .where(Message.conversation_id == result.conversation_id, Message.sender_type == "ai")
-        .order_by(Message.id)
-    ).all()
+    replies = _ai_replies(db, result.conversation_id)
     if meanwhile == "the customer writes again":
         # The first answer was dropped; the newer job answered both messages, once.
         assert len(standin.requests()) == 2
