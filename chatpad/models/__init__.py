@@ -3,6 +3,15 @@
 from .account import ACCOUNT_STATUSES, CHANNELS, SocialAccount
 from .agent import KNOWLEDGE_KINDS, Agent, KnowledgeItem, Location, agent_ids_of
 from .base import utcnow
+from .booking import (
+    ACTIVE_BOOKING_STATUSES,
+    BOOKING_STATUSES,
+    CALENDAR_PROVIDER_LABELS,
+    CALENDAR_PROVIDERS,
+    Booking,
+    Calendar,
+    TourType,
+)
 from .conversation import (
     CONVERSATION_STATUSES,
     MESSAGE_STATUSES,
@@ -21,6 +30,13 @@ from .org import ROLES, Organization, User
 from .privacy import ACTIVITY_COUNTERS, DELETION_REQUEST_STATUSES, AnonymousActivity, DataDeletionRequest
 
 __all__ = [
+    "ACTIVE_BOOKING_STATUSES",
+    "BOOKING_STATUSES",
+    "CALENDAR_PROVIDERS",
+    "CALENDAR_PROVIDER_LABELS",
+    "Booking",
+    "Calendar",
+    "TourType",
     "ACCOUNT_STATUSES",
     "ACTIVITY_COUNTERS",
     "CHANNELS",

@@ -1,0 +1,1 @@
+"""Tour booking from a location's own calendars (docs/booking.md)."""
