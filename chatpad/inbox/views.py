@@ -16,6 +16,7 @@ from pathlib import Path
 from flask import abort, current_app, flash, make_response, redirect, request, send_file, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import func, select, update
 from werkzeug.utils import safe_join
 
@@ -89,9 +90,13 @@ def _conversation_or_404(conversation_id: uuid.UUID) -> Conversation:
     return conversation
 
 
+def _etag(html: str) -> str:
+    return hashlib.sha256(html.encode()).hexdigest()[:32]
+
+
 def _etag_response(html: str):
     """A partial for live refresh and polling: 304 when the page already has exactly this HTML."""
-    etag = hashlib.sha256(html.encode()).hexdigest()[:32]
+    etag = _etag(html)
     if request.if_none_match.contains(etag):
         response = make_response("", 304)
     else:
@@ -103,6 +108,11 @@ def _etag_response(html: str):
 
 def _adapter(channel: str):
     return get_channel(channel) if channel in CHANNELS else None
+
+
+def _poll_ms() -> int:
+    """How often an open page polls when it has no event stream (INBOX_POLL_SECONDS)."""
+    return int(current_app.config.get("INBOX_POLL_SECONDS", 10)) * 1000
 
 
 def _changed(conversation: Conversation, **data) -> None:
@@ -121,8 +131,9 @@ class InboxView(SecureViewMixin, BaseView):
         filters = InboxFilters.from_args(request.args)
         cursor = request.args.get("after")
         page = inbox_page(_org_id(), filters, user_id=current_user.id, cursor=cursor)
+        rows_html = Markup(self.render("inbox/_rows.html", page=page, filters=filters))  # noqa: S704 (autoescaped)
         if request.args.get("partial"):
-            return _etag_response(self.render("inbox/_rows.html", page=page, filters=filters))
+            return _etag_response(rows_html)
         if filters.invalid:
             flash(f"Ignored a filter that no longer exists: {', '.join(filters.invalid)}.", "warning")
         choices = filter_choices(_org_id(), filters.location)
@@ -137,13 +148,24 @@ class InboxView(SecureViewMixin, BaseView):
             location_options=options_html(choices.locations, filters.location),
             live_url=url_for(".events"),
             partial_url=url_for(".index", partial=1, **filters.to_args()),
+            rows_html=rows_html,
+            rows_etag=_etag(rows_html),
+            poll_ms=_poll_ms(),
         )
 
     # --- one conversation ---
 
+    def _thread_html(self, conversation: Conversation, across: bool) -> str:
+        """The thread as the page shows it and as its live refresh fetches it (the same HTML, so the same ETag)."""
+        items, truncated = build_thread(conversation, across_channels=across)
+        html = self.render(
+            "inbox/_thread.html", conversation=conversation, items=items, truncated=truncated, across=across
+        )
+        return Markup(html)  # noqa: S704 (our template, autoescaped)
+
     def _conversation_context(self, conversation: Conversation, **forms):
         across = request.args.get("only") != "1"
-        items, truncated = build_thread(conversation, across_channels=across)
+        thread_html = self._thread_html(conversation, across)
         adapter = _adapter(conversation.channel)
         window_reason = None
         if adapter is not None and conversation.social_account is not None:
@@ -173,8 +195,9 @@ class InboxView(SecureViewMixin, BaseView):
             "merged": merged_contacts(contact),
             "candidates": merge_candidates(contact, merge_search.merge_q.data),
             "merge_search": merge_search,
-            "items": items,
-            "truncated": truncated,
+            "thread_html": thread_html,
+            "thread_etag": _etag(thread_html),
+            "poll_ms": _poll_ms(),
             "across": across,
             "guide": reply_guide(conversation, window_reason=window_reason, adapter=adapter),
             "reply_form": forms.get("reply_form") or ReplyForm(),
@@ -206,12 +229,7 @@ class InboxView(SecureViewMixin, BaseView):
     @expose("/c/<uuid:conversation_id>/thread")
     def thread(self, conversation_id):
         conversation = _conversation_or_404(conversation_id)
-        across = request.args.get("only") != "1"
-        items, truncated = build_thread(conversation, across_channels=across)
-        html = self.render(
-            "inbox/_thread.html", conversation=conversation, items=items, truncated=truncated, across=across
-        )
-        return _etag_response(html)
+        return _etag_response(self._thread_html(conversation, request.args.get("only") != "1"))
 
     def _back(self, conversation: Conversation):
         return redirect(url_for(".conversation", conversation_id=conversation.id))

@@ -17,20 +17,22 @@
     if (el) el.textContent = text;
   }
 
-  /* Fetch a partial and swap it in when it changed (ETag: an unchanged partial costs a 304). */
-  function Refresher(container, url, after) {
-    var etag = null;
+  /* Fetch a partial and swap it in when it changed (ETag: an unchanged partial costs a 304). The page renders the
+   * partial with its ETag in data-etag, so the first refresh of an unchanged page is a 304 too. done() runs after
+   * every fetch, changed or not. */
+  function Refresher(container, url, after, done) {
+    var etag = container.getAttribute("data-etag");
     var busy = false;
     var again = false;
     function run() {
       if (busy) { again = true; return; }
       busy = true;
       var headers = { "X-Requested-With": "fetch" };
-      if (etag) headers["If-None-Match"] = etag;
+      if (etag) headers["If-None-Match"] = '"' + etag + '"';
       fetch(url, { headers: headers, credentials: "same-origin", cache: "no-store" })
         .then(function (response) {
           if (response.status === 200) {
-            etag = response.headers.get("ETag");
+            etag = (response.headers.get("ETag") || "").replace(/^W\//, "").replace(/"/g, "") || null;
             return response.text().then(function (html) {
               var before = container.innerHTML;
               container.innerHTML = html;
@@ -42,6 +44,7 @@
         .then(function () {
           busy = false;
           if (again) { again = false; run(); }
+          else if (done) done();
         });
     }
     return debounce(run, 250);
@@ -73,8 +76,11 @@
         ready = true;
         clearTimeout(readyTimer);
         try { pollMs = JSON.parse(e.data).poll_ms || pollMs; } catch (err) { /* keep the default */ }
-        if (polling) { clearInterval(polling); polling = null; onEvent("reconnected"); }
+        if (polling) { clearInterval(polling); polling = null; }
         setStatus("\u25CF Live");
+        // What changed before this stream subscribed (since the page was rendered, or during a reconnect) was
+        // published to nobody: look once now. Unchanged, it costs a 304.
+        onEvent("ready");
       });
       ["message.created", "message.updated", "conversation.updated", "note.created"].forEach(function (name) {
         source.addEventListener(name, function (e) { onEvent(name, e); });
@@ -103,6 +109,10 @@
     location.addEventListener("change", function () { account.value = ""; });
   }
 
+  function pollInterval(el) {
+    return parseInt(el.getAttribute("data-poll-ms"), 10) || 10000;
+  }
+
   function inboxList() {
     var rows = document.getElementById("inbox-rows");
     if (!rows || rows.getAttribute("data-live") !== "1") return;
@@ -113,7 +123,7 @@
     });
     live(rows.getAttribute("data-live-url"), function (name) {
       if (name !== "typing") refresh();
-    }, 10000);
+    }, pollInterval(rows));
   }
 
   function scrollToEnd(el) { el.scrollTop = el.scrollHeight; }
@@ -123,9 +133,23 @@
     if (!thread) return;
     scrollToEnd(thread);
     var typing = document.getElementById("typing");
+    // While a message on the page is on its way (Sending…), look again soon whatever the stream or the slow poll
+    // does: a lost event must not leave it looking stuck, and people resend what looks stuck. The wait doubles
+    // while nothing changes (a message held for a reconnection stays pending for hours) and starts over on a change.
+    var IN_FLIGHT = '.msg[data-status="pending"], .msg[data-status="sending"]';
+    var soon = null;
+    var wait = 1500;
+    function watchInFlight() {
+      clearTimeout(soon);
+      soon = null;
+      if (!thread.querySelector(IN_FLIGHT) || wait > 30000) return;
+      soon = setTimeout(refresh, wait);
+      wait *= 2;
+    }
     var refresh = Refresher(thread, thread.getAttribute("data-thread-url"), function (before) {
-      if (before !== thread.innerHTML) scrollToEnd(thread);
-    });
+      if (before !== thread.innerHTML) { scrollToEnd(thread); wait = 1500; }
+    }, watchInFlight);
+    watchInFlight();
     live(thread.getAttribute("data-live-url"), function (name, e) {
       if (name === "typing" && e) {
         try { typing.hidden = !JSON.parse(e.data).started; } catch (err) { typing.hidden = true; }
@@ -133,7 +157,7 @@
       }
       if (name === "message.created" && typing) typing.hidden = true;
       refresh();
-    }, 10000);
+    }, pollInterval(thread));
   }
 
   function utf8Length(text) {

@@ -125,6 +125,70 @@ def test_filter_take_over_reply_and_watch_it_delivered(page, app, db, lakeside, 
     page.screenshot(path=str(artifacts / "inbox-conversation.png"), full_page=True)
 
 
+def _jane_waiting(app, db, lakeside, meta_sandbox, workers):
+    """Jane wrote on Messenger and is waiting for a person (the AI's own answer is tested elsewhere)."""
+    from chatpad.models import Conversation
+
+    sent = meta_sandbox.simulate(page=lakeside.page_id, sender="Jane Doe", text="Is lot 14 still available?")
+    workers.run("inbound")
+    jane = db.session.scalar(select(Conversation).where(Conversation.thread_key == sent["psid"]))
+    with app.app_context():
+        get_queue("ai").empty()
+        clear_reply_pending(jane.id)
+    return jane
+
+
+def test_a_reply_sent_before_the_stream_opens_still_shows_sent(page, app, db, lakeside, meta_sandbox, workers):
+    """The send can finish between the page's render and its event stream's subscription (the worker is fast, the
+    page reloads after Send): its event is lost, and the page must still catch up, not stay "Sending…"."""
+    jane = _jane_waiting(app, db, lakeside, meta_sandbox, workers)
+    sign_in(page, lakeside.user.email)
+    page.goto(f"/admin/inbox/c/{jane.id}")
+    page.wait_for_selector("#live-status:has-text('Live')")
+    held = []
+
+    def hold_the_stream(route):
+        # The page after Send opens its stream: the worker sends the reply first, publishing to nobody.
+        if not held:
+            held.append(route.request.url)
+            workers.run("outbound")
+        route.continue_()
+
+    page.route(lambda url: "/admin/inbox/events" in url and "conversation=" in url, hold_the_stream)
+    page.fill("#reply-text", "Yes, lot 14 is available.")
+    page.click("#send-button")
+    page.wait_for_selector("text=Reply queued")
+    page.wait_for_selector("#live-status:has-text('Live')")
+    assert held and len(meta_sandbox.accepted()) == 1
+    page.wait_for_selector(".msg-human .status-sent", timeout=8000)
+
+
+def test_a_reply_updates_by_polling_while_it_is_in_flight(page, app, db, lakeside, meta_sandbox, workers):
+    """Without a stream (a proxy that buffers, every stream taken) the page polls; while a reply of its own is on
+    its way it looks again within seconds, not at the next slow poll, and Failed shows with its reason."""
+    jane = _jane_waiting(app, db, lakeside, meta_sandbox, workers)
+    app.config["INBOX_POLL_SECONDS"] = 120  # the slow poll cannot be what updates the page
+    page.add_init_script("window.EventSource = undefined;")
+    sign_in(page, lakeside.user.email)
+    page.goto(f"/admin/inbox/c/{jane.id}")
+    page.wait_for_selector("#live-status:has-text('Updates every')")
+    page.fill("#reply-text", "First answer")
+    page.click("#send-button")
+    page.wait_for_selector("text=Reply queued")
+    assert page.locator(".msg-human .msg-status").last.inner_text().startswith("Sending")
+    workers.run("outbound")
+    page.wait_for_selector(".msg-human .status-sent", timeout=8000)
+
+    meta_sandbox.fail("blocked", count=1, path="/messages", method="POST")
+    page.fill("#reply-text", "Second answer")
+    page.click("#send-button")
+    page.wait_for_selector("text=Reply queued")
+    workers.run("outbound")
+    page.wait_for_selector(".msg-human .status-failed", timeout=8000)
+    assert "isn't available" in page.locator(".msg-human .status-failed").inner_text().lower()
+    assert page.inner_text("#live-status") == "Updates every 120 s"  # the server's interval, said truly
+
+
 def test_merge_two_contacts_in_the_browser(page, lakeside, artifacts):
     """Bob on Messenger and Bob by email become one person, with both channels in his history."""
     sign_in(page, lakeside.user.email)
