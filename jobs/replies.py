@@ -19,6 +19,7 @@ from chatpad.models import Conversation, SocialAccount
 from chatpad.pipeline.replies import (
     already_answered,
     clear_reply_pending,
+    first_tap,
     latest_inbound,
     queue_reply,
     reply_key,
@@ -62,7 +63,8 @@ def generate_reply(conversation_id: str) -> str:
         conversation = db.session.get(Conversation, uuid.UUID(str(conversation_id)), options=CONTEXT_LOADS)
         if conversation is None or conversation.human_takeover or conversation.social_account is None:
             return "skipped: taken over or gone"
-        answering = latest_inbound(conversation)
+        # A customer's message, or else a first tap from a link or an ad (greeted before they type anything).
+        answering = latest_inbound(conversation) or first_tap(conversation)
         if answering is None:
             return "skipped: nothing to answer"
         key = reply_key(conversation, answering)

@@ -84,6 +84,13 @@ def generate_reply(context: ReplyContext, settings: AISettings) -> OutboundReply
     return reply
 
 
+def greeting_quick_replies() -> list[str]:
+    """What a location's greeting offers to tap (a web widget's first open shows them under its greeting)."""
+    from .offline import GREETING_SUGGESTIONS
+
+    return list(GREETING_SUGGESTIONS)
+
+
 def quick_reply_title(title: str) -> str:
     """Fit a suggestion into Meta's 20-character quick-reply title, cutting at a word boundary."""
     title = " ".join(str(title).split())
@@ -134,6 +141,7 @@ __all__ = [
     "build_context",
     "compose_reply",
     "generate_reply",
+    "greeting_quick_replies",
     "resolve_settings",
     "settings_for",
     "shape_reply",

@@ -192,6 +192,10 @@ class HistoryMessage:
     current: bool  # in the conversation being answered
     story: dict[str, Any] | None = None  # an Instagram story this message replies to ({"id", "url"})
     media: list[str] = field(default_factory=list)  # attachment types: image, story_mention, …
+    # How the customer started it, when not by typing: "get_started" (Messenger's button), "postback" (a button or
+    # an Instagram icebreaker: the content is its title), "quick_reply", "referral" (arrived from an m.me/ig.me link
+    # or an ad: a system note with no text, the "first tap").
+    trigger: str | None = None
 
     @property
     def speaker(self) -> str:
@@ -239,8 +243,21 @@ class ReplyContext:
 
     @property
     def question(self) -> str:
-        """The customer's latest words, as one text (a burst of messages joined)."""
-        return "\n".join(m.describe() for m in self.pending if m.describe())
+        """The customer's latest words, as one text (a burst of messages joined). System notes (a referral's
+        "arrived from a link") are not the customer's words."""
+        return "\n".join(m.describe() for m in self.pending if m.sender_type == "contact" and m.describe())
+
+    @property
+    def first_contact(self) -> bool:
+        """Nothing was said to the customer in this conversation yet (by the AI or a person)."""
+        return not any(
+            m.current and m.direction == "outbound" and m.sender_type in ("ai", "human") for m in self.history
+        )
+
+    @property
+    def trigger(self) -> str | None:
+        """How the latest message came (get_started, postback, quick_reply, referral), None when typed."""
+        return self.pending[-1].trigger if self.pending else None
 
     @property
     def first_name(self) -> str | None:
@@ -410,6 +427,7 @@ def _history_message(message: Any, current_id: uuid.UUID) -> HistoryMessage:
         story = meta["story"]
     media = [str(m.get("type")) for m in (message.media or []) if isinstance(m, dict) and m.get("type")]
     return HistoryMessage(
+        trigger=_trigger(message.sender_type, meta),
         created_at=message.created_at,
         channel=message.channel,
         direction=message.direction,
@@ -420,6 +438,18 @@ def _history_message(message: Any, current_id: uuid.UUID) -> HistoryMessage:
         story=story,
         media=media,
     )
+
+
+def _trigger(sender_type: str, meta: dict) -> str | None:
+    if sender_type == "system":
+        return "referral" if isinstance(meta.get("referral"), dict) else None
+    if meta.get("get_started"):
+        return "get_started"
+    if isinstance(meta.get("postback"), dict):
+        return "postback"
+    if isinstance(meta.get("quick_reply"), dict):
+        return "quick_reply"
+    return None
 
 
 def build_context(conversation: Conversation, *, now: datetime | None = None, history_limit: int = 20) -> ReplyContext:

@@ -174,6 +174,8 @@ QR_HOMES, QR_HOURS, QR_TOUR, QR_RENT, QR_PERSON = (
 )
 QR_DIRECTIONS, QR_FINANCING, QR_PETS = "Directions", "Financing", "Pet policy"
 
+GREETING_SUGGESTIONS = (QR_HOMES, QR_HOURS, QR_TOUR, QR_RENT)
+
 FAQ_MIN_SCORE = 0.34  # TF-IDF cosine needed when no keyword matched
 ADD_ON_FAQ_SCORE = 1.5  # an FAQ added to an hours/listings answer must match this well (not one generic word)
 
@@ -306,10 +308,30 @@ class OfflineResponder:
             ans.say("Thanks for replying to our story! 💙")
             ans.intents.append("story_reply")
 
-        if not self.q:
-            self._greet(ans)
+        # No question to answer: Messenger's Get Started, a first tap from an ig.me/m.me link or an ad, an empty or
+        # emoji-only message. Greeted, never handed off.
+        if ctx.trigger in ("get_started", "referral") or self.q in ("", "get started") or self._emoji_only():
+            if self._emoji_only() and not ctx.first_contact:
+                ans.intents.append("thanks")
+                ans.say("Is there anything else I can help with?")
+                ans.suggest(QR_HOMES, QR_HOURS, QR_TOUR)
+            else:
+                self._greet(ans)
             return self._finish(ans)
+        reply = self._answer_question(ans)
+        if ctx.trigger == "postback" and ctx.first_contact and reply.handoff_reason != "Customer asked for a person":
+            # An Instagram icebreaker (or a persistent-menu button) opens the conversation with a question: greeted,
+            # and answered when the knowledge answers it; what it cannot answer is a greeting, not a handoff.
+            if "unknown" in reply.trace.get("intents", []):
+                ans = Answer()
+                self._greet(ans)
+                return self._finish(ans)
+            if not reply.handoff:
+                reply.text = self._intro() + " " + reply.text if not ctx.channel.email else reply.text
+                reply.trace["intents"].insert(0, "greeting")
+        return reply
 
+    def _answer_question(self, ans: Answer) -> ProviderReply:
         if self._wants_person():
             ans.intents.append("person")
             ans.say(f"Of course — I'm bringing in a member of the {self._team()} team. {self._when_reply()}")
@@ -395,6 +417,10 @@ class OfflineResponder:
         return self._finish(ans)
 
     # --- understanding ---
+
+    def _emoji_only(self) -> bool:
+        """Only emoji, symbols and punctuation: no letter or digit in the customer's words."""
+        return bool(self.raw.strip()) and not any(ch.isalnum() for ch in self.raw)
 
     def _only(self, vocabulary: frozenset[str]) -> bool:
         return bool(self.words) and all(w in vocabulary for w in self.words)
@@ -496,16 +522,31 @@ class OfflineResponder:
     def _moment(self, at: datetime, loc: LocationInfo) -> str:
         return f"{day_label(at.date(), loc.hours.local_now.date())} at {clock(at)}"
 
+    def _who(self) -> str:
+        """Who is answering: "the MHP Communities Assistant" (the agent's name), honest that it is an assistant."""
+        name = self.ctx.agent_name.strip()
+        if not name:
+            return "the virtual assistant"
+        return name if name.lower().startswith("the ") else f"the {name}"
+
+    def _intro(self) -> str:
+        """'Hi Jamie! I'm the MHP Communities Assistant for Forge at the Lake.' (no 'Hi' on email: it opens with one)"""
+        name = f" {self.ctx.first_name}" if self.ctx.first_name else ""
+        hi = "" if self.ctx.channel.email else f"Hi{name}! "
+        if self.loc is not None and not self.general:
+            return f"{hi}I'm {self._who()} for {self.loc.name}."
+        org = self.ctx.organization_name
+        for_org = f" for {org}" if org and org.lower() not in self._who().lower() else ""
+        return f"{hi}I'm {self._who()}{for_org}."
+
     def _greet(self, ans: Answer) -> None:
         ans.intents.append("greeting")
-        name = f" {self.ctx.first_name}" if self.ctx.first_name else ""
-        hi = "" if self.ctx.channel.email else f"Hi{name}! "  # an email already opens with "Hi Jamie,"
         if self.loc is not None and not self.general:
             ans.say(
-                f"{hi}Thanks for reaching out to {self.loc.name}. I can help with available homes, lot rent, "
-                "office hours or booking a tour. What can I do for you?"
+                f"{self._intro()} I can help with available homes, lot rent, office hours or booking a tour. "
+                "What can I do for you?"
             )
-            ans.suggest(QR_HOMES, QR_HOURS, QR_TOUR, QR_RENT)
+            ans.suggest(*GREETING_SUGGESTIONS)
             return
         states = sorted({loc.state for loc in self.ctx.locations if loc.state})
         names = [US_STATES.get(s, s) for s in states]
@@ -514,8 +555,8 @@ class OfflineResponder:
             where = f" in {', '.join(names[:-1])} and {names[-1]}"
         count = len(self.ctx.locations)
         ans.say(
-            f"{hi}Thanks for contacting {self.ctx.organization_name or 'us'}. We have {count} "
-            f"communit{'y' if count == 1 else 'ies'}{where}. Which one are you interested in?"
+            f"{self._intro()} We have {count} communit{'y' if count == 1 else 'ies'}{where}. "
+            "Which one are you interested in?"
         )
         if 1 < len(names) <= 13:
             ans.suggest(*names)

@@ -388,7 +388,14 @@ def _ingest_referral(
             conversation.last_inbound_at = event.timestamp
         db.session.commit()
     publish(conversation.organization_id, conversation.id, "message.created", {"message_id": note.id})
-    return IngestResult("stored", conversation_id=conversation.id, message_id=note.id)
+    from .replies import first_tap, schedule_ai_reply
+
+    # The first tap: a customer who opened the thread from a link or an ad, with nothing said yet, is greeted.
+    greet = not conversation.human_takeover and first_tap(conversation) is not None
+    db.session.commit()
+    if greet:
+        schedule_ai_reply(conversation.id)
+    return IngestResult("stored", conversation_id=conversation.id, message_id=note.id, reply_wanted=greet)
 
 
 _HANDLERS = {

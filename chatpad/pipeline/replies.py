@@ -130,6 +130,28 @@ def latest_inbound(conversation: Conversation) -> Message | None:
     return db.session.scalar(_latest_inbound(conversation, Message))
 
 
+def first_tap(conversation: Conversation) -> Message | None:
+    """A customer who arrived from an m.me/ig.me link or an ad and has not written yet (the "first tap"): the
+    referral note the AI greets, when nothing was said in the conversation yet. None otherwise."""
+    said = exists().where(
+        Message.conversation_id == conversation.id,
+        Message.direction == "outbound",
+        Message.sender_type.in_(("ai", "human")),
+    )
+    return db.session.scalar(
+        select(Message)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.direction == "inbound",
+            Message.sender_type == "system",
+            Message.deleted_at.is_(None),
+            ~said,
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+
+
 def still_answering(conversation: Conversation, answering: Message, key: str) -> bool:
     """After the model, in one statement: is `answering` still the customer's latest message, not yet answered under
     `key` (by another run of the job), and are the conversation and its account still there? Reads afresh, into the

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from chatpad import realtime
+from chatpad.ai import greeting_quick_replies
 from chatpad.channels import get_channel
 from chatpad.channels.widget.adapter import build_envelope, external_id_for
 from chatpad.channels.widget.settings import WidgetSettings, origin_allowed
@@ -289,6 +290,8 @@ def _session_payload(req: WidgetRequest) -> dict[str, Any]:
         "messages": serialize_messages(messages, assistant_name=req.settings.appearance["title"]),
         "cursor": make_cursor(messages),
         "config": req.settings.public_config(),
+        # The first open: the greeting offers what the assistant can do, as chips (nothing is stored until a tap).
+        "greeting_quick_replies": greeting_quick_replies() if req.account.location_id else [],
         "limits": {"max_message_chars": current_app.config["WIDGET_MAX_MESSAGE_CHARS"]},
     }
 

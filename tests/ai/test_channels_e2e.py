@@ -66,3 +66,47 @@ def test_instagram_story_reply_is_answered_about_the_story(demo, ig_sandbox, wor
     assert texts and texts[0].startswith("Thanks for replying to our story!")
     assert f"${FORGE.lot_rent}/month" in " ".join(texts)
     assert all(len(t.encode()) <= 1000 for t in texts)
+
+
+def _greets(text: str, *, offers: bool = True) -> None:
+    """A greeting says who answers and for which community, offers what it can do, and is no handoff."""
+    assert "I'm the MHP Communities Assistant for Forge at the Lake" in text, text
+    assert "I'll get a member" not in text and "not sure" not in text
+    assert not offers or "available homes" in text
+
+
+def test_messenger_get_started_is_greeted_not_handed_off(demo, db, meta_sandbox, workers):
+    """Every Messenger conversation begins with the Get Started postback: it is greeted, with quick replies, and the
+    conversation stays with the AI."""
+    accepted = _answer(meta_sandbox, workers, None, kind="get_started")
+    message = accepted[-1]["json"]["message"]
+    _greets(" ".join(r["json"]["message"].get("text", "") for r in accepted))
+    assert [q["title"] for q in message["quick_replies"]] == [
+        "Available homes",
+        "Office hours",
+        "Book a tour",
+        "Lot rent",
+    ]
+    db.session.expire_all()
+    assert db.session.scalar(select(Conversation)).human_takeover is False
+
+
+def test_instagram_icebreaker_is_answered_and_a_first_tap_is_greeted(demo, db, ig_sandbox, workers):
+    """An Instagram icebreaker (a postback with the question as its title) is answered with a greeting; a customer
+    who opens the thread from an ig.me link (a referral, no text) is greeted. Neither is a handoff."""
+    ig_sandbox.simulate(None, kind="postback", title="What homes are available?", payload="ICEBREAKER_HOMES")
+    workers.run("inbound")
+    workers.run("ai", "outbound")
+    texts = ig_sandbox.accepted_texts()
+    _greets(texts[0], offers=False)
+    homes = [h["data"] for h in D.location_listings(FORGE) if h["data"]["status"] == "available"]
+    assert any(f"Lot {h['lot']} —" in " ".join(texts) for h in homes)
+
+    ig_sandbox.simulate(None, sender="Ana Lopez", kind="referral")
+    workers.run("inbound")
+    workers.run("ai", "outbound")
+    new = ig_sandbox.accepted_texts()[len(texts) :]
+    assert new, "the first tap got no greeting"
+    _greets(new[0])
+    db.session.expire_all()
+    assert not any(c.human_takeover for c in db.session.scalars(select(Conversation)))

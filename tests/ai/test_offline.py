@@ -51,7 +51,7 @@ def ask(demo, talk, db):
 def test_greeting_names_the_community_and_offers_choices(ask):
     """A hello gets a friendly answer from the right community with tappable suggestions."""
     reply = ask("hi")
-    assert reply.text.startswith("Hi Jamie! Thanks for reaching out to Forge at the Lake.")
+    assert reply.text.startswith("Hi Jamie! I'm the MHP Communities Assistant for Forge at the Lake.")
     assert [q.title for q in reply.quick_replies] == ["Available homes", "Office hours", "Book a tour", "Lot rent"]
     assert reply.handoff is False and reply.sender_type == "ai"
 

@@ -253,6 +253,25 @@ def test_a_returning_visitor_sees_the_earlier_conversation(browser, widget_site,
         context.close()
 
 
+def test_the_first_open_offers_chips_and_a_tap_asks(browser, widget_site, forge, db):
+    """Opening the widget shows the greeting with what the assistant can do as chips; a tap sends it as a message and
+    the chips go."""
+    context = browser.new_context(viewport={"width": 390, "height": 760})
+    try:
+        page = context.new_page()
+        page.goto(forge.page_url)
+        page.click(".cp-launcher")
+        chips = page.locator(".cp-chips .cp-chip")
+        chips.first.wait_for()
+        assert chips.all_inner_texts() == ["Available homes", "Office hours", "Book a tour", "Lot rent"]
+        chips.nth(1).click()
+        wait_for(lambda: visitor_message(db, "Office hours"), what="the tapped chip's message")
+        page.locator(".cp-from-visitor", has_text="Office hours").wait_for()
+        assert page.locator(".cp-chips").count() == 0
+    finally:
+        context.close()
+
+
 def test_the_widget_is_keyboard_accessible_and_fits_a_phone(browser, widget_site, forge, artifacts):
     """At 360 px the chat fills the screen; Escape closes it and gives focus back to the launcher; new messages
     are announced (role=log)."""

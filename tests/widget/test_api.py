@@ -114,6 +114,14 @@ def test_a_new_visitor_gets_a_token_and_a_stream_but_nothing_is_stored(visitor, 
     assert "Set-Cookie" not in sent.headers  # visitors carry a header token, never a cookie
 
 
+def test_the_first_open_offers_what_the_assistant_can_do(visitor, db):
+    """A widget's first open greets with tappable suggestions (each one the AI understands: tests/ai/test_offline.py),
+    without storing anything."""
+    session = visitor.start()
+    assert session["greeting_quick_replies"] == ["Available homes", "Office hours", "Book a tour", "Lot rent"]
+    assert nothing_stored(db)
+
+
 @pytest.mark.parametrize(
     "token",
     ["garbage", "Bearer", URLSafeTimedSerializer("another-secret", salt=VISITOR_SALT).dumps({"w": "x", "v": "v_1"})],

@@ -533,6 +533,10 @@
         (data.messages || []).forEach(function (m) {
           addMessage(m);
         });
+        // The first open: what the assistant can do, as chips under the greeting (a tap sends it as a message).
+        if (!(data.messages || []).length && (data.greeting_quick_replies || []).length) {
+          ui.log.appendChild(el("div", { className: "cp-chips" }, data.greeting_quick_replies.map(chipButton)));
+        }
         if (!open) {
           unread = 0;
           updateLauncherLabel();
