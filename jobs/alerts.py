@@ -1,4 +1,4 @@
-"""Alert emails to the team (reconnections, handoffs), sent through ALERT_SMTP_URL."""
+"""Alert emails to the team (reconnections, handoffs, assignments), one per person, sent through ALERT_SMTP_URL."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ log = logging.getLogger("chatpad.jobs.alerts")
 
 
 def email_notification(notification_id: int) -> int:
-    """Email a notification to every active user of its organization who wants alert emails; returns how many."""
+    """Email a notification to the person it is for, if they still want alert emails; returns how many (0 or 1)."""
     from flask import current_app
 
     from chatpad.extensions import db
@@ -28,10 +28,8 @@ def email_notification(notification_id: int) -> int:
         if notification is None or not url:
             return 0
         query = select(User.email).where(
-            User.organization_id == notification.organization_id, User.active.is_(True), User.notify_email.is_(True)
+            User.id == notification.user_id, User.active.is_(True), User.notify_email.is_(True)
         )
-        if notification.user_id is not None:
-            query = query.where(User.id == notification.user_id)
         recipients = list(db.session.scalars(query))
         if not recipients:
             return 0

@@ -318,7 +318,7 @@ class UserView(TenantModelView):
     form_args = {
         "email": {"validators": [DataRequired(), Email(check_deliverability=False), Length(max=254)]},
         "role": {"choices": [(r, r.title()) for r in ROLES]},
-        "notify_email": {"label": "Email me about handoffs and reconnections"},
+        "notify_email": {"label": "Email me about handoffs, assignments and reconnections"},
     }
     form_extra_fields = {
         "new_password": PasswordField(
@@ -382,7 +382,11 @@ class DashboardView(SecureViewMixin, AdminIndexView):
         agents = db.session.scalars(select(Agent).where(Agent.tenant_clause(org_id)).order_by(Agent.name)).all()
         notifications = db.session.scalars(
             select(Notification)
-            .where(Notification.tenant_clause(org_id), Notification.read_at.is_(None))
+            .where(
+                Notification.tenant_clause(org_id),
+                Notification.user_id == current_user.id,
+                Notification.read_at.is_(None),
+            )
             .order_by(Notification.created_at.desc())
             .limit(10)
         ).all()

@@ -8,6 +8,9 @@ Definitions (also shown on the page):
   people: a person replied or took it over; unanswered: neither;
 - first response: from the customer's first message in the period to the first reply sent after it (AI or person);
   the median is over conversations that got one.
+
+Erased and expired conversations count as they did before they went: their anonymous per-day rows
+(anonymous_activity, chatpad.privacy.stats) are added in with the same definitions, so totals never drop.
 """
 
 from __future__ import annotations
@@ -21,20 +24,30 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, case, func, select, text, tuple_
+from sqlalchemy import and_, case, exists, func, literal, select, text, tuple_, union_all
 from sqlalchemy.orm import aliased
 
 from chatpad.extensions import db
-from chatpad.models import Conversation, Location, Message, SocialAccount, utcnow
+from chatpad.models import (
+    ANSWERED,
+    AUTOMATIC,
+    REPLIERS,
+    AnonymousActivity,
+    Conversation,
+    Location,
+    Message,
+    SocialAccount,
+    utcnow,
+)
 
 PERIOD_DAYS = (7, 30, 90)
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-ANSWERED = ("sent", "delivered", "read")
-# Replies the customer actually gets, by who wrote them. "system" outbound messages that are sent (not the internal
-# "taken over" lines) are automatic replies, such as the story-mention thank-you: answered without a person.
-AUTOMATIC = ("ai", "system")
-REPLIERS = ("ai", "system", "human")
+# ANSWERED, AUTOMATIC, REPLIERS (chatpad.models): replies the customer actually gets, by who wrote them.
+# "system" outbound messages that are sent (not the internal "taken over" lines) are automatic replies, such as the
+# story-mention thank-you: answered without a person.
+# The failure reason of an erased or expired conversation is not kept, only that a send failed.
+REASON_NOT_KEPT = "Reason not kept (erased or expired conversation)"
 
 
 @dataclass(frozen=True)
@@ -150,9 +163,15 @@ def _day(column):
 
 
 def _activity(org_id: int, period: Period):
-    """Per conversation with messages in the period: counts, who replied, and the first-response time. One pass over
-    the period's messages; a second look only for the rare conversation whose first reply in the period came before
-    the customer's first message in it (the tail of an earlier exchange)."""
+    """One row per conversation with messages in the period, stored or erased (see _stored and _anonymous): its
+    counts, who replied, the first-response time, and how many conversations the row stands for."""
+    return union_all(_stored(org_id, period), *_anonymous(org_id, period)).subquery("per_conversation")
+
+
+def _stored(org_id: int, period: Period):
+    """Per stored conversation with messages in the period: counts, who replied, and the first-response time. One
+    pass over the period's messages; a second look only for the rare conversation whose first reply in the period
+    came before the customer's first message in it (the tail of an earlier exchange)."""
     # System lines ("taken over", "handed back") are stored as messages with status internal: not traffic.
     in_period = and_(Message.created_at >= period.start, Message.created_at < period.end, Message.status != "internal")
     answered = Message.status.in_(ANSWERED)
@@ -217,15 +236,96 @@ def _activity(org_id: int, period: Period):
         case((and_(act.c.inbound > 0, ~human, act.c.has_ai == 0), 1), else_=0).label("is_unanswered"),
         case((act.c.created_at >= period.start, 1), else_=0).label("is_new"),
         _seconds_between(first_out, act.c.first_in).label("response"),
-    ).subquery("per_conversation")
+        literal(1).label("conversations"),
+    )
 
 
-SUMMED = ("messages", "inbound", "outbound", "failed", "is_new", "is_ai", "is_human", "is_unanswered")
+def _anonymous(org_id: int, period: Period):
+    """The erased and expired conversations of the period, in _stored's columns and with its definitions, from
+    their anonymous per-day rows: grouped by their random key (a conversation active on several days counts once),
+    started on or after the period's first day (as _stored's created_at >= start), answered by the AI or by people
+    over the period's days, and its first response that of its first day in the period with a customer message,
+    counted when the reply came before the period's end. Rows written before the key existed are per-day totals,
+    added as they are (each day's conversations, answered as that day's replies say)."""
+    a = AnonymousActivity
+    first, last = period.first_day, period.last_day
+    in_period = and_(a.organization_id == org_id, a.day >= first, a.day <= last)
+    anon = (
+        select(
+            a.conversation_key.label("key"),
+            a.channel.label("channel"),
+            a.location_id.label("location_id"),
+            func.sum(a.messages).label("messages"),
+            func.sum(a.inbound).label("inbound"),
+            func.sum(a.outbound).label("outbound"),
+            func.sum(a.failed).label("failed"),
+            func.sum(a.automatic_replies).label("automatic"),
+            func.sum(a.human_replies + a.taken_over).label("human"),
+            func.min(case((a.inbound > 0, a.day))).label("first_in_day"),
+        )
+        .where(in_period, a.conversation_key.is_not(None))
+        .group_by(a.conversation_key, a.channel, a.location_id)
+        .having(func.sum(a.messages) > 0)
+        .cte("anon")
+    )
+    day = aliased(AnonymousActivity)
+    started = exists().where(
+        day.organization_id == org_id,
+        day.conversation_key == anon.c.key,
+        day.new_conversations > 0,
+        day.day >= first,
+    )
+    response = (
+        select(day.first_response_seconds)
+        .where(
+            day.organization_id == org_id,
+            day.conversation_key == anon.c.key,
+            day.day == anon.c.first_in_day,
+            day.first_response_day <= last,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    human = anon.c.human > 0
+    keyed = select(
+        anon.c.channel,
+        anon.c.location_id,
+        anon.c.messages,
+        anon.c.inbound,
+        anon.c.outbound,
+        anon.c.failed,
+        case((and_(anon.c.inbound > 0, human), 1), else_=0).label("is_human"),
+        case((and_(anon.c.inbound > 0, ~human, anon.c.automatic > 0), 1), else_=0).label("is_ai"),
+        case((and_(anon.c.inbound > 0, ~human, anon.c.automatic == 0), 1), else_=0).label("is_unanswered"),
+        case((started, 1), else_=0).label("is_new"),
+        response.label("response"),
+        literal(1).label("conversations"),
+    )
+    answered_by_people = a.human_replies + a.taken_over > 0
+    totals = select(
+        a.channel,
+        a.location_id,
+        a.messages,
+        a.inbound,
+        a.outbound,
+        a.failed,
+        case((and_(a.inbound > 0, answered_by_people), a.conversations), else_=0).label("is_human"),
+        case((and_(a.inbound > 0, ~answered_by_people, a.ai_replies + a.automatic_replies > 0), a.conversations),
+             else_=0).label("is_ai"),
+        case((and_(a.inbound > 0, ~answered_by_people, a.ai_replies + a.automatic_replies == 0), a.conversations),
+             else_=0).label("is_unanswered"),
+        a.new_conversations.label("is_new"),
+        literal(None).label("response"),
+        a.conversations.label("conversations"),
+    ).where(in_period, a.conversation_key.is_(None), a.messages > 0)  # fmt: skip
+    return keyed, totals
+
+
+SUMMED = ("messages", "inbound", "outbound", "failed", "is_new", "is_ai", "is_human", "is_unanswered", "conversations")
 
 
 def _sums(rows) -> list:
     return [func.sum(rows.c[name]).label(name) for name in SUMMED] + [
-        func.count().label("conversations"),
         func.count(rows.c.response).label("responses"),
         func.percentile_cont(0.5).within_group(rows.c.response).label("median"),
     ]
@@ -242,7 +342,7 @@ def _grouped_postgresql(rows) -> dict[tuple[str, Any], dict]:
     ).group_by(func.grouping_sets(tuple_(rows.c.channel), tuple_(rows.c.location_id), tuple_()))
     out: dict[tuple[str, Any], dict] = {}
     for row in db.session.execute(stmt).mappings():
-        values = {name: int(row[name] or 0) for name in (*SUMMED, "conversations", "responses")}
+        values = {name: int(row[name] or 0) for name in (*SUMMED, "responses")}
         values["median"] = float(row["median"]) if row["median"] is not None else None
         if not row["g_channel"]:
             out[("channel", row["channel"])] = values
@@ -255,14 +355,13 @@ def _grouped_postgresql(rows) -> dict[tuple[str, Any], dict]:
 
 def _grouped_python(rows) -> dict[tuple[str, Any], dict]:
     """SQLite (the embedded, single-business case): per-conversation rows summed and medians taken in Python."""
-    sums: dict[tuple[str, Any], dict] = defaultdict(lambda: dict.fromkeys((*SUMMED, "conversations", "responses"), 0))
+    sums: dict[tuple[str, Any], dict] = defaultdict(lambda: dict.fromkeys((*SUMMED, "responses"), 0))
     responses: dict[tuple[str, Any], list[float]] = defaultdict(list)
     for row in db.session.execute(select(rows)).mappings():
         for key in (("channel", row["channel"]), ("location", row["location_id"]), ("total", None)):
             group = sums[key]
             for name in SUMMED:
                 group[name] += int(row[name] or 0)
-            group["conversations"] += 1
             if row["response"] is not None:
                 group["responses"] += 1
                 responses[key].append(float(row["response"]))
@@ -370,10 +469,19 @@ def _daily(org_id: int, period: Period) -> list[tuple[date, dict[str, int]]]:
         )
         .group_by(day, Conversation.channel)
     ).all()
+    a = AnonymousActivity
+    erased = db.session.execute(
+        select(a.day, a.channel, func.sum(a.messages))
+        .where(a.organization_id == org_id, a.day >= period.first_day, a.day <= period.last_day, a.messages > 0)
+        .group_by(a.day, a.channel)
+    ).all()
     per_day: dict[date, dict[str, int]] = defaultdict(dict)
-    for day, channel, count in counts:
-        key = day.date() if isinstance(day, datetime) else date.fromisoformat(day)
-        per_day[key][channel] = int(count)
+    for day, channel, count in [*counts, *erased]:
+        if isinstance(day, datetime):
+            key = day.date()
+        else:
+            key = day if isinstance(day, date) else date.fromisoformat(day)
+        per_day[key][channel] = per_day[key].get(channel, 0) + int(count)
     days = []
     current = period.first_day
     while current <= period.last_day:
@@ -394,9 +502,17 @@ def _failures(org_id: int, period: Period) -> list[dict[str, Any]]:
         )
         .group_by(Conversation.channel, Message.error)
     ).all()
+    a = AnonymousActivity
+    erased = db.session.execute(
+        select(a.channel, func.sum(a.failed))
+        .where(a.organization_id == org_id, a.day >= period.first_day, a.day <= period.last_day, a.failed > 0)
+        .group_by(a.channel)
+    ).all()
     grouped: dict[tuple[str, str], int] = defaultdict(int)
     for channel, error, count in rows:
         grouped[(channel, failure_reason(error))] += int(count)
+    for channel, count in erased:
+        grouped[(channel, REASON_NOT_KEPT)] += int(count)
     return [
         {"channel": channel, "reason": reason, "count": count}
         for (channel, reason), count in sorted(grouped.items(), key=lambda kv: (-kv[1], kv[0]))

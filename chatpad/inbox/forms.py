@@ -48,4 +48,6 @@ class MergeSearchForm(FlaskForm):
 
 
 class NotificationSettingsForm(FlaskForm):
-    notify_email = BooleanField("Email me about handoffs and messages in taken-over conversations")
+    notify_email = BooleanField(
+        "Email me my notifications (handoffs, assignments, messages in taken-over conversations)"
+    )

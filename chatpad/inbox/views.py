@@ -43,6 +43,7 @@ from chatpad.models import (
     User,
     utcnow,
 )
+from chatpad.notify import notify_assigned
 from chatpad.realtime import conversation_channel, org_channel, publish
 
 from . import analytics
@@ -356,7 +357,10 @@ class InboxView(SecureViewMixin, BaseView):
         form.user.choices = [("", "Nobody")] + [(str(u.id), str(u)) for u in users]
         if not form.validate_on_submit():
             return self._render_conversation(conversation, 400, assign_form=form)
+        previous = conversation.assigned_user_id
         conversation.assigned_user_id = int(form.user.data) if form.user.data else None
+        if conversation.assigned_user_id and conversation.assigned_user_id != previous:
+            notify_assigned(conversation, db.session.get(User, conversation.assigned_user_id), by=_user())
         record_audit(
             "conversation.assign",
             organization_id=conversation.organization_id,
@@ -464,9 +468,9 @@ class InboxView(SecureViewMixin, BaseView):
     # --- notifications ---
 
     def _notifications_query(self):
+        """The signed-in person's own notifications (each person has their own, and their own read state)."""
         return select(Notification).where(
-            Notification.tenant_clause(_org_id()),
-            (Notification.user_id.is_(None)) | (Notification.user_id == current_user.id),
+            Notification.tenant_clause(_org_id()), Notification.user_id == current_user.id
         )
 
     @expose("/notifications/")
@@ -501,13 +505,14 @@ class InboxView(SecureViewMixin, BaseView):
     def read_all(self):
         if not ActionForm().validate_on_submit():
             abort(400)
-        ids = select(Notification.id).where(
-            Notification.tenant_clause(_org_id()),
-            (Notification.user_id.is_(None)) | (Notification.user_id == current_user.id),
-            Notification.read_at.is_(None),
-        )
         db.session.execute(
-            update(Notification).where(Notification.id.in_(ids)).values(read_at=utcnow()),
+            update(Notification)
+            .where(
+                Notification.tenant_clause(_org_id()),
+                Notification.user_id == current_user.id,
+                Notification.read_at.is_(None),
+            )
+            .values(read_at=utcnow()),
             execution_options={"synchronize_session": False},
         )
         db.session.commit()
@@ -633,8 +638,8 @@ def unread_notifications(org_id: int, user_id: int, cap: int = 99) -> int:
         select(Notification.id)
         .where(
             Notification.organization_id == org_id,
+            Notification.user_id == user_id,
             Notification.read_at.is_(None),
-            (Notification.user_id.is_(None)) | (Notification.user_id == user_id),
         )
         .limit(cap + 1)
         .subquery()

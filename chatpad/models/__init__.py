@@ -27,7 +27,15 @@ from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
 from .inbox import ConversationNote
 from .mail import EmailSyncState
 from .org import ROLES, Organization, User
-from .privacy import ACTIVITY_COUNTERS, DELETION_REQUEST_STATUSES, AnonymousActivity, DataDeletionRequest
+from .privacy import (
+    ACTIVITY_COUNTERS,
+    ANSWERED,
+    AUTOMATIC,
+    DELETION_REQUEST_STATUSES,
+    REPLIERS,
+    AnonymousActivity,
+    DataDeletionRequest,
+)
 
 __all__ = [
     "ACTIVE_BOOKING_STATUSES",
@@ -48,6 +56,9 @@ __all__ = [
     "ROLES",
     "SENDER_TYPES",
     "Agent",
+    "ANSWERED",
+    "AUTOMATIC",
+    "REPLIERS",
     "AnonymousActivity",
     "Attachment",
     "AuditLog",

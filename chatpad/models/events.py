@@ -55,15 +55,19 @@ class AuditLog(db.Model):
 
 
 class Notification(db.Model):
-    """An in-app notice for a team: a handoff, a message in a taken-over conversation, an account to reconnect."""
+    """An in-app notice for one person: a handoff, a message in a taken-over conversation, an account to reconnect,
+    a conversation assigned to them. Each person of a team has their own (chatpad.notify), and so their own read
+    state."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_org_created", "organization_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_notifications_org_created", "organization_id", "created_at"),
+        Index("ix_notifications_user_created", "user_id", "created_at"),
+    )
 
     id: Mapped[int] = bigint_pk()
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    # None: for everyone in the organization.
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str | None] = mapped_column(Text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chatpad.crypto import EncryptedText
@@ -15,16 +15,25 @@ from .base import JSONType, UTCDateTime, bigint_pk, created_at_column
 
 DELETION_REQUEST_STATUSES = ("received", "completed", "failed")
 
+# What analytics counts, and so what anonymous counts keep (chatpad.inbox.analytics, chatpad.privacy.stats).
+# A reply the customer got; by whom: the AI, or an automatic reply of the channel (a "system" outbound message that
+# went out, such as Instagram's story-mention thank-you; the internal "taken over" lines have status internal).
+ANSWERED = ("sent", "delivered", "read")
+AUTOMATIC = ("ai", "system")
+REPLIERS = ("ai", "system", "human")
+
 # The counters kept per organization, channel, location and day when conversations are erased or expire.
 ACTIVITY_COUNTERS = (
     "conversations",  # conversations with at least one message that day
     "new_conversations",  # conversations started that day
-    "messages",
+    "messages",  # the internal system lines ("taken over") are not traffic and not counted
     "inbound",
     "outbound",
     "ai_replies",  # AI replies that went out (sent, delivered or read)
     "human_replies",  # replies by people that went out
     "failed",  # outbound messages that failed
+    "automatic_replies",  # replies by the AI or the channel's automatic ones that went out
+    "taken_over",  # conversations a person took over that day
 )
 
 
@@ -32,8 +41,10 @@ class AnonymousActivity(db.Model):
     """Counts of erased or expired conversations, per organization, channel, location and day: nothing about who.
 
     Written when a customer is erased or retention deletes old conversations, so analytics over a period keeps its
-    totals after the rows themselves are gone (chatpad.privacy.stats reads them). Several rows may exist for one
-    key (one per deletion run); readers sum them.
+    totals after the rows themselves are gone (chatpad.inbox.analytics adds them in). One row per conversation and
+    day it was active, tied together by conversation_key: a random key made up at deletion and stored nowhere else,
+    so a period counts a conversation that spans several days once, and says who answered it, as it did before.
+    Rows written before the key existed (conversation_key NULL) are per-day totals; readers sum them.
     """
 
     __tablename__ = "anonymous_activity"
@@ -52,6 +63,13 @@ class AnonymousActivity(db.Model):
     ai_replies: Mapped[int] = mapped_column(Integer, default=0)
     human_replies: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
+    automatic_replies: Mapped[int] = mapped_column(Integer, default=0)
+    taken_over: Mapped[int] = mapped_column(Integer, default=0)
+    conversation_key: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # From the customer's first message that day to the first reply after it (that day or later), and that reply's
+    # day: analytics counts the response when the reply falls in its period, as it does for stored conversations.
+    first_response_seconds: Mapped[float | None] = mapped_column(Float)
+    first_response_day: Mapped[date | None] = mapped_column(Date)
     # erasure | retention: why the rows behind these counts are gone
     reason: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = created_at_column()

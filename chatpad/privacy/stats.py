@@ -1,94 +1,113 @@
 """Anonymous counts: what analytics keeps of conversations that were erased or expired.
 
-Before conversations are deleted, their messages are counted per organization, channel, location and UTC day
-(the same definitions the analytics page uses: a conversation counts on each day it has messages; replies count
-when they went out) and the counts are written to anonymous_activity. No id, name, text or timestamp finer than a
-day survives; a day with one conversation on one channel at one location is still only a count of one.
+Before conversations are deleted, each is counted per UTC day it was active, with the definitions the analytics page
+uses (chatpad.inbox.analytics): messages (not the internal "taken over" lines), replies that went out and by whom,
+failed sends, the day it started and the day a person took it over, and each day's first response (from the
+customer's first message that day to the first reply after it). The rows go to anonymous_activity, tied together by
+a random key made up here and stored nowhere else, so analytics counts a conversation once per period and says who
+answered it, as it did before the deletion. No id, name, text or timestamp finer than a day survives.
 """
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, case, distinct, func, select
+from sqlalchemy import func, select
 
 from chatpad.extensions import db
-from chatpad.models import ACTIVITY_COUNTERS, AnonymousActivity, Conversation, Message
-
-SENT = ("sent", "delivered", "read")
-
-
-def utc_day(column):
-    """The UTC calendar day of a timestamp column, in SQL (PostgreSQL keeps zones; SQLite stores naive UTC)."""
-    if db.engine.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.strftime("%Y-%m-%d", column)
+from chatpad.models import (
+    ACTIVITY_COUNTERS,
+    ANSWERED,
+    AUTOMATIC,
+    REPLIERS,
+    AnonymousActivity,
+    Conversation,
+    Message,
+)
 
 
 @dataclass
 class ActivityCounts:
-    """Counters for one (channel, location, day) group."""
+    """One conversation's counters for one day."""
 
+    conversation_key: uuid.UUID
     channel: str
     location_id: uuid.UUID | None
     day: date
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACTIVITY_COUNTERS, 0))
+    first_response_seconds: float | None = None
+    first_response_day: date | None = None
+
+
+def _day(at: datetime) -> date:
+    return (at if at.tzinfo is None else at.astimezone(UTC)).date()
 
 
 def count_activity(conversation_ids: Sequence[uuid.UUID]) -> list[ActivityCounts]:
-    """What these conversations add up to, per organization-independent (channel, location, day) group."""
+    """What these conversations add up to: one entry per conversation and UTC day it was active (or started, or
+    was taken over)."""
     if not conversation_ids:
         return []
-    groups: dict[tuple, ActivityCounts] = {}
+    conversations = db.session.execute(
+        select(Conversation.id, Conversation.channel, Conversation.location_id, Conversation.created_at,
+               Conversation.taken_over_at).where(Conversation.id.in_(conversation_ids))
+    ).all()  # fmt: skip
+    messages: dict[uuid.UUID, list] = defaultdict(list)
+    for row in db.session.execute(
+        select(Message.conversation_id, Message.created_at, Message.direction, Message.sender_type, Message.status)
+        .where(Message.conversation_id.in_(conversation_ids), Message.status != "internal")
+        .order_by(Message.conversation_id, Message.created_at, Message.id)
+    ):
+        messages[row.conversation_id].append(row)
+    out: list[ActivityCounts] = []
+    for cid, channel, location_id, created_at, taken_over_at in conversations:
+        key = uuid.uuid4()
+        days: dict[date, ActivityCounts] = {}
 
-    def group(channel, location_id, day_text) -> ActivityCounts:
-        key = (channel, location_id, day_text)
-        if key not in groups:
-            groups[key] = ActivityCounts(channel, location_id, date.fromisoformat(day_text))
-        return groups[key]
+        def on(day: date, key=key, channel=channel, location_id=location_id, days=days) -> ActivityCounts:
+            if day not in days:
+                days[day] = ActivityCounts(key, channel, location_id, day)
+            return days[day]
 
-    day = utc_day(Message.created_at).label("day")
-    sent = Message.status.in_(SENT)
-    rows = db.session.execute(
-        select(
-            Conversation.channel,
-            Conversation.location_id,
-            day,
-            func.count(distinct(Message.conversation_id)),
-            func.count(),
-            func.sum(case((Message.direction == "inbound", 1), else_=0)),
-            func.sum(case((Message.direction == "outbound", 1), else_=0)),
-            func.sum(case((and_(Message.sender_type == "ai", sent), 1), else_=0)),
-            func.sum(case((and_(Message.sender_type == "human", sent), 1), else_=0)),
-            func.sum(case((Message.status == "failed", 1), else_=0)),
-        )
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.conversation_id.in_(conversation_ids))
-        .group_by(Conversation.channel, Conversation.location_id, day)
-    ).all()
-    for channel, location_id, day_text, convs, messages, inbound, outbound, ai, human, failed in rows:
-        counts = group(channel, location_id, day_text).counts
-        counts.update(
-            conversations=convs,
-            messages=messages,
-            inbound=inbound or 0,
-            outbound=outbound or 0,
-            ai_replies=ai or 0,
-            human_replies=human or 0,
-            failed=failed or 0,
-        )
-    started = utc_day(Conversation.created_at).label("day")
-    for channel, location_id, day_text, new in db.session.execute(
-        select(Conversation.channel, Conversation.location_id, started, func.count())
-        .where(Conversation.id.in_(conversation_ids))
-        .group_by(Conversation.channel, Conversation.location_id, started)
-    ).all():
-        group(channel, location_id, day_text).counts["new_conversations"] += new
-    return list(groups.values())
+        replies = []
+        first_in: dict[date, datetime] = {}
+        for m in messages[cid]:
+            day = _day(m.created_at)
+            counts = on(day).counts
+            counts["conversations"] = 1
+            counts["messages"] += 1
+            if m.direction == "inbound":
+                counts["inbound"] += 1
+                first_in.setdefault(day, m.created_at)
+                continue
+            counts["outbound"] += 1
+            went_out = m.status in ANSWERED
+            if m.status == "failed":
+                counts["failed"] += 1
+            if went_out and m.sender_type == "ai":
+                counts["ai_replies"] += 1
+            if went_out and m.sender_type == "human":
+                counts["human_replies"] += 1
+            if went_out and m.sender_type in AUTOMATIC:
+                counts["automatic_replies"] += 1
+            if went_out and m.sender_type in REPLIERS:
+                replies.append(m.created_at)
+        if created_at is not None:
+            on(_day(created_at)).counts["new_conversations"] = 1
+        if taken_over_at is not None:
+            on(_day(taken_over_at)).counts["taken_over"] = 1
+        for day, asked in first_in.items():
+            index = bisect.bisect_left(replies, asked)
+            if index < len(replies):
+                days[day].first_response_seconds = (replies[index] - asked).total_seconds()
+                days[day].first_response_day = _day(replies[index])
+        out.extend(days.values())
+    return out
 
 
 def record_activity(organization_id: int, conversation_ids: Sequence[uuid.UUID], reason: str) -> int:
@@ -99,10 +118,13 @@ def record_activity(organization_id: int, conversation_ids: Sequence[uuid.UUID],
         db.session.add(
             AnonymousActivity(
                 organization_id=organization_id,
+                conversation_key=item.conversation_key,
                 channel=item.channel,
                 location_id=item.location_id,
                 day=item.day,
                 reason=reason,
+                first_response_seconds=item.first_response_seconds,
+                first_response_day=item.first_response_day,
                 **item.counts,
             )
         )
@@ -114,7 +136,8 @@ def anonymous_activity(
     organization_id: int, start: date, end: date, by: Iterable[str] = ("channel",)
 ) -> dict[tuple, dict[str, int]]:
     """Summed counters of erased and expired conversations for days start..end (both included), grouped by any of
-    channel, location_id, day: {(channel,): {"messages": 12, …}}. For analytics to add to what is still stored."""
+    channel, location_id, day: {(channel,): {"messages": 12, …}} (a conversation counts once per day it was active;
+    the analytics page counts it once per period)."""
     keys = [getattr(AnonymousActivity, name) for name in by]
     rows = db.session.execute(
         select(*keys, *[func.sum(getattr(AnonymousActivity, c)) for c in ACTIVITY_COUNTERS])

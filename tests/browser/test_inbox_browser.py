@@ -189,6 +189,52 @@ def test_a_reply_updates_by_polling_while_it_is_in_flight(page, app, db, lakesid
     assert page.inner_text("#live-status") == "Updates every 120 s"  # the server's interval, said truly
 
 
+def test_two_people_each_have_their_own_bell(browser, live_server, app, db, make, lakeside, meta_sandbox, workers,
+                                             artifacts):  # fmt: skip
+    """Dana (owner) and Pat (agent) in two browsers: a handoff rings both bells; Dana's "Mark all as read" clears
+    only hers; Dana assigns Jane to Pat, and Pat's bell says so and leads to the conversation."""
+    from chatpad.pipeline import take_over
+
+    pat = make.user(lakeside.org, role="agent", email="pat@lakeside.example.com")
+    pat.name = "Pat Agent"
+    lakeside.user.name = "Dana Owner"
+    db.session.commit()
+    jane = _jane_waiting(app, db, lakeside, meta_sandbox, workers)
+    take_over(jane, reason="The customer asked for a person")
+    pages = {}
+    for who, user, width in (("dana", lakeside.user, 1366), ("pat", pat, 390)):
+        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 900})
+        pages[who] = context.new_page()
+        sign_in(pages[who], user.email)
+    dana, pat_page = pages["dana"], pages["pat"]
+    try:
+        for page in (dana, pat_page):
+            page.goto("/admin/inbox/")
+            assert page.inner_text("#notification-count") == "1"
+        dana.click(".notification-bell")
+        dana.click("text=Mark all as read")
+        dana.wait_for_selector("text=All notifications marked as read.")
+        assert dana.locator("#notification-count").count() == 0
+        pat_page.reload()
+        assert pat_page.inner_text("#notification-count") == "1"  # Pat has not read it
+
+        dana.goto(f"/admin/inbox/c/{jane.id}")
+        dana.select_option("#assign-user", label="Pat Agent")
+        dana.click("#assign-form button[type=submit]")
+        dana.wait_for_selector("text=Assignment saved.")
+        assert dana.locator("#notification-count").count() == 0
+        pat_page.goto("/admin/inbox/notifications/")
+        assert pat_page.inner_text("#notification-count") == "2"
+        pat_page.screenshot(path=str(artifacts / "inbox-notifications-390.png"), full_page=True)
+        assert pat_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        pat_page.click("text=Dana Owner assigned you the conversation with Jane Doe")
+        pat_page.wait_for_url(f"**/admin/inbox/c/{jane.id}")
+        assert pat_page.inner_text("#notification-count") == "1"
+    finally:
+        for page in pages.values():
+            page.context.close()
+
+
 def test_merge_two_contacts_in_the_browser(page, lakeside, artifacts):
     """Bob on Messenger and Bob by email become one person, with both channels in his history."""
     sign_in(page, lakeside.user.email)
@@ -251,6 +297,7 @@ def test_analytics_and_notifications_pages(page, db, make, lakeside, inbox_make,
     db.session.add(
         Notification(
             organization_id=lakeside.org.id,
+            user_id=lakeside.user.id,
             kind="handoff",
             title="Ana Lopez is waiting for a person",
             body="The customer asked for a person",

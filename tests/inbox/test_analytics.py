@@ -199,3 +199,79 @@ def test_an_automatic_reply_counts_as_answered_without_a_person(db, make, inbox_
     total = build_report(biz.org.id, parse_period({"days": "7"})).total
     assert (total.conversations, total.ai, total.human, total.unanswered) == (2, 1, 0, 1)
     assert total.median_first_response == pytest.approx(3, abs=0.01)  # SQLite: julianday arithmetic
+
+
+def _snapshot(report) -> dict:
+    """Every number the page and its CSV show, except the failure reasons (an erasure keeps counts, not words)."""
+    from chatpad.inbox.analytics import csv_rows
+
+    failed_by_channel: dict[str, int] = {}
+    for f in report.failures:
+        failed_by_channel[f["channel"]] = failed_by_channel.get(f["channel"], 0) + f["count"]
+    return {"csv": csv_rows(report), "daily": report.daily, "failed_by_channel": failed_by_channel}
+
+
+def test_erasing_customers_keeps_every_total(client, db, make, inbox_make, traffic):
+    """After an erasure the page and its CSV show the same numbers as before, for any period: the anonymous counts
+    are added back, a conversation that spans several days still counts once, and who answered, the median first
+    response and the failed sends stay as they were."""
+    from chatpad.models import Contact
+    from chatpad.privacy import erase_contact
+
+    now = utcnow()
+    dana = inbox_make.contact(traffic.org, "Dana Erased")
+    chat = inbox_make.conversation(traffic.account, dana)  # five days, answered by the AI, then by a person
+    inbox_make.message(chat, "Is the pool open?", at=now - timedelta(days=5))
+    inbox_make.message(chat, "Yes, 9 to 9.", direction="outbound", at=now - timedelta(days=5) + timedelta(seconds=20))
+    inbox_make.message(chat, "And on Sunday?", at=now - timedelta(days=1))
+    inbox_make.message(
+        chat, "Sundays too.", direction="outbound", sender_type="human", at=now - timedelta(days=1, seconds=-420)
+    )
+    mail = inbox_make.conversation(traffic.mail, dana)
+    inbox_make.message(mail, "Lot rent?", at=now - timedelta(days=3))
+    inbox_make.message(mail, "$450", direction="outbound", status="failed", error="SMTP 451 try later", at=now)
+    erased = [dana.id]
+    # And two of the fixture's customers: the person who was helped by email, the one taken over.
+    for conversation in db.session.scalars(select_conversations(traffic, "email")):
+        erased.append(conversation.contact_id)
+
+    today = now.date()
+    periods = [
+        {"days": "7"},
+        {"days": "30"},
+        {"days": "90"},
+        {"start": (today - timedelta(days=3)).isoformat(), "end": today.isoformat()},  # cuts Dana's chat
+        {"start": (today - timedelta(days=5)).isoformat(), "end": (today - timedelta(days=5)).isoformat()},
+    ]
+    before = [_snapshot(build_report(traffic.org.id, parse_period(p))) for p in periods]
+    login(client, traffic.user.email)
+    page_before = client.get("/admin/analytics/?days=7").get_data(as_text=True)
+    csv_before = client.get("/admin/analytics/export.csv?days=7").get_data(as_text=True)
+    assert before[0]["csv"][1][2] == 7  # the total's conversations: the fixture's five and Dana's two
+
+    for contact_id in dict.fromkeys(erased):
+        erase_contact(db.session.get(Contact, contact_id), actor=traffic.user)
+    db.session.expire_all()
+    assert db.session.scalar(select_conversations(traffic, "email")) is None
+
+    after = [_snapshot(build_report(traffic.org.id, parse_period(p))) for p in periods]
+    for period, was, now_is in zip(periods, before, after, strict=True):
+        assert now_is == was, period
+    assert _kpis(client.get("/admin/analytics/?days=7").get_data(as_text=True)) == _kpis(page_before)
+    assert client.get("/admin/analytics/export.csv?days=7").get_data(as_text=True) == csv_before
+    failures = client.get("/admin/analytics/failures.csv?days=7").get_data(as_text=True)
+    assert "SMTP 550" not in failures and "SMTP 451" not in failures  # the reasons went with the messages
+
+
+def select_conversations(biz, channel: str):
+    from sqlalchemy import select
+
+    from chatpad.models import Conversation
+
+    return select(Conversation).where(Conversation.organization_id == biz.org.id, Conversation.channel == channel)
+
+
+def _kpis(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'<div class="kpi-value">([^<]*)</div><div class="kpi-label">([^<]*)</div>', html)

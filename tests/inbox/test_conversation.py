@@ -379,6 +379,101 @@ def test_handoffs_notify_the_team_in_app(client, db, chat):
     assert 'id="notification-count"' not in client.get("/admin/inbox/").get_data(as_text=True)
 
 
+class Person:
+    """A browser of its own: its own cookies. The test's app context outlives requests, so what they cache in g
+    (Flask-Login's user, Flask-WTF's CSRF token) is dropped before each request, as a server's fresh context per
+    request would."""
+
+    def __init__(self, app, email: str | None = None):
+        self.client = app.test_client()
+        if email:
+            self._fresh()
+            login(self.client, email)
+
+    @staticmethod
+    def _fresh() -> None:
+        from flask import g
+
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)
+
+    def get(self, *args, **kw):
+        self._fresh()
+        return self.client.get(*args, **kw)
+
+    def post(self, *args, **kw):
+        self._fresh()
+        return self.client.post(*args, **kw)
+
+
+def opened_links(html: str) -> list[str]:
+    return re.findall(r'action="(/admin/inbox/notifications/\d+/open)"', html)
+
+
+def bell(person) -> int:
+    """The unread count on the bell of whoever is signed in (0 when the bell shows none)."""
+    found = re.search(r'id="notification-count">(\d+)<', person.get("/admin/inbox/").get_data(as_text=True))
+    return int(found.group(1)) if found else 0
+
+
+def test_each_person_has_their_own_read_state(app, db, make, chat):
+    """Opening a notification or pressing "Mark all as read" changes only my bell, never a colleague's."""
+    from chatpad.pipeline import take_over
+
+    colleague = make.user(chat.org, role="agent")
+    take_over(db.session.get(Conversation, chat.conv.id), reason="The customer asked for a person")
+    me, other = Person(app, chat.user.email), Person(app, colleague.email)
+    assert bell(me) == 1 and bell(other) == 1
+
+    html = other.get("/admin/inbox/notifications/").get_data(as_text=True)
+    (mine,) = opened_links(html)
+    other.post(mine, data={"csrf_token": csrf_from(html)})
+    assert bell(other) == 0 and bell(me) == 1
+    # Someone else's notification is not mine to open.
+    (theirs,) = opened_links(me.get("/admin/inbox/notifications/").get_data(as_text=True))
+    assert theirs != mine and other.post(theirs, data={"csrf_token": csrf_from(html)}).status_code == 404
+    assert bell(me) == 1
+
+    # A new message in the taken-over conversation: the colleague, who read theirs, hears again; I have one unread.
+    from chatpad.notify import notify_team
+
+    notify_team(chat.org.id, kind="handoff", title="Jane Doe is waiting for a person", conversation=chat.conv)
+    db.session.commit()
+    assert bell(other) == 1 and bell(me) == 1
+
+    html = me.get("/admin/inbox/notifications/").get_data(as_text=True)
+    me.post("/admin/inbox/notifications/read-all", data={"csrf_token": csrf_from(html)})
+    assert bell(me) == 0 and bell(other) == 1
+    assert "Jane Doe is waiting for a person" in other.get("/admin/inbox/notifications/").get_data(as_text=True)
+
+
+def test_assigning_a_conversation_notifies_the_assignee(app, client, db, make, chat):
+    """The colleague a conversation is assigned to is notified (and emailed, if they asked); nobody else is, and
+    assigning to yourself tells no one."""
+    colleague = make.user(chat.org, role="agent", email="pat@lakeside.example.com")
+    colleague.name = "Pat Agent"
+    chat.user.name = "Olive Owner"
+    db.session.commit()
+    login(client, chat.user.email)
+    assert post(client, chat.conv, "assign", {"user": str(chat.user.id)}).status_code == 302
+    assert db.session.scalars(select(Notification)).all() == []
+
+    assert post(client, chat.conv, "assign", {"user": str(colleague.id)}).status_code == 302
+    (notice,) = db.session.scalars(select(Notification)).all()
+    assert notice.user_id == colleague.id and notice.kind == "assigned"
+    assert notice.title == "Olive Owner assigned you the conversation with Jane Doe"
+    assert notice.conversation_id == chat.conv.id
+    post(client, chat.conv, "assign", {"user": str(colleague.id)})  # saved again: no second notice
+    assert len(db.session.scalars(select(Notification)).all()) == 1
+
+    other = Person(app, colleague.email)
+    assert bell(other) == 1 and bell(Person(app, chat.user.email)) == 0
+    html = other.get("/admin/inbox/notifications/").get_data(as_text=True)
+    assert "Olive Owner assigned you the conversation with Jane Doe" in html
+    opened = other.post(f"/admin/inbox/notifications/{notice.id}/open", data={"csrf_token": csrf_from(html)})
+    assert opened.headers["Location"].endswith(f"/admin/inbox/c/{chat.conv.id}")
+
+
 def test_a_person_chooses_whether_to_get_email(client, db, chat):
     """Each person turns handoff emails on or off for themselves."""
     login(client, chat.user.email)

@@ -208,12 +208,20 @@ def build_world(app, db, make, *, name="Dana Whitfield", email="dana@example.com
         [
             Notification(
                 organization_id=biz.org.id,
+                user_id=biz.user.id,
                 kind="handoff",
                 title=f"{shown} wrote in a conversation a person has taken over",
                 conversation_id=world.conversations["facebook"].id,
             ),
-            Notification(organization_id=biz.org.id, kind="alert", title=f"Email to {email} bounced"),
-            Notification(organization_id=biz.org.id, kind="alert", title="Sam Bystander asked for a callback"),
+            Notification(
+                organization_id=biz.org.id, user_id=biz.user.id, kind="alert", title=f"Email to {email} bounced"
+            ),
+            Notification(
+                organization_id=biz.org.id,
+                user_id=biz.user.id,
+                kind="alert",
+                title="Sam Bystander asked for a callback",
+            ),
         ]
     )
     db.session.commit()

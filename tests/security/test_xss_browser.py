@@ -78,6 +78,7 @@ def customer_from(app, db, make, channel: str):
     db.session.add(
         Notification(
             organization_id=biz.org.id,
+            user_id=biz.user.id,
             kind="handoff",
             title=f"{PAYLOAD} wrote in a conversation a person has taken over"[:300],
             body=PAYLOAD,
