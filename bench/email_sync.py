@@ -1,7 +1,7 @@
 """Email sync throughput: sync a 10,000-message mailbox from Dovecot, beside a floor measured in the same run.
 
 Floor: a raw imaplib session that signs in and UID FETCHes BODY.PEEK[] for every message in batches of the same size
-(the bytes any sync must move). Ours: chatpad.channels.email.sync.sync_inbox on a scratch PostgreSQL database —
+(the bytes any sync must move). Ours: chatpad.pipeline.mail_sync.sync_inbox on a scratch PostgreSQL database —
 fetch, parse, Message-ID dedupe, raw copy in webhook_events, pipeline ingest (contact, conversation, message). The
 first sync files the mailbox as history, so no AI reply is involved. Needs Debian's dovecot-imapd and PostgreSQL.
 """
@@ -70,9 +70,9 @@ def ours(db_url: str, dovecot, address: str) -> tuple[float, int]:
 
     from chatpad import create_app
     from chatpad.channels.email.settings import MailSettings
-    from chatpad.channels.email.sync import sync_inbox
     from chatpad.extensions import db
     from chatpad.models import Agent, Location, Message, Organization, SocialAccount
+    from chatpad.pipeline.mail_sync import sync_inbox
     from config import DevelopmentConfig
 
     attachments = tempfile.mkdtemp(prefix="chatpad-bench-attachments-")

@@ -179,7 +179,7 @@ def _run_stages(sandbox: str, engine, redis: Redis) -> dict[str, list[dict]]:
     from rq import Queue
     from rq.job import Job
 
-    from chatpad.pipeline.dispatch import EVENTS_PER_JOB, PENDING_KEY, RECEIPTS_KEY, RECEIPTS_PER_BATCH, pop_pending
+    from chatpad.lanes import EVENTS_PER_JOB, PENDING_KEY, RECEIPTS_KEY, RECEIPTS_PER_BATCH, pop_pending
     from jobs.inbound import process_events
 
     meter = Meter(engine, redis)

@@ -148,8 +148,8 @@ class _Stream:
 
 
 def _delivery(app, base: str, key: str) -> list[float]:
-    from chatpad.channels import OutboundReply
     from chatpad.extensions import db
+    from chatpad.messages import OutboundReply
     from chatpad.models import Conversation
     from chatpad.pipeline import queue_reply
     from chatpad.pipeline.replies import send_messages

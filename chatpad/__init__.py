@@ -75,8 +75,8 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     app.register_blueprint(widget_bp)
     csrf.exempt(widget_bp)
     app.register_blueprint(privacy_bp)
-    from .channels.email.views import attachments_bp
-    from .channels.email.views import bp as email_oauth_bp
+    from .inbox.attachments import bp as attachments_bp
+    from .integrations.email_oauth import bp as email_oauth_bp
 
     app.register_blueprint(email_oauth_bp)
     app.register_blueprint(attachments_bp)
@@ -95,7 +95,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
 
     init_integrations(app)
 
-    from .admin import init_admin
+    from .site import init_admin
 
     init_admin(app)
     # The webhook receiver is its own lean app under /api/webhooks (see chatpad/webhooks/__init__.py).

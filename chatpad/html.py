@@ -14,6 +14,7 @@ caller gives for them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 import nh3
@@ -90,3 +91,15 @@ def safe_download_name(filename: str | None, fallback: str = "attachment") -> st
     no leading dots. Non-ASCII names become ASCII (the original is kept in the database and shown escaped)."""
     cleaned = secure_filename(filename or "")
     return cleaned[:150] or fallback
+
+
+def html_to_text(html: str) -> str:
+    """Readable text from HTML (tables and lists laid out), for the AI and for HTML-only mail's text."""
+    from inscriptis import get_text  # loaded on first use: the web process rarely needs it
+
+    try:
+        text = get_text(html)
+    except Exception:  # lxml refuses some truly broken documents; tags stripped is better than nothing
+        text = re.sub(r"<[^>]+>", " ", html)
+    lines = [line.rstrip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

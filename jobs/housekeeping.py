@@ -18,8 +18,8 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
 from chatpad.extensions import db
+from chatpad.lanes import batch_note_key, waiting_ids
 from chatpad.models import Conversation, Message, SocialAccount, WebhookEvent, utcnow
-from chatpad.pipeline.dispatch import batch_note_key, waiting_ids
 from chatpad.pipeline.replies import (
     clear_reply_pending,
     enqueue_send,

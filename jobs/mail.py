@@ -71,8 +71,8 @@ def sync_all_inboxes() -> int:
 
 
 def sync_inbox(account_id: str) -> dict:
-    """Sync one inbox now (see chatpad.channels.email.sync). Returns what it did."""
-    from chatpad.channels.email.sync import sync_inbox as run_sync
+    """Sync one inbox now (see chatpad.pipeline.mail_sync). Returns what it did."""
+    from chatpad.pipeline.mail_sync import sync_inbox as run_sync
 
     with app_context():
         account = db.session.get(SocialAccount, uuid.UUID(str(account_id)))

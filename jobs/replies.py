@@ -13,8 +13,9 @@ from rq import get_current_job
 from rq.timeouts import BaseTimeoutException
 from sqlalchemy.orm import joinedload
 
-from chatpad.channels import OutboundReply, get_channel
+from chatpad.channels import get_channel
 from chatpad.extensions import db
+from chatpad.messages import OutboundReply
 from chatpad.models import Conversation, SocialAccount
 from chatpad.pipeline.replies import (
     already_answered,

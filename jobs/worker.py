@@ -35,10 +35,11 @@ from rq.exceptions import StopRequested
 from sqlalchemy.orm import configure_mappers
 
 from chatpad import create_app
-from chatpad.pipeline.dispatch import dispatch_pending, start_consumers, start_dispatcher
+from chatpad.lanes import dispatch_pending
 from chatpad.queue import QUEUE_NAMES, get_queue, get_redis
 from config import config_from_env
 from jobs import app_context, set_app
+from jobs.consumers import start_consumers, start_dispatcher
 from jobs.threaded import ThreadedWorker
 
 

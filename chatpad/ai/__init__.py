@@ -14,8 +14,8 @@ from datetime import datetime
 
 from flask import current_app
 
-from chatpad.channels.types import Button, OutboundReply, QuickReply
 from chatpad.extensions import db
+from chatpad.messages import Button, OutboundReply, QuickReply
 from chatpad.models import Agent, Conversation
 
 from .context import QUICK_REPLY_MAX, QUICK_REPLY_TITLE_MAX, ReplyContext, build_context

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from chatpad.channels.types import Button
+from chatpad.messages import Button
 
 from .context import KnowledgeEntry, Listing, LocationInfo, ReplyContext, day_label, weekday_date
 from .providers import Provider, ProviderReply

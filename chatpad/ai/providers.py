@@ -8,7 +8,7 @@ from functools import cache
 from importlib import import_module
 from typing import ClassVar
 
-from chatpad.channels.types import Button
+from chatpad.messages import Button
 
 from .context import ReplyContext
 from .errors import AIError

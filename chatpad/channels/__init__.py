@@ -10,7 +10,6 @@ from functools import cache
 from importlib import import_module
 
 from .base import Channel, SendContext
-from .types import InboundEvent, MessageMedia, MessageMetadata, OutboundPart, OutboundReply, UnifiedMessage
 
 # key -> "module:Class". Keys are the seed's channel values.
 CHANNELS: dict[str, str] = {
@@ -32,12 +31,6 @@ def get_channel(key: str) -> Channel:
 __all__ = [
     "CHANNELS",
     "Channel",
-    "InboundEvent",
-    "MessageMedia",
-    "MessageMetadata",
-    "OutboundPart",
-    "OutboundReply",
     "SendContext",
-    "UnifiedMessage",
     "get_channel",
 ]

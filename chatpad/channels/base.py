@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from chatpad.messages import FollowUp, InboundEvent, OutboundPart, OutboundReply
+
 from .errors import AnomalousPayloadError
-from .types import InboundEvent, OutboundPart, OutboundReply
 
 if TYPE_CHECKING:
     from chatpad.models import Contact, Conversation, Message, SocialAccount
@@ -109,7 +110,10 @@ class Channel(ABC):
         (used when this returns NotImplemented) is the contact's latest conversation on the account."""
         return NotImplemented
 
-    def after_ingest(self, event: InboundEvent, conversation: Conversation, message: Message) -> None:  # noqa: B027
+    def after_ingest(self, event: InboundEvent, conversation: Conversation, message: Message) -> list[FollowUp]:
         """Called in the worker once a customer's new message is stored and committed (I/O allowed): the place for
-        a channel's own follow-up, such as Instagram thanking a customer for a story mention with queue_reply. Must
-        be idempotent (key replies by the message). Errors are logged, never lose the message. Default: nothing."""
+        a channel's own follow-up, such as Instagram looking up a mentioned story. Returns the replies the channel
+        wants sent (Instagram's story-mention thank-you), each keyed by the message so a rerun asks for the same one;
+        the pipeline decides whether they go out and queues them. Errors are logged, never lose the message.
+        Default: nothing."""
+        return []

@@ -22,7 +22,7 @@ from werkzeug.utils import safe_join
 
 from chatpad.admin.views import SecureViewMixin
 from chatpad.audit import record_audit
-from chatpad.channels import CHANNELS, OutboundReply, get_channel
+from chatpad.channels import CHANNELS, get_channel
 from chatpad.contacts import (
     ContactMergeError,
     contact_details,
@@ -33,6 +33,7 @@ from chatpad.contacts import (
     split_contact,
 )
 from chatpad.extensions import db
+from chatpad.messages import OutboundReply
 from chatpad.models import (
     Attachment,
     ContactIdentity,

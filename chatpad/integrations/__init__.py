@@ -2,7 +2,7 @@
 connection screens, page selection and location assignment, and the token lifecycle (health checks, refresh).
 
 init_integrations(app) registers the OAuth clients (Authlib) and the reconnection banner every admin page shows; the
-admin view itself (IntegrationsView) is added by chatpad.admin.init_admin.
+admin view itself (IntegrationsView) is added by chatpad.site.init_admin.
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ DEFAULT_PORTS = {"imap": {"ssl": 993, "starttls": 143, "none": 143}, "smtp": {"s
 def _email_modules():
     """The email channel's connection functions (None when the email package is not installed)."""
     try:
-        from chatpad.channels.email import accounts, connection, settings
+        from chatpad.channels.email import connection, settings
+
+        from . import email_accounts as accounts
     except ImportError:  # pragma: no cover - the email channel ships with the app
         return None
     return accounts, connection, settings

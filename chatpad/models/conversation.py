@@ -187,7 +187,7 @@ class Message(db.Model):
 
     def to_unified(self):
         """This row as the channel layer's UnifiedMessage."""
-        from chatpad.channels.types import UnifiedMessage
+        from chatpad.messages import UnifiedMessage
 
         return UnifiedMessage.from_model(self)
 

@@ -21,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from chatpad.channels import get_channel
-from chatpad.channels.types import InboundEvent
 from chatpad.contacts import match_contact
 from chatpad.extensions import db
+from chatpad.messages import FollowUp, InboundEvent
 from chatpad.models import Contact, ContactIdentity, Conversation, Message, SocialAccount, utcnow
 from chatpad.notify import notify_team
 from chatpad.pipeline.preview import message_preview
@@ -154,7 +154,8 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
 
     publish(conversation.organization_id, conversation.id, "message.created", {"message_id": row.id})
     try:
-        get_channel(account.channel).after_ingest(event, conversation, row)
+        follow_ups = get_channel(account.channel).after_ingest(event, conversation, row)
+        _send_follow_ups(conversation, follow_ups)
     except Exception:  # the channel's follow-up is extra; the message is stored and must not be re-ingested for it
         db.session.rollback()
         log.exception("%s after_ingest failed for message %s", account.channel, row.id)
@@ -163,6 +164,20 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
 
         schedule_ai_reply(conversation.id)
     return IngestResult("stored", conversation_id=conversation.id, message_id=row.id, reply_wanted=reply_wanted)
+
+
+def _send_follow_ups(conversation: Conversation, follow_ups: list[FollowUp]) -> None:
+    """Queue the replies a channel asked for after a customer's message (Instagram's story-mention thank-you),
+    unless a person has taken the conversation over. Each goes under its key, so a rerun sends it once."""
+    if not follow_ups or conversation.human_takeover:
+        return
+    from .replies import ReplyRefusedError, queue_reply
+
+    for follow_up in follow_ups:
+        try:
+            queue_reply(conversation, follow_up.reply, idempotency_key=follow_up.idempotency_key)
+        except ReplyRefusedError as exc:
+            log.info("%s follow-up not sent: %s", conversation.channel, exc)
 
 
 def _ingest_echo(event: InboundEvent, account: SocialAccount, raw_event_id: int | None, alone: bool) -> IngestResult:

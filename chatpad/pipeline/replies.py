@@ -24,7 +24,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from chatpad.channels import OutboundReply, SendContext, get_channel
+from chatpad.channels import SendContext, get_channel
 from chatpad.channels.errors import (
     AuthExpiredError,
     PermanentSendError,
@@ -33,6 +33,7 @@ from chatpad.channels.errors import (
     WindowClosedError,
 )
 from chatpad.extensions import db
+from chatpad.messages import OutboundReply
 from chatpad.models import ContactIdentity, Conversation, Message, SocialAccount, User, utcnow
 from chatpad.notify import account_needs_reauth
 from chatpad.pipeline.preview import message_preview

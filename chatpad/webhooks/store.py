@@ -27,7 +27,7 @@ from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from chatpad.pipeline.dispatch import announce_many
+from chatpad.lanes import announce_many
 
 log = logging.getLogger("chatpad.webhooks")
 

@@ -324,17 +324,6 @@ def _update_known_contact(account: SocialAccount, visitor: Visitor) -> None:
             realtime.publish(conversation.organization_id, conversation.id, "conversation.updated", {"contact": True})
 
 
-@bp.route(f"{API}/messages", methods=["GET", "POST", "OPTIONS"])
-@visitor_api(needs_visitor=True)
-def messages(key: str):
-    """GET: the visitor's history, or a long poll for what is new (stream.history_or_poll). POST: a new message."""
-    if request.method == "GET":
-        from .stream import history_or_poll
-
-        return history_or_poll(current())
-    return post_message(key)
-
-
 def post_message(key: str):
     """A visitor's message: limits, validation, stored raw, then through the pipeline. 201 with the stored
     message; 200 with the same message when the browser retries (same client_id); 202 when it was queued."""
@@ -420,7 +409,7 @@ def _store_for_later(body: bytes) -> None:
         log.exception("could not store a widget message")
         raise ApiError(503, "unavailable", "We could not take your message just now; please try again.") from None
     try:
-        from chatpad.pipeline.dispatch import announce
+        from chatpad.lanes import announce
 
         announce(event.id)
     except Exception:  # the sweeper queues stored events that were never announced

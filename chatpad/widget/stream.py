@@ -32,7 +32,7 @@ from chatpad.extensions import db
 from chatpad.models import SocialAccount, utcnow
 
 from . import bp
-from .api import API, ApiError, WidgetRequest, _limit, current, visitor_api
+from .api import API, ApiError, WidgetRequest, _limit, current, post_message, visitor_api
 from .visitor import (
     CURSOR_SLACK,
     conversation_state,
@@ -270,3 +270,13 @@ def history_or_poll(req: WidgetRequest) -> Response:
             "typing": typing,
         }
     )
+
+
+@bp.route(f"{API}/messages", methods=["GET", "POST", "OPTIONS"])
+@visitor_api(needs_visitor=True)
+def messages(key: str):
+    """GET: the visitor's history, or a long poll for what is new (history_or_poll). POST: a new message
+    (api.post_message)."""
+    if request.method == "GET":
+        return history_or_poll(current())
+    return post_message(key)

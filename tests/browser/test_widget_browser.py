@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from chatpad.channels import OutboundReply
+from chatpad.messages import OutboundReply
 from chatpad.models import Contact, Conversation, Message, Rating, WebhookEvent
 from chatpad.pipeline import queue_reply, take_over
 from tests.factories import PASSWORD

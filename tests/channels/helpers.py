@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from chatpad.channels import get_channel
-from chatpad.channels.types import InboundEvent
+from chatpad.messages import InboundEvent
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

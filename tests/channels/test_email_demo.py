@@ -8,9 +8,9 @@ import requests
 from sqlalchemy import func, select
 
 from chatpad import demo_data
-from chatpad.channels import OutboundReply
 from chatpad.channels.email.connection import test_connection as check_connection
 from chatpad.channels.email.mailer import inbox_settings
+from chatpad.messages import OutboundReply
 from chatpad.models import Conversation, SocialAccount
 from chatpad.pipeline import queue_reply
 from chatpad.sandbox.mail.server import MailServers

@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from sqlalchemy import select, text
 
-from chatpad.channels import OutboundReply
-from chatpad.channels.email.sync import sync_inbox
+from chatpad.messages import OutboundReply
 from chatpad.models import Conversation, Message, Notification, SocialAccount
 from chatpad.pipeline import queue_reply
+from chatpad.pipeline.mail_sync import sync_inbox
 from tests.conftest import login
 
 from .test_email_sync import mail

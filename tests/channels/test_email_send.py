@@ -7,10 +7,10 @@ from email.parser import BytesParser
 
 from sqlalchemy import select
 
-from chatpad.channels import OutboundReply
-from chatpad.channels.email.sync import sync_inbox
+from chatpad.messages import OutboundReply
 from chatpad.models import Conversation, Message
 from chatpad.pipeline import queue_reply
+from chatpad.pipeline.mail_sync import sync_inbox
 
 from .test_email_sync import mail
 

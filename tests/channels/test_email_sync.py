@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from chatpad.channels.email.sync import sync_inbox
 from chatpad.models import Attachment, Contact, Conversation, EmailSyncState, Message, Notification, SocialAccount
+from chatpad.pipeline.mail_sync import sync_inbox
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
 

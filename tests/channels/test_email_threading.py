@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from chatpad.channels.email import threads
-from chatpad.channels.email.sync import store_message
 from chatpad.models import Conversation, Message
+from chatpad.pipeline.mail_sync import store_message
 
 from .test_email_sync import mail
 

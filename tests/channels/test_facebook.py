@@ -16,7 +16,7 @@ from chatpad.channels.base import SendContext
 from chatpad.channels.errors import AnomalousPayloadError, SignatureError
 from chatpad.channels.facebook.adapter import WINDOW_CLOSED_AI, WINDOW_CLOSED_HUMAN
 from chatpad.channels.facebook.formatting import split_text
-from chatpad.channels.types import Button, MessageMedia, OutboundReply, QuickReply
+from chatpad.messages import Button, MessageMedia, OutboundReply, QuickReply
 
 from .helpers import check_webhook, load_fixture
 

@@ -16,7 +16,7 @@ from chatpad.channels.errors import (
     WindowClosedError,
 )
 from chatpad.channels.meta import GraphClient, appsecret_proof
-from chatpad.channels.types import Button, MessageMedia, OutboundReply, QuickReply
+from chatpad.messages import Button, MessageMedia, OutboundReply, QuickReply
 
 channel = get_channel("facebook")
 

@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import func, select
 
 from chatpad.channels.meta import sign_body
-from chatpad.channels.types import OutboundReply
+from chatpad.messages import OutboundReply
 from chatpad.models import Conversation, Message, Notification, SocialAccount, WebhookEvent, utcnow
 from chatpad.pipeline import ReplyRefusedError, queue_reply, resume_account
 from chatpad.pipeline.replies import clear_reply_pending
@@ -389,7 +389,7 @@ def test_oversized_and_misaddressed_deliveries_are_refused(app, db, live_server)
 def test_receipts_go_to_their_own_lane_and_a_dispatcher_takes_messages_first(app, db, live_server, workers):
     """A delivery of receipts only (a read receipt) is announced in the receipts lane, a customer's message in the
     messages lane; the workers take the message first, and both are processed."""
-    from chatpad.pipeline.dispatch import PENDING_KEY, RECEIPTS_KEY, pop_pending
+    from chatpad.lanes import PENDING_KEY, RECEIPTS_KEY, pop_pending
     from chatpad.queue import get_redis
 
     secret = app.config["META_APP_SECRET"]

@@ -27,7 +27,7 @@ from chatpad.channels.instagram.adapter import (
 )
 from chatpad.channels.instagram.formatting import split_text, utf8_len
 from chatpad.channels.instagram.stories import link_expiry, story_expired, story_of
-from chatpad.channels.types import Button, MessageMedia, OutboundReply, QuickReply
+from chatpad.messages import Button, MessageMedia, OutboundReply, QuickReply
 
 from .helpers import check_webhook, load_fixture
 

@@ -13,7 +13,7 @@ from chatpad.channels.base import SendContext
 from chatpad.channels.errors import AuthExpiredError, PermanentSendError, TransientSendError, WindowClosedError
 from chatpad.channels.instagram import client
 from chatpad.channels.instagram.formatting import utf8_len
-from chatpad.channels.types import MessageMedia, OutboundReply, QuickReply
+from chatpad.messages import MessageMedia, OutboundReply, QuickReply
 
 channel = get_channel("instagram")
 

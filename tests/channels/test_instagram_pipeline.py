@@ -11,8 +11,8 @@ import pytest
 from flask import render_template_string
 from sqlalchemy import func, select
 
-from chatpad.channels import OutboundReply
 from chatpad.channels.instagram.formatting import utf8_len
+from chatpad.messages import OutboundReply
 from chatpad.models import Conversation, Message, WebhookEvent
 from chatpad.pipeline import queue_reply, take_over
 from chatpad.pipeline.ingest import EchoNotYetMatchedError, ingest

@@ -11,7 +11,6 @@ import pytest
 
 from chatpad.channels import get_channel
 from chatpad.channels.errors import AnomalousPayloadError, UnsupportedEventError
-from chatpad.channels.types import Button, OutboundReply, QuickReply
 from chatpad.channels.widget.adapter import WidgetChannel, build_envelope, split_text
 from chatpad.channels.widget.settings import (
     DEFAULT_APPEARANCE,
@@ -21,6 +20,7 @@ from chatpad.channels.widget.settings import (
     parse_origins,
     snippet,
 )
+from chatpad.messages import Button, OutboundReply, QuickReply
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "widget"
 

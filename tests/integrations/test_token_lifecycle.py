@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from chatpad.channels.types import OutboundReply
 from chatpad.integrations.health import check_account
 from chatpad.integrations.meta import MESSENGER_FIELDS
+from chatpad.messages import OutboundReply
 from chatpad.models import AuditLog, Message, Notification, SocialAccount, utcnow
 from chatpad.pipeline import queue_reply
 from chatpad.pipeline.replies import clear_reply_pending

@@ -39,7 +39,7 @@ def test_replaying_a_failed_event_processes_it(app, db, make, workers):
 def test_an_event_for_nobody_is_marked_ignored(app, db, workers):
     event = _event(db, status="pending", mid="nobody")
     with app.app_context():
-        from chatpad.pipeline.dispatch import enqueue_events
+        from chatpad.lanes import enqueue_events
 
         enqueue_events([event.id])
     workers.run("inbound")
@@ -52,7 +52,7 @@ def test_an_unreadable_event_fails_with_the_reason(app, db, workers):
     db.session.add(event)
     db.session.commit()
     with app.app_context():
-        from chatpad.pipeline.dispatch import enqueue_events
+        from chatpad.lanes import enqueue_events
 
         enqueue_events([event.id])
     workers.run("inbound")
@@ -74,7 +74,7 @@ def _message(mid, sender="c"):
 
 def test_events_announced_together_are_processed_in_batches(app, db, make, workers):
     """What the dispatcher pops in one go becomes one job per EVENTS_PER_JOB events, and every event is stored."""
-    from chatpad.pipeline.dispatch import EVENTS_PER_JOB, announce_many, dispatch_pending
+    from chatpad.lanes import EVENTS_PER_JOB, announce_many, dispatch_pending
 
     biz = make.business()
     make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
@@ -92,7 +92,7 @@ def test_events_announced_together_are_processed_in_batches(app, db, make, worke
 
 def test_an_event_that_fails_in_a_batch_is_retried_alone(app, db, make, workers):
     """One bad event does not hold up the others in its job: they are stored, it waits for a retry of its own."""
-    from chatpad.pipeline.dispatch import enqueue_events
+    from chatpad.lanes import enqueue_events
 
     biz = make.business()
     make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
@@ -114,7 +114,7 @@ def test_an_event_that_fails_in_a_batch_is_retried_alone(app, db, make, workers)
 
 def test_the_sweeper_leaves_events_waiting_in_a_batch_alone(app, db, make, workers):
     """A stale pending event that sits in a queued batch job is in hand; once that job is gone, it is queued again."""
-    from chatpad.pipeline.dispatch import enqueue_events
+    from chatpad.lanes import enqueue_events
     from jobs.housekeeping import sweep
 
     biz = make.business()
@@ -136,7 +136,7 @@ def test_the_sweeper_leaves_events_waiting_in_a_batch_alone(app, db, make, worke
 def _consume_until_processed(app, db, ids: list[int]) -> list[threading.Thread]:
     """Run a threaded inbound worker's consumers (one for messages, the receipts one) until these events are all
     processed or 20 s pass, then stop them; the stopped threads, for the caller to check."""
-    from chatpad.pipeline.dispatch import start_consumers
+    from jobs.consumers import start_consumers
 
     stop = threading.Event()
     threads = start_consumers(app, stop, 1)
@@ -157,7 +157,7 @@ def _consume_until_processed(app, db, ids: list[int]) -> list[threading.Thread]:
 def test_consumer_threads_take_announced_events_without_a_job_each(app, db, make, workers):
     """A threaded inbound worker's consumers pull what the webhook announced and process it directly: every event
     stored, in order, and no RQ job made for any of them."""
-    from chatpad.pipeline.dispatch import announce_many
+    from chatpad.lanes import announce_many
 
     biz = make.business()
     make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
@@ -174,7 +174,7 @@ def test_consumer_threads_take_announced_events_without_a_job_each(app, db, make
 def test_receipts_are_taken_together_by_their_own_consumer(app, db, make, workers):
     """Receipts announced in their lane are processed by the receipts consumer in batches: twenty receipts that were
     waiting are finished by one statement (one processed_at), and the messages lane is served by its own threads."""
-    from chatpad.pipeline.dispatch import announce_many
+    from chatpad.lanes import announce_many
 
     biz = make.business()
     make.account(biz.agent, "loopback", biz.location, account_id="loop-1")
@@ -191,7 +191,7 @@ def test_receipts_are_taken_together_by_their_own_consumer(app, db, make, worker
 
 def test_the_sweeper_leaves_announced_events_to_the_consumers(app, db, make):
     """Events still in the announced list are on their way (a backlog, not a loss): the sweeper does not queue them."""
-    from chatpad.pipeline.dispatch import announce_many
+    from chatpad.lanes import announce_many
     from jobs.housekeeping import sweep
 
     biz = make.business()

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from chatpad.channels import OutboundReply
+from chatpad.messages import OutboundReply
 from chatpad.models import Conversation, Message, Notification, SocialAccount, WebhookEvent, utcnow
 from chatpad.pipeline import ReplyRefusedError, queue_reply, resume_account
 from chatpad.pipeline.replies import clear_reply_pending

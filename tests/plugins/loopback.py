@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chatpad.channels import CHANNELS, Channel, InboundEvent, OutboundPart, UnifiedMessage, get_channel
+from chatpad.channels import CHANNELS, Channel, get_channel
 from chatpad.channels.errors import AnomalousPayloadError, AuthExpiredError, PermanentSendError, TransientSendError
-from chatpad.channels.types import MessageMetadata
+from chatpad.messages import InboundEvent, MessageMetadata, OutboundPart, UnifiedMessage
 from chatpad.queue import get_redis
 
 SENT_KEY = "loopback:sent"

@@ -7,7 +7,7 @@ import pytest
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
-from chatpad.pipeline.dispatch import dispatch_pending
+from chatpad.lanes import dispatch_pending
 from chatpad.queue import QUEUE_NAMES, get_queue, get_redis
 
 

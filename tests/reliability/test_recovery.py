@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from chatpad.channels import OutboundReply, get_channel
+from chatpad.channels import get_channel
+from chatpad.messages import OutboundReply
 from chatpad.models import Conversation, Message
 from chatpad.pipeline import queue_reply
 from chatpad.pipeline.replies import clear_reply_pending, latest_inbound, send_context
@@ -65,8 +66,8 @@ def test_the_sweeper_moves_delayed_jobs_no_scheduler_moved(app, db, workers):
 def test_a_job_lost_in_a_killed_workers_hands_is_queued_again(app, db, workers):
     """A worker killed just after taking a job from the queue (RQ moves it to an intermediate list, then marks it
     started) leaves it 'queued' but in no queue; the sweeper sees through that and queues the event again."""
+    from chatpad.lanes import enqueue_events
     from chatpad.models import WebhookEvent
-    from chatpad.pipeline.dispatch import enqueue_events
     from chatpad.queue import get_redis
     from jobs.housekeeping import sweep
     from jobs.inbound import process_event  # noqa: F401 (the job the queue names)

@@ -20,8 +20,8 @@ from sqlalchemy import select, text
 from werkzeug.serving import make_server
 
 from chatpad import create_app
-from chatpad.channels import OutboundReply
 from chatpad.extensions import db as _db
+from chatpad.messages import OutboundReply
 from chatpad.models import Contact, Conversation, Message, SocialAccount
 from chatpad.pipeline import queue_reply
 from config import TestConfig

@@ -11,7 +11,7 @@ import time
 import requests
 from flask import session
 
-from chatpad.channels import OutboundReply
+from chatpad.messages import OutboundReply
 from chatpad.models import Conversation, SocialAccount
 from chatpad.pipeline import queue_reply
 from chatpad.privacy.meta import make_signed_request

@@ -249,7 +249,7 @@ def test_a_bad_email_is_refused_clearly(visitor, db):
 
 def test_a_returning_visitor_sees_the_earlier_conversation(client, widget, db, workers):
     """With the token from localStorage, a new page load shows the whole earlier conversation, replies included."""
-    from chatpad.channels import OutboundReply
+    from chatpad.messages import OutboundReply
     from chatpad.pipeline import queue_reply
 
     first = WidgetVisitor(client, widget.widget.account_id)
@@ -274,7 +274,7 @@ def test_a_returning_visitor_sees_the_earlier_conversation(client, widget, db, w
 
 def test_a_reply_is_invisible_until_delivered_and_internal_notes_never_show(visitor, widget, db, workers):
     """Pending replies and the team's internal notes stay out of the visitor's view."""
-    from chatpad.channels import OutboundReply
+    from chatpad.messages import OutboundReply
     from chatpad.pipeline import queue_reply, take_over
 
     visitor.start()

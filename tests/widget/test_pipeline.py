@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from chatpad.channels.widget.adapter import build_envelope
+from chatpad.lanes import enqueue_events
 from chatpad.models import Conversation, Message, WebhookEvent
 from chatpad.pipeline import take_over
-from chatpad.pipeline.dispatch import enqueue_events
 from tests.plugins.widget import WidgetVisitor
 
 

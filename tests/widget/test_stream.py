@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from chatpad.channels import OutboundReply
+from chatpad.messages import OutboundReply
 from chatpad.models import Conversation
 from chatpad.pipeline import queue_reply, take_over
 from chatpad.realtime import publish

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from chatpad.channels.base import Channel, SendContext
 from chatpad.channels.errors import AnomalousPayloadError, PermanentSendError, SignatureError
-from chatpad.channels.types import (
+from chatpad.messages import (
     InboundEvent,
     MessageMedia,
     MessageMetadata,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
@@ -19,7 +18,11 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 import nh3
 
+from chatpad.html import html_to_text
+
 from .loops import no_reply_reason
+from .parsed import ParsedAttachment, ParsedEmail
+from .quotes import reply_from_html, strip_reply
 
 # Trace lines the sync job puts in front of the raw message it stores: which inbox received it, its IMAP UID and
 # the server's INTERNALDATE. Only lines at the very top are ours; the same names further down came from outside.
@@ -30,60 +33,6 @@ TRACE_RECEIVED = "X-ChatPad-Received"
 
 MSGID_RE = re.compile(r"<([^<>\s]+)>")
 MAX_TEXT = 200_000  # characters of body kept for display; a 5 MB text part is not a customer message
-
-
-@dataclass
-class ParsedAttachment:
-    """A file in the message: an attachment or an inline image (Content-ID referenced from the HTML)."""
-
-    filename: str
-    content_type: str
-    data: bytes
-    content_id: str | None = None
-    inline: bool = False
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-
-@dataclass
-class ParsedEmail:
-    """One email, decoded. Message-ids are kept without angle brackets."""
-
-    message_id: str
-    subject: str
-    date: datetime
-    from_addr: str
-    from_name: str
-    to: list[tuple[str, str]] = field(default_factory=list)  # (name, address)
-    cc: list[tuple[str, str]] = field(default_factory=list)
-    reply_to: list[tuple[str, str]] = field(default_factory=list)
-    in_reply_to: list[str] = field(default_factory=list)
-    references: list[str] = field(default_factory=list)
-    text: str = ""  # the whole text body (from text/plain, or converted from HTML)
-    html: str | None = None  # sanitised HTML for display
-    reply_text: str = ""  # what the AI reads: the new part, without quoted history and signature
-    attachments: list[ParsedAttachment] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)  # the few headers threading and loop rules read
-    no_reply_reason: str | None = None
-    inbox: str | None = None  # from the sync job's trace lines
-    imap_uid: str | None = None
-    received_at: datetime | None = None
-    message_id_generated: bool = False  # no Message-ID header: one was derived from the bytes
-
-    @property
-    def reply_address(self) -> str:
-        """Where an answer goes: Reply-To when set, else From."""
-        return self.reply_to[0][1] if self.reply_to else self.from_addr
-
-    @property
-    def reply_name(self) -> str:
-        return (self.reply_to[0][0] if self.reply_to else "") or self.from_name
 
 
 def split_trace(raw: bytes) -> tuple[dict[str, str], bytes]:
@@ -138,8 +87,6 @@ def parse_email(raw: bytes, *, inbox: str | None = None) -> ParsedEmail:
     if not text and raw_html:
         text = html_to_text(raw_html)
     text = _normalize_newlines(text)[:MAX_TEXT]
-
-    from .quotes import reply_from_html, strip_reply
 
     if text_part is not None and text.strip():
         reply_text = strip_reply(text)
@@ -350,18 +297,6 @@ def sanitize_html(html: str) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
-
-
-def html_to_text(html: str) -> str:
-    """Readable text from HTML (tables and lists laid out), for the AI and for HTML-only mail's text."""
-    from inscriptis import get_text
-
-    try:
-        text = get_text(html)
-    except Exception:  # lxml refuses some truly broken documents; tags stripped is better than nothing
-        text = re.sub(r"<[^>]+>", " ", html)
-    lines = [line.rstrip() for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def _attachments(msg: EmailMessage, skip: set[int]) -> list[ParsedAttachment]:

@@ -11,6 +11,8 @@ import re
 
 from mailparser_reply import EmailReplyParser
 
+from chatpad.html import html_to_text
+
 LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "sv", "da", "pl", "cs"]
 _parser = EmailReplyParser(languages=LANGUAGES)
 
@@ -54,8 +56,6 @@ def reply_from_html(html: str) -> str:
     """Text of an HTML reply without the quoted original (HTML-only mail)."""
     from lxml import etree
     from lxml import html as lxml_html
-
-    from .parsing import html_to_text
 
     try:
         doc = lxml_html.document_fromstring(html)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chatpad.channels.types import InboundEvent
+    from chatpad.messages import InboundEvent
     from chatpad.models import Contact, Conversation, SocialAccount
 
 # Reply and forward prefixes in the languages our customers' clients use: Re, Fwd/Fw, AW/WG (de), SV/VS (nordic),

@@ -16,7 +16,7 @@ from chatpad.channels.base import Channel, SendContext
 from chatpad.channels.errors import AnomalousPayloadError, SendError
 from chatpad.channels.meta import iter_messaging, load_payload, parse_timestamp, verify_handshake, verify_signature
 from chatpad.channels.meta.envelope import MessagingItem, party_id, receipts_only
-from chatpad.channels.types import (
+from chatpad.messages import (
     InboundEvent,
     MessageMedia,
     MessageMetadata,

@@ -12,7 +12,7 @@ import logging
 import re
 from typing import Any
 
-from chatpad.channels.types import Button, MessageMedia, QuickReply
+from chatpad.messages import Button, MessageMedia, QuickReply
 
 log = logging.getLogger("chatpad.channels.facebook")
 

@@ -23,7 +23,7 @@ from chatpad.channels.errors import PermanentSendError, SendError
 from chatpad.channels.facebook.adapter import HUMAN_AGENT_WINDOW, STANDARD_WINDOW, FacebookChannel, _age
 from chatpad.channels.meta import iter_messaging, load_payload
 from chatpad.channels.meta.envelope import MessagingItem
-from chatpad.channels.types import InboundEvent, OutboundPart, OutboundReply, UnifiedMessage
+from chatpad.messages import FollowUp, InboundEvent, OutboundPart, OutboundReply, UnifiedMessage
 
 from . import client, formatting
 from .stories import story_info
@@ -147,12 +147,12 @@ class InstagramChannel(FacebookChannel):
 
     # --- after a customer's message is stored (worker, I/O allowed) ---
 
-    def after_ingest(self, event: InboundEvent, conversation: Conversation, message: Message) -> None:
-        """A story mention: look up the story's id, then thank the customer with the location's reply (unless a
-        person has taken the conversation over, or the location turned the thank-you off). Idempotent."""
+    def after_ingest(self, event: InboundEvent, conversation: Conversation, message: Message) -> list[FollowUp]:
+        """A story mention: look up the story's id, then ask to thank the customer with the location's reply (unless
+        the location turned the thank-you off; the pipeline skips it during a takeover). Idempotent."""
         mention = (message.meta or {}).get("story_mention")
         if not isinstance(mention, dict) or message.direction != "inbound":
-            return
+            return []
         from chatpad.extensions import db
 
         account = conversation.social_account
@@ -167,21 +167,11 @@ class InstagramChannel(FacebookChannel):
                 meta["story_mention"] = {**mention, "id": str(story["id"])}
                 message.meta = meta
                 db.session.commit()
-        if conversation.human_takeover:
-            return
         text = story_mention_reply(conversation)
         if not text:
-            return
-        from chatpad.pipeline import ReplyRefusedError, queue_reply
-
-        try:
-            queue_reply(
-                conversation,
-                OutboundReply(text=text, sender_type="system", extra={"story_mention_of": message.id}),
-                idempotency_key=f"story-mention:{message.id}",
-            )
-        except ReplyRefusedError as exc:
-            log.info("story-mention thank-you not sent: %s", exc)
+            return []
+        reply = OutboundReply(text=text, sender_type="system", extra={"story_mention_of": message.id})
+        return [FollowUp(reply, idempotency_key=f"story-mention:{message.id}")]
 
     # --- outbound ---
 

@@ -16,7 +16,7 @@ from typing import Any
 import regex
 
 from chatpad.channels.facebook.formatting import quick_replies as messenger_quick_replies
-from chatpad.channels.types import Button, MessageMedia, QuickReply
+from chatpad.messages import Button, MessageMedia, QuickReply
 
 log = logging.getLogger("chatpad.channels.instagram")
 

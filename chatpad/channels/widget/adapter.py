@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from chatpad.channels.base import Channel, SendContext
 from chatpad.channels.errors import AnomalousPayloadError, UnsupportedEventError
-from chatpad.channels.types import (
+from chatpad.messages import (
     InboundEvent,
     MessageMetadata,
     OutboundPart,

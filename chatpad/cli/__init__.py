@@ -12,7 +12,10 @@ from chatpad.crypto import get_cipher
 from chatpad.extensions import db
 from chatpad.models import ROLES, Organization, User
 
+from .email import connect_email
+
 bp = Blueprint("chatpad", __name__, cli_group="chatpad")
+bp.cli.add_command(connect_email)
 
 
 @bp.cli.command("create-user")
@@ -54,22 +57,6 @@ def demo() -> None:
     port = current_app.config.get("PORT", 5000)
     click.echo(f"Sign in at http://127.0.0.1:{port}/login as {result.admin_email}", nl=False)
     click.echo(f" with password {result.admin_password}" if result.admin_password else " (existing password)")
-
-
-@bp.cli.group("simulate")
-def simulate() -> None:
-    """Be a customer on a platform, through the sandbox (docs/sandbox.md)."""
-
-
-def _register_simulators() -> None:
-    from chatpad.sandbox.meta.cli import simulate_facebook
-    from chatpad.sandbox.meta.instagram_cli import simulate_instagram
-
-    simulate.add_command(simulate_facebook)
-    simulate.add_command(simulate_instagram)
-
-
-_register_simulators()
 
 
 # Tables and columns that hold encrypted secrets.
@@ -128,8 +115,8 @@ def list_events(status: str | None, channel: str | None, limit: int) -> None:
 @click.argument("event_ids", nargs=-1, type=int, required=True)
 def replay_event(event_ids: tuple[int, ...]) -> None:
     """Process stored webhook events again (after a fix, or to recover failed ones). Safe: ingest is idempotent."""
+    from chatpad.lanes import enqueue_events
     from chatpad.models import WebhookEvent
-    from chatpad.pipeline.dispatch import enqueue_events
 
     found = list(db.session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(event_ids))))
     for event in found:
@@ -143,7 +130,3 @@ def replay_event(event_ids: tuple[int, ...]) -> None:
     queued = enqueue_events([event.id for event in found])
     missing = sorted(set(event_ids) - {event.id for event in found})
     click.echo(f"Queued {queued} event(s) for processing." + (f" Not found: {missing}" if missing else ""))
-
-
-# Channel commands register on the same group (flask chatpad connect-email).
-from chatpad.channels.email import cli as _email_cli  # noqa: E402, F401

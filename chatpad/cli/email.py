@@ -10,15 +10,14 @@ import uuid
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from chatpad.cli import bp
+from chatpad.channels.email.connection import test_connection
+from chatpad.channels.email.settings import SECURITY, MailSettings, SettingsError, default_security
 from chatpad.extensions import db
+from chatpad.integrations.email_accounts import ConnectError, connect_inbox
 from chatpad.models import Agent, Location, Organization
-
-from .accounts import ConnectError, connect_inbox
-from .connection import test_connection
-from .settings import SECURITY, MailSettings, SettingsError, default_security
 
 
 def _agent(ref: str, org: str | None) -> Agent:
@@ -50,7 +49,8 @@ def _location(agent: Agent, ref: str | None) -> Location | None:
     return location
 
 
-@bp.cli.command("connect-email")
+@click.command("connect-email")
+@with_appcontext
 @click.option("--agent", "agent_ref", required=True, help="Agent name or id.")
 @click.option("--org", default=None, help="Organization name, when agent names repeat across organizations.")
 @click.option("--location", "location_ref", default=None, help="Location name or id; 'General' (default) for none.")

@@ -1,4 +1,5 @@
-"""Handing stored webhook events to the workers, off the request path.
+"""The inbound lanes: handing stored webhook events to the workers, off the request path. A shared leaf (Redis
+only), so the webhook request, the widget, the workers and the sweeper all use it without reaching into the pipeline.
 
 The webhook request does the least that is durable: verify, INSERT the raw event and LPUSH its id onto a Redis list
 (both shared with whatever other deliveries arrive at the same moment: chatpad/webhooks/store.py). There are two
@@ -8,11 +9,12 @@ an answer). A customer's message never waits behind receipts (they have their ow
 batches (one claim, one finish and one account lookup for many) after a short linger, instead of one by one as they
 trickle in. The workers take the ids in batches, two ways:
 
-- consumers (threaded inbound workers, the production setup): a few threads in the worker process pop up to
-  EVENTS_PER_JOB ids and process them at once (jobs.inbound.process_events), with no RQ job in between. A pull
-  takes what is waiting, so batches grow exactly when events arrive faster than they are processed, and a busy
-  moment stops paying RQ's per-job cost (enqueue, dequeue, registries, result) for every echo and delivery receipt
-  whose own work is a single UPDATE. One event that fails is retried alone as an RQ job (process_event);
+- consumers (threaded inbound workers, the production setup; jobs/consumers.py runs them): a few threads in the
+  worker process pop up to EVENTS_PER_JOB ids and process them at once (jobs.inbound.process_events), with no RQ
+  job in between. A pull takes what is waiting, so batches grow exactly when events arrive faster than they are
+  processed, and a busy moment stops paying RQ's per-job cost (enqueue, dequeue, registries, result) for every echo
+  and delivery receipt whose own work is a single UPDATE. One event that fails is retried alone as an RQ job
+  (process_event);
 - a dispatcher (fork and simple workers, e.g. `make run` on SQLite, and the test harness): one thread pops what is
   waiting and enqueues one RQ job per EVENTS_PER_JOB events, all in one Redis round trip. Each batched event is
   noted under its own key with its job's id, so the sweeper can tell a queued event from a lost one.
@@ -24,15 +26,9 @@ or in a job.
 
 from __future__ import annotations
 
-import logging
-import threading
-
-from flask import Flask
 from rq import Queue
 
 from chatpad.queue import INBOUND_RETRY, get_queue, get_redis, job_id
-
-log = logging.getLogger("chatpad.dispatch")
 
 PENDING_KEY = "chatpad:inbound:pending"
 RECEIPTS_KEY = "chatpad:inbound:receipts"
@@ -141,44 +137,3 @@ def dispatch_pending(block: float | None = None) -> int:
     many seconds for one."""
     ids = pop_pending(BATCH, block, LANES)
     return enqueue_events(ids) if ids else 0
-
-
-def _run_until(app: Flask, stop: threading.Event, step, name: str) -> threading.Thread:
-    def loop() -> None:
-        with app.app_context():
-            while not stop.is_set():
-                try:
-                    step()
-                except Exception:  # Redis restarting: wait and go on; the sweeper covers anything missed
-                    log.warning("%s: Redis unavailable, retrying", name, exc_info=True)
-                    stop.wait(1)
-
-    thread = threading.Thread(target=loop, name=name, daemon=True)
-    thread.start()
-    return thread
-
-
-def start_dispatcher(app: Flask, stop: threading.Event) -> list[threading.Thread]:
-    """Run a dispatcher thread until stop is set (fork and simple inbound workers)."""
-    return [_run_until(app, stop, lambda: dispatch_pending(block=1), "chatpad-dispatcher")]
-
-
-def start_consumers(app: Flask, stop: threading.Event, count: int) -> list[threading.Thread]:
-    """Run count consumer threads for messages and one for receipts until stop is set; each finishes the batch in
-    hand before it stops."""
-    from jobs.inbound import process_events
-
-    def step() -> None:
-        ids = pop_pending(EVENTS_PER_JOB, block=1)
-        if ids:
-            process_events(ids)
-
-    def receipts_step() -> None:
-        ids = pop_pending(RECEIPTS_PER_BATCH, block=1, lanes=(RECEIPTS_KEY,))
-        if ids:
-            process_events(ids)
-            if len(ids) < RECEIPTS_PER_BATCH:  # a backlog is drained at once; a trickle gathers first
-                stop.wait(RECEIPTS_LINGER)
-
-    threads = [_run_until(app, stop, step, f"chatpad-consumer-{n}") for n in range(count)]
-    return [*threads, _run_until(app, stop, receipts_step, "chatpad-receipts")]

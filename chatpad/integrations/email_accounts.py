@@ -11,10 +11,10 @@ from datetime import datetime
 from sqlalchemy import select
 
 from chatpad.audit import record_audit
+from chatpad.channels.email.settings import MailSettings
 from chatpad.extensions import db
 from chatpad.models import Agent, EmailSyncState, Location, SocialAccount
-
-from .settings import MailSettings
+from chatpad.pipeline import resume_account
 
 
 class ConnectError(ValueError):
@@ -79,7 +79,5 @@ def connect_inbox(
     )
     db.session.commit()
     if was_waiting:
-        from chatpad.pipeline import resume_account
-
         resume_account(account)
     return account

@@ -2,29 +2,27 @@
 
 Start (an admin, signed in) records what to connect (agent, location, backfill window) under a random state in the
 session and sends the browser to the provider; the callback checks the state, exchanges the code, reads the mailbox
-address from the ID token and connects the inbox through accounts.connect_inbox. The Integrations screen links here.
+address from the ID token and connects the inbox through email_accounts.connect_inbox. The Integrations screen
+links here.
 """
 
 from __future__ import annotations
 
 import secrets
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, send_file, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required
 
+from chatpad.channels.email import oauth
+from chatpad.channels.email.settings import PROVIDER_SERVERS, MailSettings
 from chatpad.extensions import db
-from chatpad.html import safe_download_name
-from chatpad.models import Agent, Attachment, Conversation, Location, Message
+from chatpad.models import Agent, Location
 
-from . import oauth
-from .accounts import ConnectError, connect_inbox
-from .settings import PROVIDER_SERVERS, MailSettings
+from .email_accounts import ConnectError, connect_inbox
 
 bp = Blueprint("email_oauth", __name__, url_prefix="/integrations/email/oauth")
-attachments_bp = Blueprint("attachments", __name__, url_prefix="/attachments")
 
 SESSION_KEY = "email_oauth"
 
@@ -127,22 +125,3 @@ def callback(provider: str):
         return redirect(target)
     flash(f"Connected {account.account_id}.", "success")
     return redirect(target)
-
-
-@attachments_bp.get("/<int:attachment_id>")
-@login_required
-def download(attachment_id: int):
-    """A stored attachment, for users of the organization that received it. Always a download (never rendered
-    inline: an attached HTML file must not run in our origin)."""
-    row = db.session.get(Attachment, attachment_id)
-    message = db.session.get(Message, row.message_id) if row is not None else None
-    conversation = db.session.get(Conversation, message.conversation_id) if message is not None else None
-    if conversation is None or conversation.organization_id != current_user.organization_id:
-        abort(404)
-    root = Path(current_app.config["ATTACHMENT_DIR"]).resolve()
-    path = (root / row.storage_key).resolve()
-    if root not in path.parents or not path.is_file():
-        abort(404)
-    return send_file(
-        path, mimetype=row.content_type, as_attachment=True, download_name=safe_download_name(row.filename), max_age=0
-    )

@@ -1,4 +1,5 @@
-"""Channel-neutral shapes: the seed's UnifiedMessage, the events adapters parse, the replies they format."""
+"""The message shapes every layer shares: the seed's UnifiedMessage, the events adapters parse, the replies they
+format. A shared leaf: it imports nothing of the project, so models, the AI, channels and pipeline all may use it."""
 
 from __future__ import annotations
 
@@ -133,6 +134,15 @@ class OutboundReply:
     media: list[MessageMedia] = field(default_factory=list)
     handoff: bool = False  # the AI asks for a person: the conversation goes to takeover
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FollowUp:
+    """A reply a channel asks for after a customer's message is stored (Instagram's story-mention thank-you): the
+    pipeline decides whether it goes out (not during a takeover) and queues it under its idempotency key."""
+
+    reply: OutboundReply
+    idempotency_key: str
 
 
 @dataclass

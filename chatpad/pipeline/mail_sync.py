@@ -1,4 +1,5 @@
-"""The IMAP sync of one inbox: fetch what is new by UID, store the raw message, feed the pipeline.
+"""The IMAP sync of one inbox: fetch what is new by UID through the email adapter, store the raw message, and hand
+each to ingest. The pipeline drives it; the adapter (chatpad/channels/email) only talks IMAP and parses.
 
 High-water mark per inbox (EmailSyncState): UIDVALIDITY + the last UID stored, advanced only after the raw message
 is safely in webhook_events, so nothing is missed after downtime. The first sync reaches back over the admin's
@@ -17,15 +18,17 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from sqlalchemy import select
 
+from chatpad.channels.email import oauth
+from chatpad.channels.email.adapter import attachment_key, event_from_parsed
+from chatpad.channels.email.imap import ImapSession
+from chatpad.channels.email.mailer import credentials
+from chatpad.channels.email.parsing import ParsedEmail, parse_email, with_trace
+from chatpad.channels.email.transport import MailError
 from chatpad.extensions import db
 from chatpad.models import Attachment, EmailSyncState, Message, WebhookEvent, utcnow
+from chatpad.notify import account_needs_reauth
 
-from . import oauth
-from .adapter import attachment_key, event_from_parsed
-from .imap import ImapSession
-from .mailer import credentials
-from .parsing import ParsedEmail, parse_email, with_trace
-from .transport import MailError
+from .ingest import ingest
 
 if TYPE_CHECKING:
     from chatpad.models import SocialAccount
@@ -60,8 +63,6 @@ def sync_state(account: SocialAccount) -> EmailSyncState:
 
 def sync_inbox(account: SocialAccount) -> SyncResult:
     """One sync run. Never raises for a mail-server problem: it is recorded on the inbox and backed off."""
-    from chatpad.notify import account_needs_reauth
-
     state = sync_state(account)
     state.last_sync_at = utcnow()
     db.session.commit()
@@ -182,8 +183,6 @@ def store_message(
 
     The raw bytes go to webhook_events first (the durable log); if the pipeline then fails, the event stays pending
     and the sweeper processes it again, so a message is never lost once its UID has been passed."""
-    from chatpad.pipeline import ingest
-
     body = with_trace(raw, inbox=account.account_id, uid=uid, received=received, backfill=history)
     parsed = parse_email(body)
     exists = db.session.scalar(
