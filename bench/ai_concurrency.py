@@ -35,12 +35,13 @@ from bench.common import (
     save,
     scratch_database,
     serve,
+    sized,
 )
 from bench.common import summary as stats_of
 from chatpad import demo_data as D
 
-CUSTOMERS = 50
-MODEL_SECONDS = 2.0
+CUSTOMERS = sized(50, 3)
+MODEL_SECONDS = sized(2.0, 0.1)
 PAGES = [D.page_id(loc) for loc in D.LOCATIONS[:5]]
 # The worker processes of each variant. make-run: what `make run` starts and the README recommends (the worker class
 # follows the queues: threaded for inbound/mail/default and for ai, one send at a time for outbound); fork and
@@ -116,7 +117,7 @@ def _inbound_times(engine, psids: list[str]) -> dict[str, tuple[float, float]]:
         return {row[0]: (float(row[1]), float(row[2])) for row in conn.execute(query, {"psids": psids})}
 
 
-def run_once(platform: str = "fork", rounds: int = 3, debounce: float = 0.0) -> dict:
+def run_once(platform: str = "fork", rounds: int = sized(3, 1), debounce: float = 0.0) -> dict:
     """Rounds of 50 simultaneous customers; latencies from webhook to reply accepted, with a stage breakdown."""
     sandbox_port = free_port()
     sandbox = f"http://127.0.0.1:{sandbox_port}"
@@ -255,7 +256,7 @@ def run_once(platform: str = "fork", rounds: int = 3, debounce: float = 0.0) -> 
     return result
 
 
-def main(platforms: tuple[str, ...] = tuple(TOPOLOGIES)) -> dict:
+def main(platforms: tuple[str, ...] = sized(tuple(TOPOLOGIES), ("make-run",))) -> dict:
     """Each worker topology in turn (TOPOLOGIES)."""
     return {platform: run_once(platform) for platform in platforms}
 

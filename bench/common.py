@@ -21,7 +21,16 @@ from sqlalchemy import create_engine, make_url, text
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-RESULTS = ROOT / "bench" / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results")
+# BENCH_SMOKE=1: every benchmark at a tiny scale (a few customers, a few hundred rows, one round), so that
+# tests/test_bench.py can run each end to end and see that it still works and reports its figures. Its numbers mean
+# nothing; they are never asserted.
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+
+
+def sized(full, smoke):
+    """A benchmark's size: full normally, smoke under BENCH_SMOKE=1."""
+    return smoke if SMOKE else full
 
 
 def free_port() -> int:

@@ -13,9 +13,9 @@ import time
 
 from werkzeug.serving import make_server
 
-from bench.common import RESULTS, flush_redis, redis_url, scratch_database
+from bench.common import RESULTS, flush_redis, redis_url, scratch_database, sized
 
-N_PAGES = 25
+N_PAGES = sized(25, 3)
 LATENCY_S = 0.15
 
 

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
-from bench.common import redis_url, save, scratch_database
+from bench.common import redis_url, save, scratch_database, sized
 
-MESSAGES = int(os.environ.get("BENCH_EMAIL_MESSAGES", "10000"))
+MESSAGES = int(os.environ.get("BENCH_EMAIL_MESSAGES", sized("10000", "60")))
 BATCH = 200
 SENDERS = 400  # distinct customers, so contacts and conversations are realistic
 

@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine
 
-from bench.common import redis_url, save, scratch_database, summary
+from bench.common import redis_url, save, scratch_database, sized, summary
 
-SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+SCALE = float(os.environ.get("BENCH_SCALE", sized("1", "0.003")))
 ORGS = 10
 ACCOUNTS = int(10_000 * SCALE)
 CONVERSATIONS = int(100_000 * SCALE)
@@ -34,7 +34,7 @@ MESSAGES = int(1_000_000 * SCALE)
 BIG_SHARE = 0.5  # the measured organization holds half of everything
 CHANNELS = ("facebook", "instagram", "email", "widget")
 PASSWORD = "bench password 123"  # noqa: S105 (a throwaway user in a scratch database)
-RUNS = int(os.environ.get("BENCH_RUNS", "60"))
+RUNS = int(os.environ.get("BENCH_RUNS", sized("60", "3")))
 
 FIRST = "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard Susan Joseph \
 Jessica Thomas Sarah Carlos Maria Juan Ana Luis Sofia Wei Mei Raj Priya Ahmed Fatima Olu Amara Jan Eva".split()
@@ -149,8 +149,8 @@ def seed(database_url: str) -> dict:
 
         # Accounts: four per location (one per channel). The big organization gets BIG_SHARE of them.
         per_org_locations = {}
-        big_locations = int(ACCOUNTS * BIG_SHARE) // len(CHANNELS)
-        rest = (ACCOUNTS // len(CHANNELS) - big_locations) // (ORGS - 1)
+        big_locations = max(1, int(ACCOUNTS * BIG_SHARE) // len(CHANNELS))
+        rest = max(1, (ACCOUNTS // len(CHANNELS) - big_locations) // (ORGS - 1))  # at least one (a tiny scale)
         for o in org_ids:
             per_org_locations[o] = [uuid.uuid4() for _ in range(big_locations if o == 1 else rest)]
         location_rows = []
@@ -357,12 +357,19 @@ def seed(database_url: str) -> dict:
 
 
 def _migration():
-    """migrations/versions/0002_inbox.py as a module (its search backfill SQL is reused, not copied)."""
+    """The inbox migration (revision inbox_1) as a module: its search backfill SQL is reused, not copied. Found by its
+    revision id, not its file name, so renumbering the migrations cannot break the benchmark."""
     import importlib.util
+    import re
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "migrations" / "versions" / "0002_inbox.py"
-    spec = importlib.util.spec_from_file_location("chatpad_migration_inbox", path)
+    versions = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+    found = [
+        f for f in sorted(versions.glob("*.py")) if re.search(r"^revision = ['\"]inbox_1['\"]", f.read_text(), re.M)
+    ]
+    if len(found) != 1:
+        raise SystemExit(f"expected one migration with revision inbox_1 in {versions}, found {len(found)}")
+    spec = importlib.util.spec_from_file_location("chatpad_migration_inbox", found[0])
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -456,9 +463,12 @@ def measure(database_url: str, info: dict) -> dict:
     locations = info["big_locations"]
     with app.app_context():
         cursor_url = "/admin/inbox/"
-        for _ in range(20):  # the 21st page, by following "older" links
+        for _ in range(sized(20, 2)):  # the 21st page, by following "older" links
             html = client.get(cursor_url).get_data(as_text=True)
-            cursor_url = re.search(r'class="older-link" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+            older = re.search(r'class="older-link" href="([^"]+)"', html)
+            if older is None:
+                raise SystemExit(f"the inbox has no older page after {cursor_url}: seed more (BENCH_SCALE)")
+            cursor_url = older.group(1).replace("&amp;", "&")
     filtered = [
         f"/admin/inbox/?channel={rng.choice(CHANNELS)}&location={rng.choice(locations)}&status=open" for _ in range(30)
     ]

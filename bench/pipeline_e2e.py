@@ -41,15 +41,16 @@ from bench.common import (
     save,
     scratch_database,
     serve,
+    sized,
 )
 from bench.common import summary as stats_of
 from chatpad import demo_data as D
 
 WORKERS = 2
 WORKER_CLASSES = ("fork", "threaded")  # fork: what `make run` uses for the platform queues
-NOOP_JOBS = 2000
-LOAD_CUSTOMERS = 200
-LOW_LOAD_CUSTOMERS = 30
+NOOP_JOBS = sized(2000, 40)
+LOAD_CUSTOMERS = sized(200, 4)
+LOW_LOAD_CUSTOMERS = sized(30, 2)
 PAGES = [D.page_id(loc) for loc in D.LOCATIONS[:10]]
 
 
@@ -288,7 +289,7 @@ def run_once(worker_class: str) -> dict:
     return result
 
 
-def main(worker_classes: tuple[str, ...] = WORKER_CLASSES) -> dict:
+def main(worker_classes: tuple[str, ...] = sized(WORKER_CLASSES, ("threaded",))) -> dict:
     """The platform workers as `make run` starts them (fork), then threaded; each against its own floor."""
     return {worker_class: run_once(worker_class) for worker_class in worker_classes}
 

@@ -39,11 +39,12 @@ from bench.common import (
     save,
     scratch_database,
     serve,
+    sized,
 )
 from chatpad import demo_data as D
 
-CUSTOMERS = 100
-RETURNING_ROUNDS = 3  # the returning customer's figure is the median of these rounds
+CUSTOMERS = sized(100, 3)
+RETURNING_ROUNDS = sized(3, 1)  # the returning customer's figure is the median of these rounds
 PAGES = [D.page_id(loc) for loc in D.LOCATIONS[:5]]
 
 

@@ -13,7 +13,7 @@ import time
 
 from sqlalchemy import create_engine, text
 
-from bench.common import bench_env, flush_redis, redis_url, save, scratch_database, serve, wrk
+from bench.common import bench_env, flush_redis, redis_url, save, scratch_database, serve, sized, wrk
 from chatpad.channels.meta.signature import sign_body
 
 APP_SECRET = "bench-app-secret-" + secrets.token_hex(4)
@@ -59,7 +59,7 @@ def lua_script(path: str, items: list[tuple[bytes, dict]]) -> str:
     return "\n".join(lines)
 
 
-def main(seconds: int = 8, rounds: int = 3, threads: int = 8) -> dict:
+def main(seconds: int = sized(8, 1), rounds: int = sized(3, 1), threads: int = 8) -> dict:
     """Alternate floor and ours `rounds` times (so background load hits both alike) and compare medians."""
     items = bodies()
     floor_runs, our_runs, stored, answered = [], [], 0, 0
@@ -72,8 +72,8 @@ def main(seconds: int = 8, rounds: int = 3, threads: int = 8) -> dict:
         ):
             floor_lua = lua_script("/floor/facebook", items)
             our_lua = lua_script("/api/webhooks/facebook", items)
-            wrk(floor_url, floor_lua, seconds=2)  # warm up both
-            wrk(url, our_lua, seconds=2)
+            wrk(floor_url, floor_lua, seconds=sized(2, 1))  # warm up both
+            wrk(url, our_lua, seconds=sized(2, 1))
             for _ in range(rounds):
                 flush_redis()
                 floor_runs.append(wrk(floor_url, floor_lua, seconds=seconds))

@@ -21,12 +21,12 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bench.common import bench_env, flush_redis, redis_url, save, scratch_database, serve, summary
+from bench.common import bench_env, flush_redis, redis_url, save, scratch_database, serve, sized, summary
 
 ORIGIN = "https://bench.example.com"
-VISITORS = 40
-MESSAGES_EACH = 10
-STREAMS = 50
+VISITORS = sized(40, 3)
+MESSAGES_EACH = sized(10, 2)
+STREAMS = sized(50, 3)
 
 
 def _app(db_url: str):
