@@ -157,11 +157,9 @@ class Config:
     SANDBOX_ENABLED = _env_bool("SANDBOX_ENABLED", False)
     SANDBOX_URL = _env("SANDBOX_URL")
 
-    # Unified inbox (issue 7): live updates by server-sent events. Each open stream holds a web thread (gunicorn
-    # gthread) and a Redis connection, so a process serves at most INBOX_SSE_MAX_STREAMS of them (keep it below
-    # --threads); beyond that, and behind proxies that buffer, pages poll every INBOX_POLL_SECONDS (ETag'd).
+    # Unified inbox (issue 7): live updates by server-sent events from the stream process (STREAMS_* below); pages
+    # poll every INBOX_POLL_SECONDS (ETag'd) when a stream is refused or a proxy buffers it.
     INBOX_SSE_ENABLED = _env_bool("INBOX_SSE_ENABLED", True)
-    INBOX_SSE_MAX_STREAMS = _env_int("INBOX_SSE_MAX_STREAMS", 4)
     INBOX_SSE_MAX_SECONDS = _env_int("INBOX_SSE_MAX_SECONDS", 300)
     INBOX_SSE_HEARTBEAT_SECONDS = _env_int("INBOX_SSE_HEARTBEAT_SECONDS", 5)
     INBOX_POLL_SECONDS = _env_int("INBOX_POLL_SECONDS", 10)
@@ -195,11 +193,11 @@ class Config:
     WIDGET_STREAM_TICKET_MAX_AGE = _env_int("WIDGET_STREAM_TICKET_MAX_AGE", 3600)
     # Live updates: an event stream ends after WIDGET_STREAM_MAX_SECONDS (the browser reconnects with Last-Event-ID),
     # sends a heartbeat every WIDGET_HEARTBEAT_SECONDS, and a long poll waits at most WIDGET_LONG_POLL_SECONDS.
-    # Each open stream or poll holds a web thread: at most WIDGET_MAX_STREAMS per process, the rest get 503.
+    # A visitor refused a stream or a long poll polls every WIDGET_POLL_SECONDS instead.
     WIDGET_STREAM_MAX_SECONDS = _env_int("WIDGET_STREAM_MAX_SECONDS", 300)
     WIDGET_HEARTBEAT_SECONDS = float(_env("WIDGET_HEARTBEAT_SECONDS", "15"))
     WIDGET_LONG_POLL_SECONDS = float(_env("WIDGET_LONG_POLL_SECONDS", "25"))
-    WIDGET_MAX_STREAMS = _env_int("WIDGET_MAX_STREAMS", 64)
+    WIDGET_POLL_SECONDS = _env_int("WIDGET_POLL_SECONDS", 5)
     # Rate limits ("N per period", several separated by ";"), counted in Redis. Off when RATELIMIT_ENABLED is off.
     WIDGET_RATE_LIMIT_MESSAGES_VISITOR = _env("WIDGET_RATE_LIMIT_MESSAGES_VISITOR", "8 per 10 seconds;120 per hour")
     WIDGET_RATE_LIMIT_MESSAGES_WIDGET = _env("WIDGET_RATE_LIMIT_MESSAGES_WIDGET", "600 per minute")
@@ -227,6 +225,30 @@ class Config:
     PRIVACY_EXPORT_RATE_LIMIT = _env("PRIVACY_EXPORT_RATE_LIMIT", "30 per hour")
     # Retention runs delete this many conversations per transaction, and hand over to a follow-up job after this
     # many seconds so a first run over years of history never hits the job timeout.
+    # Long-lived connections (event streams, long polls) have a process of their own, never the web's threads: the
+    # stream process (`gunicorn -k gevent wsgi:streams`, chatpad/streams.py) serves them, one greenlet each, and the
+    # web process answers the same routes at once (a stream: 503; a long poll: without waiting). wsgi.py sets
+    # SERVES_STREAMS for each (on only in the stream process, and in the tests' in-process servers).
+    SERVES_STREAMS = False
+    # Where browsers open streams: a base URL (https://streams.chat.example.com), or unset for the app's own origin
+    # (a proxy routes the stream paths to the stream process). STREAMS_PORT: the same host as the page, that port.
+    STREAMS_URL = _env("STREAMS_URL")
+    STREAMS_PORT = _env_int("STREAMS_PORT", 0) or None
+    # Limits on open streams and long polls: one process (503), one client IP and one visitor or signed-in user (429
+    # with Retry-After). IP, visitor and user are counted in Redis as leases a live stream renews, so they hold across
+    # processes and machines and a crashed process's streams stop counting within STREAMS_LEASE_SECONDS.
+    STREAMS_MAX_PER_PROCESS = _env_int("STREAMS_MAX_PER_PROCESS", 900)
+    STREAMS_MAX_PER_IP = _env_int("STREAMS_MAX_PER_IP", 20)
+    STREAMS_MAX_PER_VISITOR = _env_int("STREAMS_MAX_PER_VISITOR", 3)
+    STREAMS_MAX_PER_USER = _env_int("STREAMS_MAX_PER_USER", 10)
+    STREAMS_LEASE_SECONDS = _env_int("STREAMS_LEASE_SECONDS", 60)
+    STREAMS_RETRY_AFTER = _env_int("STREAMS_RETRY_AFTER", 30)
+    # Redis connections of one stream process for limits and reads (its streams' pub/sub share one more).
+    STREAMS_REDIS_CONNECTIONS = _env_int("STREAMS_REDIS_CONNECTIONS", 20)
+    # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host (Werkzeug's ProxyFix), so the
+    # per-IP limits count clients, not the proxy. 0: the connection's address is the client's.
+    PROXY_FIX_X_FOR = _env_int("PROXY_FIX_X_FOR", 0)
+
     RETENTION_BATCH_SIZE = _env_int("RETENTION_BATCH_SIZE", 200)
     RETENTION_RUN_SECONDS = _env_int("RETENTION_RUN_SECONDS", 480)
     # Raw webhook deliveries (webhook_events) are kept this many days for replay, then deleted: the messages in them
@@ -262,6 +284,8 @@ class DevelopmentConfig(Config):
     SANDBOX_MAIL_ENABLED = _env_bool("SANDBOX_MAIL_ENABLED", True)
     # This app's address (OAuth redirects, the widget snippet; the sandbox posts its webhooks here).
     PUBLIC_URL = _env("PUBLIC_URL", f"http://127.0.0.1:{Config.PORT}")
+    # `make run` starts the stream process on the next port (chatpad/devrun.py).
+    STREAMS_PORT = _env_int("STREAMS_PORT", Config.PORT + 1)
     # The sandbox serves the demo's customer photos and story media.
     CSP_MEDIA_SOURCES = _env("CSP_MEDIA_SOURCES", f"{Config.CSP_MEDIA_SOURCES} {SANDBOX_URL}")
 
@@ -286,6 +310,10 @@ class TestConfig(DevelopmentConfig):
     META_VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105
     REPLY_DEBOUNCE_SECONDS = 0.0
     LOGIN_MAX_FAILURES = 5
+    # The in-process test server serves streams itself, on the app's own origin; tests of the split start the
+    # real processes (tests/streams).
+    SERVES_STREAMS = True
+    STREAMS_PORT = _env_int("STREAMS_PORT", 0) or None
 
 
 CONFIGS: dict[str, type[Config]] = {

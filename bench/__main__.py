@@ -18,6 +18,7 @@ BENCHMARKS = {
     "widget": "bench.widget",
     "connect_pages": "bench.connect_pages",
     "stage_cpu": "bench.stage_cpu",
+    "streams": "bench.streams",
 }
 
 

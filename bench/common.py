@@ -94,11 +94,16 @@ def run(cmd: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProces
 
 
 @contextmanager
-def serve(wsgi: str, env: dict[str, str], workers: int = 2, threads: int = 1):
-    """gunicorn on a free port; yields its base URL."""
-    port = free_port()
+def serve(wsgi: str, env: dict[str, str], workers: int = 2, threads: int = 1, port: int | None = None):
+    """gunicorn on a free port (or `port`); yields its base URL. wsgi:streams runs as `make run` runs the stream
+    process (gevent)."""
+    port = port or free_port()
     cmd = [PYTHON, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
-    if threads > 1:
+    if wsgi == "wsgi:streams":
+        from chatpad.devrun import STREAMS_GUNICORN
+
+        cmd = [PYTHON, "-m", "gunicorn", *STREAMS_GUNICORN, "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+    elif threads > 1:
         cmd += ["--threads", str(threads)]
     proc = subprocess.Popen([*cmd, wsgi], env=env, cwd=ROOT)  # noqa: S603
     url = f"http://127.0.0.1:{port}"

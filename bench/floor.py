@@ -2,6 +2,8 @@
 
 - POST /floor/facebook: check the HMAC and do one RQ enqueue (webhook_ack's floor): what an endpoint that stored
   nothing durably would cost.
+- GET /floor/page: a small Jinja template rendered by a bare Flask app (bench/streams' floor for a page): what any
+  page costs through gunicorn, with no session, no database and no admin.
 - bench.floor.noop: an RQ job that does nothing (pipeline_e2e's floor for jobs/s of the same worker class).
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, request
+from flask import Flask, render_template_string, request
 from redis import Redis
 from rq import Queue
 
@@ -30,6 +32,15 @@ def floor_webhook():
         return {"error": "invalid signature"}, 403
     _queue.enqueue("bench.floor.noop", len(body))
     return {"status": "received"}
+
+
+PAGE = """<!doctype html><html><head><title>{{ title }}</title></head><body><h1>{{ title }}</h1>
+<ul>{% for row in rows %}<li>{{ row }}</li>{% endfor %}</ul></body></html>"""
+
+
+@app.get("/floor/page")
+def floor_page():
+    return render_template_string(PAGE, title="Inbox", rows=[f"Conversation {n}" for n in range(25)])
 
 
 @app.get("/healthz")

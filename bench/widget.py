@@ -2,8 +2,8 @@
 
 - visitor messages: POST /api/widget/<key>/messages from many visitors at once — each one stored raw, ingested
   (contact, conversation, message) and its AI reply scheduled inside the request — messages/s and p50/p99;
-- live delivery: with STREAMS visitors holding an open event stream, the time from a reply's "sent" commit (the
-  pipeline's send job) to the visitor's stream receiving it, p50/p99.
+- live delivery: with STREAMS visitors holding an open event stream on the stream process (gevent, wsgi:streams),
+  the time from a reply's "sent" commit (the pipeline's send job) to the visitor's stream receiving it, p50/p99.
 
 `python -m bench widget`. Results in bench/results/widget.json; numbers in docs/channels/widget.md.
 """
@@ -17,11 +17,11 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from bench.common import bench_env, flush_redis, redis_url, save, scratch_database, serve, sized, summary
+from bench.common import bench_env, flush_redis, free_port, redis_url, save, scratch_database, serve, sized, summary
 
 ORIGIN = "https://bench.example.com"
 VISITORS = sized(40, 3)
@@ -162,7 +162,8 @@ def _delivery(app, base: str, key: str) -> list[float]:
             f"{base}/api/widget/{key}/messages", json={"text": f"Stream {n}"}, headers=headers, timeout=30
         ).json()
         visitors.append((session, posted["conversation"]["id"]))
-    streams = [_Stream(base + session["stream_url"]) for session, _ in visitors]
+    # The stream URL points at the stream process (another port here).
+    streams = [_Stream(urljoin(base, session["stream_url"])) for session, _ in visitors]
     for stream in streams:
         assert stream.ready.wait(30), "a stream never became ready"
     sent_at: dict[str, float] = {}
@@ -193,8 +194,19 @@ def main() -> dict:
         app = _app(db_url)
         key = _seed(app)
         # The AI's jobs wait (not measured here); short heartbeats let closed streams end before gunicorn stops.
-        env = bench_env(db_url, redis_url(), REPLY_DEBOUNCE_SECONDS="60", WIDGET_HEARTBEAT_SECONDS="2")
-        with serve("wsgi:app", env, workers=2, threads=32) as base:
+        streams_port = free_port()
+        env = bench_env(
+            db_url,
+            redis_url(),
+            REPLY_DEBOUNCE_SECONDS="60",
+            WIDGET_HEARTBEAT_SECONDS="2",
+            STREAMS_PORT=str(streams_port),
+            STREAMS_MAX_PER_IP=str(STREAMS),
+        )
+        with (
+            serve("wsgi:app", env, workers=2, threads=32) as base,
+            serve("wsgi:streams", env, port=streams_port),
+        ):
             post_ms, per_second, total = _post_messages(base, key)
             delivery_ms = _delivery(app, base, key)
     result = {

@@ -102,6 +102,11 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     webhook_app = create_webhook_app(app)
     app.extensions["chatpad.webhook_app"] = webhook_app
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {WEBHOOK_PREFIX: WebhookReceiver(webhook_app)})
+    if app.config.get("PROXY_FIX_X_FOR"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_FIX_X_FOR"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     return app
 
 

@@ -1,7 +1,8 @@
 """`make run`: the whole product on one machine, on embedded defaults.
 
 Migrates the database, seeds the demo business on first start, starts one embedded Redis (unless REDIS_URL is set)
-and runs web, worker, scheduler and the sandbox as child processes sharing it. Ctrl-C stops everything it started.
+and runs web, the stream process, workers, scheduler and the sandbox as child processes sharing it. Ctrl-C stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -15,7 +16,19 @@ import time
 
 from flask_migrate import upgrade
 
-COLORS = {"web": 36, "worker": 32, "ai": 35, "sender": 31, "scheduler": 33, "sandbox": 34}
+# The stream process's gunicorn options (README "Running workers at scale"): gevent greenlets, up to 1000
+# connections per worker; a stopping worker closes its streams after 5 s (browsers reconnect elsewhere).
+STREAMS_GUNICORN = (
+    "--worker-class",
+    "gevent",
+    "--worker-connections",
+    "1000",
+    "--workers",
+    "1",
+    "--graceful-timeout",
+    "5",
+)
+COLORS = {"web": 36, "streams": 96, "worker": 32, "ai": 35, "sender": 31, "scheduler": 33, "sandbox": 34}
 
 
 def _pump(name: str, stream) -> None:
@@ -26,7 +39,7 @@ def _pump(name: str, stream) -> None:
         sys.stdout.flush()
 
 
-def prepare() -> tuple[dict[str, str], int, int]:
+def prepare() -> tuple[dict[str, str], int, int, int]:
     """Migrate, seed the demo on first start, and return the environment the children share."""
     from chatpad import create_app
     from chatpad.demo import seed_demo
@@ -42,11 +55,12 @@ def prepare() -> tuple[dict[str, str], int, int]:
     env = dict(os.environ)
     env["REDIS_URL"] = app.config["REDIS_URL"]
     env["PYTHONUNBUFFERED"] = "1"
-    return env, app.config["PORT"], app.config.get("SANDBOX_PORT", 5055)
+    env["STREAMS_PORT"] = str(app.config["STREAMS_PORT"])
+    return env, app.config["PORT"], app.config["STREAMS_PORT"], app.config.get("SANDBOX_PORT", 5055)
 
 
 def main() -> int:
-    env, port, sandbox_port = prepare()
+    env, port, streams_port, sandbox_port = prepare()
     python = sys.executable
     commands = {
         "web": [
@@ -63,6 +77,8 @@ def main() -> int:
             "-",
             "wsgi:app",
         ],
+        # Event streams and long polls: greenlets in a process of their own, never the web's threads (wsgi.py).
+        "streams": [python, "-m", "gunicorn", *STREAMS_GUNICORN, "--bind", f"127.0.0.1:{streams_port}", "wsgi:streams"],
         # Worker classes by queue (jobs/worker.py): inbound, mail and default jobs, and AI calls that wait seconds
         # on the model, run in threads; sends run one at a time in their own process (duplicate sends <= kills).
         "worker": [python, "-m", "jobs.worker", "inbound", "mail", "default"],
@@ -78,7 +94,10 @@ def main() -> int:
         procs[name] = proc
         threading.Thread(target=_pump, args=(name, proc.stdout), daemon=True).start()
 
-    print(f"\nChatPad is starting at http://127.0.0.1:{port}  (sandbox: http://127.0.0.1:{sandbox_port})")
+    print(
+        f"\nChatPad is starting at http://127.0.0.1:{port}  (live updates: http://127.0.0.1:{streams_port},"
+        f" sandbox: http://127.0.0.1:{sandbox_port})"
+    )
     print("Sign in as admin@mhpcommunities.com / chatpad-demo-2026. Ctrl-C stops everything.\n")
 
     stopping = False

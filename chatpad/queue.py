@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from redis import Redis
+from redis import BlockingConnectionPool, Redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
@@ -32,7 +32,19 @@ def get_redis() -> Redis:
     ext = current_app.extensions
     conn = ext.get("chatpad.redis")
     if conn is None:
-        conn = Redis.from_url(current_app.config["REDIS_URL"], health_check_interval=30)
+        config = current_app.config
+        if config.get("SERVES_STREAMS"):
+            # The stream process: many greenlets at once share a bounded pool and wait for a connection (up to
+            # 10 s) rather than fail. Their pub/sub goes through one shared connection (chatpad.realtime).
+            pool = BlockingConnectionPool.from_url(
+                config["REDIS_URL"],
+                max_connections=int(config.get("STREAMS_REDIS_CONNECTIONS", 20)),
+                timeout=10,
+                health_check_interval=30,
+            )
+            conn = Redis(connection_pool=pool)
+        else:
+            conn = Redis.from_url(config["REDIS_URL"], health_check_interval=30)
         ext["chatpad.redis"] = conn
     return conn
 

@@ -133,5 +133,12 @@ def current_policy(response: Response | None = None) -> str:
     for directive, sources in ((getattr(request, "_csp_extra", None) if in_request else None) or {}).items():
         base = policy.setdefault(directive, list(policy.get("default-src", [])))
         base.extend(s for s in sources if s not in base)
+    if in_request:
+        from chatpad.streams import stream_origin
+
+        # The inbox's live updates come from the stream process, which may be another origin (chatpad.streams).
+        streams_at = stream_origin()
+        if streams_at and streams_at not in policy["connect-src"]:
+            policy["connect-src"].append(streams_at)
     nonce = getattr(request, "_csp_nonce", None) if in_request else None
     return render_policy(policy, nonce)

@@ -1,12 +1,15 @@
 """Live updates for open inbox pages: server-sent events from Redis pub/sub (chatpad.realtime), with short polling
 as the fallback.
 
-A stream holds one web thread (gunicorn runs gthread workers) and one Redis connection for as long as it is open,
-so streams are bounded: at most INBOX_SSE_MAX_STREAMS per process (the rest of the threads keep serving pages), each
-closed after INBOX_SSE_MAX_SECONDS (the browser's EventSource reconnects by itself), with a comment line every
-INBOX_SSE_HEARTBEAT_SECONDS so idle proxies keep the connection and a closed tab is noticed. When every slot is
-taken the answer is 503 and the page polls instead (ETag'd partials: an unchanged list costs a 304). Events carry
-ids only; the page fetches what changed through the same scoped views as everything else.
+Streams are served by the stream process (chatpad.streams: a greenlet each, never one of the web's threads), each
+holding one Redis connection and no database connection while it waits; the web process refuses them at once (503).
+Each stream holds a slot: beyond STREAMS_MAX_PER_USER for one person or STREAMS_MAX_PER_IP for one address the answer
+is 429, and when a process is full, 503; the page then polls (ETag'd partials: an unchanged list costs a 304) and
+tries a stream again later. A stream is closed after INBOX_SSE_MAX_SECONDS (the browser's EventSource reconnects by
+itself), with a comment line every INBOX_SSE_HEARTBEAT_SECONDS so idle proxies keep the connection and a closed tab
+is noticed. Events carry ids only; the page fetches what changed through the same scoped views as everything else.
+When the stream process is on another origin (development: another port), the app's own pages may open it with
+their cookie (CORS with credentials, for those origins only).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import threading
 import time
 from collections.abc import Iterator
 
-from flask import Flask, Response, current_app
+from flask import Response, current_app, request
 from redis.exceptions import RedisError
 
+from chatpad import streams
 from chatpad.realtime import subscribe
 
 log = logging.getLogger("chatpad.inbox.live")
@@ -32,39 +36,41 @@ STREAM_HEADERS = {
 }
 
 
-def _slots(app: Flask) -> threading.BoundedSemaphore:
-    slots = app.extensions.get("chatpad.inbox.sse_slots")
-    if slots is None:
-        with _slots_lock:
-            slots = app.extensions.get("chatpad.inbox.sse_slots")
-            if slots is None:
-                slots = threading.BoundedSemaphore(int(app.config.get("INBOX_SSE_MAX_STREAMS", 4)))
-                app.extensions["chatpad.inbox.sse_slots"] = slots
-    return slots
-
-
-_slots_lock = threading.Lock()
+def _cors(headers: dict[str, str]) -> dict[str, str]:
+    """CORS headers for one of the app's own pages on another origin than the stream process's (development)."""
+    origin = request.headers.get("Origin")
+    if origin and origin != f"{request.scheme}://{request.host}" and streams.page_origin_allowed(origin):
+        return {
+            **headers,
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Credentials": "true",
+            "Vary": "Origin",
+        }
+    return headers
 
 
 def _frame(event: str, data: str) -> str:
     return f"event: {event}\ndata: {data}\n\n"
 
 
-def event_stream(channels: list[str]) -> Response:
-    """A text/event-stream response relaying the events published on these Redis channels, or 503 when this
-    process already holds its maximum of streams (the page then polls)."""
+def event_stream(channels: list[str], user_id: int) -> Response:
+    """A text/event-stream response relaying the events published on these Redis channels for this user, or the
+    refusal (429: too many of theirs or their address's; 503: not here, or this process is full) that makes the
+    page poll."""
     app = current_app._get_current_object()
     poll_ms = int(app.config.get("INBOX_POLL_SECONDS", 10)) * 1000
+    headers = _cors(STREAM_HEADERS)
     if not app.config.get("INBOX_SSE_ENABLED", True):
-        return Response("Live updates are off; poll instead.\n", 503, {"Retry-After": "30", **STREAM_HEADERS})
-    slots = _slots(app)
-    if not slots.acquire(blocking=False):
-        return Response("Too many live connections; poll instead.\n", 503, {"Retry-After": "30", **STREAM_HEADERS})
+        return Response("Live updates are off; poll instead.\n", 503, {"Retry-After": "30", **headers})
+    try:
+        slot = streams.open_slot("user", str(user_id))
+    except streams.StreamRefused as exc:
+        return Response(f"{exc.message} Poll instead.\n", exc.status, {"Retry-After": str(exc.retry_after), **headers})
     try:
         pubsub = subscribe(*channels)
     except Exception:
-        slots.release()
-        return Response("Live updates are unavailable; poll instead.\n", 503, {"Retry-After": "30"})
+        slot.release()
+        return Response("Live updates are unavailable; poll instead.\n", 503, {"Retry-After": "30", **headers})
     max_seconds = float(app.config.get("INBOX_SSE_MAX_SECONDS", 300))
     heartbeat = float(app.config.get("INBOX_SSE_HEARTBEAT_SECONDS", 5))
     released = threading.Event()
@@ -78,7 +84,7 @@ def event_stream(channels: list[str]) -> Response:
         try:
             pubsub.close()
         finally:
-            slots.release()
+            slot.release()
 
     def stream() -> Iterator[str]:
         try:
@@ -93,6 +99,7 @@ def event_stream(channels: list[str]) -> Response:
                     # Redis went away: end the stream; the page reconnects, or polls if that fails too.
                     log.warning("live updates stream lost Redis; closing it", exc_info=True)
                     break
+                slot.renew()
                 now = time.monotonic()
                 if message and message.get("type") == "message":
                     data = message["data"].decode() if isinstance(message["data"], bytes) else message["data"]
@@ -109,7 +116,7 @@ def event_stream(channels: list[str]) -> Response:
         finally:
             release()
 
-    return Response(_ClosingStream(stream(), release), mimetype="text/event-stream", headers=STREAM_HEADERS)
+    return Response(_ClosingStream(stream(), release), mimetype="text/event-stream", headers=headers)
 
 
 class _ClosingStream:

@@ -20,6 +20,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select, update
 from werkzeug.utils import safe_join
 
+from chatpad import streams
 from chatpad.admin.views import SecureViewMixin
 from chatpad.audit import record_audit
 from chatpad.channels import CHANNELS, get_channel
@@ -148,7 +149,7 @@ class InboxView(SecureViewMixin, BaseView):
             waiting=waiting_count(_org_id()),
             no_location=NO_LOCATION,
             location_options=options_html(choices.locations, filters.location),
-            live_url=url_for(".events"),
+            live_url=streams.url(url_for(".events")),
             partial_url=url_for(".index", partial=1, **filters.to_args()),
             rows_html=rows_html,
             rows_etag=_etag(rows_html),
@@ -211,7 +212,7 @@ class InboxView(SecureViewMixin, BaseView):
             "taken_over_by": users_by_id.get(conversation.taken_over_by),
             "assigned_to": users_by_id.get(conversation.assigned_user_id),
             "reply_token": uuid.uuid4().hex,
-            "live_url": url_for(".events", conversation=conversation.id),
+            "live_url": streams.url(url_for(".events", conversation=conversation.id)),
             "thread_url": url_for(".thread", conversation_id=conversation.id, only="1" if not across else None),
             "status_labels": STATUS_LABELS,
         }
@@ -463,8 +464,9 @@ class InboxView(SecureViewMixin, BaseView):
             channels = [conversation_channel(conversation.id)]
         else:
             channels = [org_channel(_org_id())]
+        user_id = current_user.id
         db.session.remove()  # the stream may last minutes: give the database connection back now
-        return event_stream(channels)
+        return event_stream(channels, user_id)
 
     # --- notifications ---
 

@@ -11,6 +11,7 @@ styles, no eval) and aggressive global CSS. The widget must look and work the sa
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, render_template, request
 
@@ -22,6 +23,20 @@ KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 def _chatpad_url() -> str:
     return (current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
+
+
+def _streams_origin(chatpad: str) -> str:
+    """Where the widget opens its live updates: ChatPad's stream process (STREAMS_URL, or ChatPad's host on
+    STREAMS_PORT), which a site's CSP must allow as well."""
+    config = current_app.config
+    url = config.get("STREAMS_URL")
+    if not url and config.get("STREAMS_PORT"):
+        parts = urlsplit(chatpad)
+        url = f"{parts.scheme}://{parts.hostname}:{int(config['STREAMS_PORT'])}"
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @bp.get("/")
@@ -41,7 +56,8 @@ def site(slug: str):
     chatpad = _chatpad_url()
     html = render_template("sandbox/widget_site.html", location=location, key=key, chatpad=chatpad)
     csp = (
-        f"default-src 'self'; script-src 'self' {chatpad}; connect-src {chatpad}; style-src 'self'; "
+        f"default-src 'self'; script-src 'self' {chatpad}; connect-src {chatpad} {_streams_origin(chatpad)}; "
+        "style-src 'self'; "
         "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
     return html, 200, {"Content-Security-Policy": csp}

@@ -50,8 +50,8 @@
     return debounce(run, 250);
   }
 
-  /* Server-sent events with a polling fallback. When the server has no free stream (503) or a proxy holds the
-   * stream back, the page polls, and tries a stream again every 30 s. */
+  /* Server-sent events with a polling fallback. When the stream process refuses a stream (429, 503) or a proxy holds
+   * it back, the page polls, and tries a stream again every 30 s. */
   function live(url, onEvent, pollMs) {
     var polling = null;
     var source = null;
@@ -68,7 +68,11 @@
     function connect() {
       if (!window.EventSource) { poll(); return; }
       var ready = false;
-      source = new EventSource(url);
+      // The stream process may be another origin than the page (development: another port); the page's cookie
+      // goes along only when asked for.
+      var crossOrigin = false;
+      try { crossOrigin = new URL(url, window.location.href).origin !== window.location.origin; } catch (err) { /* same */ }
+      source = crossOrigin ? new EventSource(url, { withCredentials: true }) : new EventSource(url);
       var readyTimer = setTimeout(function () {
         if (!ready) { source.close(); poll(); }
       }, 10000);
@@ -87,7 +91,8 @@
       });
       source.addEventListener("typing", function (e) { onEvent("typing", e); });
       source.onerror = function () {
-        // CLOSED: the server said no (503: all streams busy); CONNECTING: EventSource retries by itself.
+        // CLOSED: the server said no (429: too many streams of this person or address; 503: the stream process is
+        // full or not reachable); CONNECTING: EventSource retries by itself.
         if (source.readyState === EventSource.CLOSED) { clearTimeout(readyTimer); poll(); }
         else setStatus("Reconnecting\u2026");
       };

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
-from chatpad import realtime
+from chatpad import realtime, streams
 from chatpad.ai import greeting_quick_replies
 from chatpad.channels import get_channel
 from chatpad.channels.widget.adapter import build_envelope, external_id_for
@@ -279,12 +279,16 @@ def session(key: str):
 def _session_payload(req: WidgetRequest) -> dict[str, Any]:
     visitor = req.visitor
     messages = visible_messages(req.account, visitor.visitor_id)
-    # Paths, not URLs: the script resolves them against the address it was loaded from, whatever the proxy in front.
+    # Paths, not URLs, where they can be: the script resolves them against the address it was loaded from, whatever
+    # the proxy in front. Streams and long polls go to the stream process (chatpad.streams.url), short polls here.
+    key = req.account.account_id
     return {
         "token": issue_visitor_token(visitor),
         "visitor": {"id": visitor.visitor_id, "name": visitor.name, "email": visitor.email},
-        "stream_url": url_for("widget.events", key=req.account.account_id, ticket=issue_stream_ticket(visitor)),
-        "poll_url": url_for("widget.messages", key=req.account.account_id),
+        "stream_url": streams.url(url_for("widget.events", key=key, ticket=issue_stream_ticket(visitor))),
+        "long_poll_url": streams.url(url_for("widget.wait", key=key)),
+        "poll_url": url_for("widget.messages", key=key),
+        "poll_seconds": current_app.config["WIDGET_POLL_SECONDS"],
         "heartbeat": current_app.config["WIDGET_HEARTBEAT_SECONDS"],
         "conversation": conversation_state(current_conversation(req.account, visitor.visitor_id)),
         "messages": serialize_messages(messages, assistant_name=req.settings.appearance["title"]),

@@ -11,14 +11,18 @@ missed (Redis down, a reconnect) is caught up by the cursor. The stream sends:
                                        script notices a stalled stream and falls back to long polling)
 
 The stream ends after WIDGET_STREAM_MAX_SECONDS; EventSource reconnects with Last-Event-ID and nothing is lost.
-Each open stream or poll holds a web thread, so a process serves at most WIDGET_MAX_STREAMS at once (503 beyond).
+
+Streams and long polls are served by the stream process (chatpad.streams: a greenlet each, never a web thread), and
+each holds a slot there: per visitor and per IP beyond their limits the answer is 429 with Retry-After. The web
+process refuses a stream at once (503) and answers a long poll without waiting, with `retry_ms`: how long the script
+waits before it polls again. While a stream waits it holds no database connection (the session is released before
+every wait) and no Redis connection of its own (subscriptions share one per process: chatpad.realtime).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -26,7 +30,7 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, request, stream_with_context
 
-from chatpad import realtime
+from chatpad import realtime, streams
 from chatpad.channels.widget.tokens import TokenError, read_stream_ticket
 from chatpad.extensions import db
 from chatpad.models import SocialAccount, utcnow
@@ -52,18 +56,12 @@ RECONNECT_LOOKBACK = timedelta(minutes=2)
 PADDING = ":" + " " * 2048 + "\n"
 
 
-def _slots() -> threading.BoundedSemaphore:
-    ext = current_app.extensions
-    sem = ext.get("chatpad.widget.slots")
-    if sem is None:
-        sem = ext.setdefault(
-            "chatpad.widget.slots", threading.BoundedSemaphore(current_app.config["WIDGET_MAX_STREAMS"])
-        )
-    return sem
-
-
-def _busy() -> ApiError:
-    return ApiError(503, "busy", "Too many live connections; retrying shortly.", {"Retry-After": "10"})
+def _slot(account_id, visitor_id: str) -> streams.StreamSlot:
+    """This visitor's place on the stream process, or the refusal as the API's error (429 or 503, Retry-After)."""
+    try:
+        return streams.open_slot("visitor", f"{account_id}:{visitor_id}")
+    except streams.StreamRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message, {"Retry-After": str(exc.retry_after)}) from None
 
 
 def frame(event: str, data: Any, event_id: int | None = None) -> str:
@@ -92,21 +90,21 @@ def events(key: str):
         resumed_id, _ = parse_cursor(last_event_id)
         if resumed_id >= after_id:
             after_id, since, resumed = resumed_id, utcnow() - RECONNECT_LOOKBACK, True
-    slots = _slots()
-    if not slots.acquire(blocking=False):
-        raise _busy()
+    slot = _slot(req.account.id, visitor.visitor_id)
     title = req.settings.appearance["title"]
-    generator = _event_stream(req.account.id, visitor.visitor_id, title, after_id, since, resumed)
+    account_id = req.account.id
+    db.session.remove()  # the stream may last minutes: no database connection waits with it
+    generator = _event_stream(account_id, visitor.visitor_id, title, after_id, since, resumed, slot)
     response = Response(stream_with_context(generator), mimetype="text/event-stream")
     # Released when the server closes the response, whether or not the generator ever ran.
-    response.call_on_close(slots.release)
+    response.call_on_close(slot.release)
     response.headers["Cache-Control"] = "no-cache, no-transform"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: do not buffer this response
     return response
 
 
 def _event_stream(
-    account_id, visitor_id: str, assistant_name: str, after_id: int, since, resumed: bool = False
+    account_id, visitor_id: str, assistant_name: str, after_id: int, since, resumed: bool, slot: streams.StreamSlot
 ) -> Iterator[str]:
     config = current_app.config
     heartbeat = float(config["WIDGET_HEARTBEAT_SECONDS"])
@@ -156,6 +154,7 @@ def _event_stream(
         quiet_beats = 0
         while (remaining := deadline - time.monotonic()) > 0:
             message = pubsub.get_message(timeout=min(heartbeat, remaining))
+            slot.renew()
             if message is None:
                 quiet_beats += 1
                 # A missed publish is caught up within a minute.
@@ -178,6 +177,7 @@ def _event_stream(
                     yield "".join(frames)
     finally:
         pubsub.close()
+        slot.release()
         db.session.remove()
 
 
@@ -187,6 +187,16 @@ def _decode(message: dict) -> dict:
     except (TypeError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+@bp.route(f"{API}/wait", methods=["GET", "OPTIONS"])
+@visitor_api(needs_visitor=True)
+def wait(key: str):
+    """The long poll on a path of its own (GET ?after=<cursor>&wait=<s>), so a proxy routes it to the stream
+    process by path alone; `messages?after=…` answers the same on whichever process gets it."""
+    if request.args.get("after") is None:
+        raise ApiError(400, "cursor_required", "A long poll needs after=<cursor>.")
+    return history_or_poll(current())
 
 
 def history_or_poll(req: WidgetRequest) -> Response:
@@ -212,6 +222,10 @@ def history_or_poll(req: WidgetRequest) -> Response:
     except ValueError:
         wait = 0.0
     wait = max(0.0, min(wait, float(current_app.config["WIDGET_LONG_POLL_SECONDS"])))
+    retry_ms = None
+    if wait > 0 and not streams.served_here():
+        # The web process never waits: answer now, and say when to ask again (the stream process long-polls).
+        wait, retry_ms = 0.0, int(current_app.config["WIDGET_POLL_SECONDS"]) * 1000
     after_id, cursor_at = parse_cursor(after)
     since = cursor_at - CURSOR_SLACK if cursor_at else None
 
@@ -224,13 +238,15 @@ def history_or_poll(req: WidgetRequest) -> Response:
     messages = new_messages(account, visitor_id, after_id, since)
     conversation = current_conversation(account, visitor_id)
     if not fresh(messages) and wait > 0:
-        slots = _slots()
-        if not slots.acquire(blocking=False):
-            raise _busy()
+        slot = _slot(account.id, visitor_id)
         channels = [visitor_channel(account.id, visitor_id)]
         if conversation is not None:
             channels.append(realtime.conversation_channel(conversation.id))
-        pubsub = realtime.subscribe(*channels)
+        try:
+            pubsub = realtime.subscribe(*channels)
+        except Exception:
+            slot.release()
+            raise
         try:
             # Subscribed first, then read again: nothing that happens in between is missed.
             read_at = utcnow()
@@ -261,15 +277,16 @@ def history_or_poll(req: WidgetRequest) -> Response:
                     conversation = current_conversation(account, visitor_id)
         finally:
             pubsub.close()
-            slots.release()
-    return jsonify(
-        {
-            "messages": serialize_messages(messages, assistant_name=assistant_name),
-            "conversation": conversation_state(conversation),
-            "cursor": make_cursor(messages, after_id=after_id, at=read_at),
-            "typing": typing,
-        }
-    )
+            slot.release()
+    body = {
+        "messages": serialize_messages(messages, assistant_name=assistant_name),
+        "conversation": conversation_state(conversation),
+        "cursor": make_cursor(messages, after_id=after_id, at=read_at),
+        "typing": typing,
+    }
+    if retry_ms is not None:
+        body["retry_ms"] = retry_ms
+    return jsonify(body)
 
 
 @bp.route(f"{API}/messages", methods=["GET", "POST", "OPTIONS"])

@@ -1,5 +1,5 @@
-"""Live updates over real HTTP: server-sent events relayed from Redis pub/sub, bounded per process, with the
-polling fallback's 503 when every stream is taken."""
+"""Live updates over real HTTP: server-sent events relayed from Redis pub/sub, bounded per process (503) and per
+person (429), with the polling fallback; the web process refuses streams at once (they are the stream process's)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from chatpad.realtime import publish
+from tests.conftest import login
 from tests.factories import PASSWORD
 
 
@@ -94,8 +95,10 @@ def test_a_conversations_stream_carries_its_own_events(app, live_server, make, i
 
 
 def test_streams_are_bounded_and_the_overflow_polls(app, live_server, make, monkeypatch, fast_streams):
-    """With every stream slot taken the answer is 503 (the page polls); a closed stream frees its slot."""
-    monkeypatch.setitem(app.extensions, "chatpad.inbox.sse_slots", threading.BoundedSemaphore(1))
+    """With every stream slot of the process taken the answer is 503 (the page polls); a closed stream frees its
+    slot."""
+    monkeypatch.setitem(app.config, "STREAMS_MAX_PER_PROCESS", 1)
+    monkeypatch.delitem(app.extensions, "chatpad.streams.slots", raising=False)
     biz = make.business()
     session = signed_in(live_server, biz.user.email)
     url = f"{live_server.url}/admin/inbox/events"
@@ -120,6 +123,59 @@ def test_streams_are_bounded_and_the_overflow_polls(app, live_server, make, monk
         f"{live_server.url}/admin/inbox/?partial=1", headers={"If-None-Match": listing.headers["ETag"]}, timeout=10
     )
     assert again.status_code == 304, (listing.headers["ETag"], again.headers.get("ETag"))
+    app.extensions.pop("chatpad.streams.slots", None)
+
+
+def test_one_person_may_hold_only_so_many_streams_then_429(app, live_server, make, monkeypatch, fast_streams):
+    """Past STREAMS_MAX_PER_USER open streams (tabs) the next gets 429 with Retry-After and the page polls;
+    a colleague signed in elsewhere still gets theirs."""
+    monkeypatch.setitem(app.config, "STREAMS_MAX_PER_USER", 2)
+    biz = make.business()
+    colleague = make.user(biz.org, email="colleague@example.com")
+    session = signed_in(live_server, biz.user.email)
+    url = f"{live_server.url}/admin/inbox/events"
+    held = [session.get(url, stream=True, timeout=10) for _ in range(2)]
+    try:
+        assert [next(events(r))[0] for r in held] == ["ready", "ready"]
+        refused = session.get(url, stream=True, timeout=10)
+        assert refused.status_code == 429, refused.status_code
+        assert refused.headers["Retry-After"] == str(app.config["STREAMS_RETRY_AFTER"])
+        other = signed_in(live_server, colleague.email).get(url, stream=True, timeout=10)
+        assert next(events(other))[0] == "ready"
+        other.close()
+    finally:
+        for response in held:
+            response.close()
+
+
+def test_the_web_process_refuses_streams_at_once(app, client, make, monkeypatch):
+    """The web process serves no stream (it would hold a thread): 503 at once, and the page polls."""
+    monkeypatch.setitem(app.config, "SERVES_STREAMS", False)
+    biz = make.business()
+    login(client, biz.user.email)
+    response = client.get("/admin/inbox/events")
+    assert response.status_code == 503 and response.headers["Retry-After"]
+
+
+def test_pages_find_the_stream_process_on_its_port_and_may_use_it_across_origins(
+    app, live_server, make, monkeypatch, fast_streams
+):
+    """With the stream process on another port (make run), the inbox's live URL points there, the page's CSP lets
+    it connect, and the stream answers the app's own page with CORS for its cookie; a foreign origin gets none."""
+    monkeypatch.setitem(app.config, "STREAMS_PORT", 5999)
+    biz = make.business()
+    session = signed_in(live_server, biz.user.email)
+    page = session.get(f"{live_server.url}/admin/inbox/", timeout=10)
+    assert 'data-live-url="http://127.0.0.1:5999/admin/inbox/events"' in page.text
+    assert "connect-src 'self' http://127.0.0.1:5999" in page.headers["Content-Security-Policy"]
+    url = f"{live_server.url}/admin/inbox/events"
+    own = session.get(url, headers={"Origin": "http://127.0.0.1:5000"}, stream=True, timeout=10)
+    assert own.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:5000"
+    assert own.headers["Access-Control-Allow-Credentials"] == "true"
+    own.close()
+    foreign = session.get(url, headers={"Origin": "https://evil.test"}, stream=True, timeout=10)
+    assert "Access-Control-Allow-Origin" not in foreign.headers
+    foreign.close()
 
 
 def test_a_stream_ends_after_its_time_limit(app, live_server, make, monkeypatch, fast_streams):

@@ -121,11 +121,23 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def app(self, name: str = "app", workers: int = 2, **env: str) -> str:
+    def app(self, name: str = "app", workers: int = 2, threads: int = 4, **env: str) -> str:
         """gunicorn serving wsgi:app (the production entry point) on a free port; returns its base URL."""
         port = free_port()
-        cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4"]
+        cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads)]
         cmd += ["--bind", f"127.0.0.1:{port}", "--graceful-timeout", "2", "wsgi:app"]
+        return self._serve(name, cmd, port, **env)
+
+    def streams(self, name: str = "streams", port: int | None = None, **env: str) -> str:
+        """The stream process as README's "Running workers at scale" runs it (gunicorn's gevent worker serving
+        wsgi:streams, chatpad/devrun.py's options) on a free port; returns its base URL."""
+        from chatpad.devrun import STREAMS_GUNICORN
+
+        port = port or free_port()
+        cmd = [sys.executable, "-m", "gunicorn", *STREAMS_GUNICORN, "--bind", f"127.0.0.1:{port}", "wsgi:streams"]
+        return self._serve(name, cmd, port, **env)
+
+    def _serve(self, name: str, cmd: list[str], port: int, **env: str) -> str:
         self.spawn(name, cmd, **env)
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(url + "/healthz"), 60, f"{name} did not start:\n{self.procs[name].tail()}")

@@ -90,7 +90,7 @@ class EventStream:
 
     Built on http.client over a socket it owns, so close() can cut the connection while the reader is blocked."""
 
-    def __init__(self, url: str, headers: dict | None = None):
+    def __init__(self, url: str, headers: dict | None = None, source: str | None = None):
         import http.client
         import queue
         import socket
@@ -98,7 +98,10 @@ class EventStream:
 
         parts = urlsplit(url)
         self.events: queue.Queue = queue.Queue()
-        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=60)
+        # source: the client's address (any of 127.0.0.0/8 reaches a loopback server), for per-IP limits.
+        self.sock = socket.create_connection(
+            (parts.hostname, parts.port), timeout=60, source_address=(source, 0) if source else None
+        )
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
         conn.sock = self.sock
         conn.request("GET", parts.path + ("?" + parts.query if parts.query else ""), headers=headers or {})

@@ -4,6 +4,7 @@ the visitor's browser as they happen, resume after a reconnect, and refuse what 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -106,20 +107,122 @@ def test_the_stream_refuses_bad_tickets_and_other_origins(live_server, chat):
     assert elsewhere.status_code == 403
 
 
-def test_too_many_open_streams_get_503_and_a_retry_hint(app, live_server, chat, monkeypatch):
-    """Each stream holds a thread; beyond WIDGET_MAX_STREAMS a process says 503 with Retry-After instead of hanging."""
-    monkeypatch.setitem(app.config, "WIDGET_MAX_STREAMS", 1)
-    monkeypatch.delitem(app.extensions, "chatpad.widget.slots", raising=False)
+def test_a_full_stream_process_answers_503_with_a_retry_hint(app, live_server, chat, client, widget, monkeypatch):
+    """Beyond STREAMS_MAX_PER_PROCESS a stream process says 503 with Retry-After (another may have room) instead of
+    hanging; a closed stream gives its slot back."""
+    monkeypatch.setitem(app.config, "STREAMS_MAX_PER_PROCESS", 1)
+    monkeypatch.delitem(app.extensions, "chatpad.streams.slots", raising=False)
+    other = WidgetVisitor(client, widget.widget.account_id)
+    other.start()
     first = open_stream(live_server, chat.visitor)
     try:
         assert first.status_code == 200
-        second = open_stream(live_server, chat.visitor)
-        assert second.status_code == 503 and second.headers["Retry-After"] == "10"
+        second = open_stream(live_server, other)
+        assert second.status_code == 503 and second.headers["Retry-After"] == "30"
         assert second.body["error"] == "busy"
         second.close()
     finally:
         first.close()
-        app.extensions.pop("chatpad.widget.slots", None)
+    app.extensions.pop("chatpad.streams.slots", None)
+
+
+def open_streams(live_server, visitor, n: int, source: str = "127.0.0.1") -> list[EventStream]:
+    return [EventStream(live_server.url + visitor.session["stream_url"], {"Origin": ORIGIN}, source) for _ in range(n)]
+
+
+def test_one_visitor_may_hold_only_so_many_streams_and_long_polls_then_429(app, live_server, chat, monkeypatch):
+    """Past STREAMS_MAX_PER_VISITOR open streams a visitor's next stream, and their long poll, get 429 with
+    Retry-After (the script then polls); closing one lets the next in."""
+    monkeypatch.setitem(app.config, "STREAMS_MAX_PER_VISITOR", 2)
+    held = open_streams(live_server, chat.visitor, 2)
+    try:
+        assert [s.status_code for s in held] == [200, 200]
+        refused = open_streams(live_server, chat.visitor, 1)[0]
+        assert refused.status_code == 429, refused.status_code
+        assert refused.body["error"] == "too_many_streams"
+        assert refused.headers["Retry-After"] == str(app.config["STREAMS_RETRY_AFTER"])
+        headers = {"Origin": ORIGIN, "Authorization": f"Bearer {chat.visitor.token}"}
+        poll_url = f"{live_server.url}{chat.visitor.session['long_poll_url']}?after=999999999&wait=20"
+        poll = requests.get(poll_url, headers=headers, timeout=10)
+        assert poll.status_code == 429 and poll.json()["error"] == "too_many_streams"
+        held.pop().close()
+        for _ in range(80):  # the server frees the slot when it notices the closed socket (its next write)
+            again = open_streams(live_server, chat.visitor, 1)[0]
+            if again.status_code == 200:
+                break
+            threading.Event().wait(0.25)
+        assert again.status_code == 200, "the closed stream's slot never came back"
+        again.close()
+    finally:
+        for stream in held:
+            stream.close()
+
+
+def test_one_address_may_hold_only_so_many_streams_then_429(app, live_server, client, widget, monkeypatch):
+    """Past STREAMS_MAX_PER_IP streams from one address, a new visitor from it gets 429; another address (here
+    127.0.0.2) is not affected."""
+    monkeypatch.setitem(app.config, "STREAMS_MAX_PER_IP", 3)
+    visitors = []
+    for _ in range(5):
+        visitor = WidgetVisitor(client, widget.widget.account_id)
+        visitor.start()
+        visitors.append(visitor)
+    held = [open_streams(live_server, v, 1)[0] for v in visitors[:3]]
+    try:
+        assert [s.status_code for s in held] == [200, 200, 200]
+        refused = open_streams(live_server, visitors[3], 1)[0]
+        assert refused.status_code == 429 and refused.body["error"] == "too_many_streams"
+        elsewhere = open_streams(live_server, visitors[4], 1, source="127.0.0.2")[0]
+        held.append(elsewhere)
+        assert elsewhere.status_code == 200
+    finally:
+        for stream in held:
+            stream.close()
+
+
+def test_a_dead_process_s_streams_stop_counting_when_their_leases_lapse(app, live_server, chat, monkeypatch):
+    """A stream process that died cannot release its slots; their leases lapse and the visitor gets streams again."""
+    from redis import Redis
+
+    monkeypatch.setitem(app.config, "STREAMS_MAX_PER_VISITOR", 1)
+    key = f"chatpad:streams:visitor:{chat.widget.id}:{chat.visitor.session['visitor']['id']}"
+    redis = Redis.from_url(app.config["REDIS_URL"])
+    redis.zadd(key, {"crashed-live": time.time() + 60})
+    refused = open_streams(live_server, chat.visitor, 1)[0]
+    assert refused.status_code == 429
+    redis.zadd(key, {"crashed-live": time.time() - 1})  # its lease ran out
+    stream = open_streams(live_server, chat.visitor, 1)[0]
+    try:
+        assert stream.status_code == 200
+    finally:
+        stream.close()
+
+
+def test_the_web_process_never_waits_it_refuses_streams_and_answers_polls_at_once(app, chat, monkeypatch):
+    """On the web process (SERVES_STREAMS off) a stream is refused at once with 503 and a long poll answers without
+    waiting, with retry_ms: the script polls again then, and no web thread waits for a reply."""
+    monkeypatch.setitem(app.config, "SERVES_STREAMS", False)
+    stream = chat.visitor.client.get(chat.visitor.session["stream_url"], headers={"Origin": ORIGIN})
+    assert stream.status_code == 503 and stream.get_json()["error"] == "streams_elsewhere"
+    assert stream.headers["Retry-After"]
+    started = time.monotonic()
+    poll = chat.visitor.get(f"messages?after={chat.visitor.session['cursor']}&wait=20")
+    assert poll.status_code == 200 and time.monotonic() - started < 10  # not the 20 s it asked for
+    assert poll.get_json()["retry_ms"] == app.config["WIDGET_POLL_SECONDS"] * 1000
+
+
+def test_the_session_points_streams_at_the_stream_process(app, client, widget, monkeypatch):
+    """The visitor's stream and long poll go to the stream process (here on STREAMS_PORT of the same host), short
+    polls and everything else to the app."""
+    monkeypatch.setitem(app.config, "STREAMS_PORT", 5999)
+    session = WidgetVisitor(client, widget.widget.account_id).start()
+    key = widget.widget.account_id
+    assert session["stream_url"].startswith(f"http://localhost:5999/api/widget/{key}/events?ticket=")
+    assert session["long_poll_url"] == f"http://localhost:5999/api/widget/{key}/wait"
+    assert session["poll_url"] == f"/api/widget/{key}/messages"
+    monkeypatch.setitem(app.config, "STREAMS_URL", "https://streams.example.com/")
+    session = WidgetVisitor(client, widget.widget.account_id).start()
+    assert session["long_poll_url"] == f"https://streams.example.com/api/widget/{key}/wait"
 
 
 def test_long_polling_returns_as_soon_as_a_reply_is_delivered(live_server, chat, workers):

@@ -6,7 +6,8 @@
  * - CSP-friendly: no eval, no inline handlers, no inline style attributes; styles go in a constructed stylesheet.
  * - Everything the server or a visitor sends is rendered with textContent (links are built as elements, http/https
  *   only): the widget never injects HTML.
- * - Live updates over EventSource (Last-Event-ID resume, heartbeats); long polling when a stream stalls.
+ * - Live updates over EventSource (Last-Event-ID resume, heartbeats) from ChatPad's stream process; long polling
+ *   when a stream stalls or is refused, and short polling while a long poll is refused (429/503, Retry-After).
  * - The visitor token lives in localStorage under "chatpad:<key>" and travels in the Authorization header.
  */
 (function () {
@@ -167,7 +168,7 @@
 
   // --- state ---
   var config = null;
-  var session = null; // {token, visitor, stream_url, poll_url, heartbeat, conversation, cursor, limits}
+  var session = null; // {token, visitor, stream_url, long_poll_url, poll_url, poll_seconds, heartbeat, conversation, cursor, limits}
   var sessionPromise = null;
   var cursor = null;
   var shownIds = {};
@@ -184,7 +185,8 @@
     if (body !== undefined) headers["Content-Type"] = "application/json";
     var token = options.token !== undefined ? options.token : session && session.token;
     if (token) headers.Authorization = "Bearer " + token;
-    var url = path.charAt(0) === "/" && path.indexOf("/api/") === 0 ? absolute(path) : API + path;
+    // A URL from the API (the stream process may be elsewhere), a path from the API, or a path under this widget.
+    var url = /^https?:\/\//.test(path) || path.indexOf("/api/") === 0 ? absolute(path) : API + path;
     return fetch(url, {
       method: method,
       headers: headers,
@@ -766,21 +768,34 @@
     poll();
   }
 
+  // Long polls wait on the stream process; when it refuses one (429: too many from this visitor or network; 503:
+  // full or not there) the script asks the web process without waiting, every few seconds, until Retry-After has
+  // passed, then long-polls again. An answer with retry_ms (a server that does not wait) sets the pace.
   function poll() {
     if (live.polling) return;
     live.polling = true;
     var delay = 0;
+    var shortUntil = 0;
     function loop() {
-      request("GET", session.poll_url + "?after=" + encodeURIComponent(cursor || "0") + "&wait=25")
+      var waiting = Date.now() >= shortUntil;
+      var base = waiting ? session.long_poll_url || session.poll_url : session.poll_url;
+      var query = "?after=" + encodeURIComponent(cursor || "0") + (waiting ? "&wait=25" : "");
+      request("GET", base + query)
         .then(function (data) {
           delay = 0;
           (data.messages || []).forEach(addMessage);
           if (data.cursor) cursor = data.cursor;
           if (data.conversation) applyState(data.conversation);
           if (data.typing !== null && data.typing !== undefined) setTyping(!!data.typing);
-          window.setTimeout(loop, 0);
+          var pause = data.retry_ms || (waiting ? 0 : ((session && session.poll_seconds) || 5) * 1000);
+          window.setTimeout(loop, pause);
         })
         .catch(function (err) {
+          if ((err.status === 429 || err.status === 503) && waiting) {
+            shortUntil = Date.now() + Math.max(10, err.retryAfter || 30) * 1000;
+            window.setTimeout(loop, ((session && session.poll_seconds) || 5) * 1000);
+            return;
+          }
           delay = Math.min(30000, Math.max(2000, delay * 2, (err.retryAfter || 0) * 1000));
           if (err.status === 401) {
             ensureSession(true).then(
