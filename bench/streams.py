@@ -12,6 +12,8 @@ app (bench/floor.py) under the same gunicorn settings as wsgi:app:
 - with the 200 streams open (from 10 client addresses, 20 each: the default per-IP limit), the same four again,
   and what the streams hold: Redis connections and PostgreSQL connections of the whole stack.
 
+Three rounds, 0 and 200 streams alternated (the machine is shared), medians reported.
+
 Streams are opened at the URL the product gives a visitor (POST /session's stream_url). On the code before the
 stream process, that was the web process itself: its 16 threads could hold 16 streams, and the 17th request waited.
 
@@ -25,6 +27,7 @@ import json
 import re
 import secrets
 import socket
+import statistics
 import threading
 import time
 from urllib.parse import urlsplit
@@ -43,6 +46,7 @@ EMAIL, PASSWORD = "owner@bench.example.com", "bench password 123"  # noqa: S105 
 ACK_SECONDS = 5
 ACK_THREADS = 8
 PAGE_REQUESTS = 60
+ROUNDS = 3
 
 
 def _app(db_url: str):
@@ -192,9 +196,30 @@ def _open_streams(base: str, key: str) -> list[_RawStream]:
 
 
 def _connections(engine, db_name: str) -> dict:
+    """PostgreSQL connections of the whole stack by state (a stream holding one mid-transaction would show as
+    "idle in transaction"), and Redis clients."""
     with engine.connect() as conn:
-        pg = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d"), {"d": db_name}).scalar()
-    return {"postgresql": int(pg), "redis": len(Redis.from_url(redis_url()).client_list())}
+        rows = conn.execute(
+            text("SELECT coalesce(state, '?'), count(*) FROM pg_stat_activity WHERE datname = :d GROUP BY 1"),
+            {"d": db_name},
+        ).all()
+    states = {state: int(n) for state, n in rows}
+    return {
+        "postgresql": sum(states.values()),
+        "postgresql_idle_in_transaction": states.get("idle in transaction", 0),
+        "redis": len(Redis.from_url(redis_url()).client_list()),
+    }
+
+
+def _wait_streams_gone(timeout: float = 60) -> None:
+    """Closed streams end at their next heartbeat; wait until no lease is left, so the next round starts clean."""
+    redis = Redis.from_url(redis_url())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(redis.zcard(k) for k in redis.scan_iter("chatpad:streams:ip:*")):
+            return
+        time.sleep(0.5)
+    raise SystemExit("closed streams still hold their slots")
 
 
 def _phase(urls: dict, items, admin: requests.Session) -> dict:
@@ -222,6 +247,7 @@ def main() -> dict:
             META_VERIFY_TOKEN="x",
             STREAMS_PORT=str(streams_port),
             RATELIMIT_ENABLED="false",
+            WIDGET_HEARTBEAT_SECONDS="2",  # closed streams end within 2 s, between rounds
         )
         engine = create_engine(db_url)
         db_name = urlsplit(db_url).path.lstrip("/")
@@ -236,36 +262,51 @@ def main() -> dict:
             _ack_rate(web, "/api/webhooks/facebook", items[:200])
             _page_p95(admin, web + "/admin/inbox/")
             idle = _connections(engine, db_name)
-            without = _phase(urls, items, admin)
-            streams = _open_streams(web, key)
-            held = _connections(engine, db_name)
-            try:
-                with_streams = _phase(urls, items, admin)
-                still = _connections(engine, db_name)
-            finally:
-                for stream in streams:
-                    stream.close()
+            without, with_streams = [], []
+            for _ in range(ROUNDS):  # alternated, so the machine's other load hits both alike
+                without.append(_phase(urls, items, admin))
+                streams = _open_streams(web, key)
+                held = _connections(engine, db_name)
+                try:
+                    with_streams.append(_phase(urls, items, admin))
+                    still = _connections(engine, db_name)
+                finally:
+                    for stream in streams:
+                        stream.close()
+                _wait_streams_gone()
         engine.dispose()
 
-    def row(phase: dict) -> dict:
+    def row(phases: list[dict]) -> dict:
+        def med(name: str, key: str) -> float:
+            return statistics.median(p[name][key] for p in phases)
+
         return {
-            "ack_rps": phase["ack"]["rps"],
-            "floor_ack_rps": phase["floor_ack"]["rps"],
-            "ack_ratio": phase["ack"]["rps"] / phase["floor_ack"]["rps"],
-            "ack_non_200": phase["ack"]["non_200"],
-            "admin_p95_ms": phase["admin_page"]["p95"],
-            "floor_page_p95_ms": phase["floor_page"]["p95"],
-            "admin_p50_ms": phase["admin_page"]["p50"],
+            "ack_rps": med("ack", "rps"),
+            "floor_ack_rps": med("floor_ack", "rps"),
+            "ack_ratio": statistics.median(p["ack"]["rps"] / p["floor_ack"]["rps"] for p in phases),
+            "ack_non_200": sum(p["ack"]["non_200"] for p in phases),
+            "admin_p95_ms": med("admin_page", "p95"),
+            "floor_page_p95_ms": med("floor_page", "p95"),
+            "admin_p50_ms": med("admin_page", "p50"),
+            "rounds": [
+                {
+                    "ack_rps": p["ack"]["rps"],
+                    "floor_ack_rps": p["floor_ack"]["rps"],
+                    "admin_p95_ms": p["admin_page"]["p95"],
+                }
+                for p in phases
+            ],
         }
 
     result = {
         "server": "wsgi:app gunicorn 2 workers x 8 threads; wsgi:streams gevent 1 worker; floor app 2 x 8",
+        "rounds": ROUNDS,
         "streams": STREAMS,
         "without_streams": row(without),
         "with_streams": row(with_streams),
         "connections": {"before": idle, "streams_open": held, "after_load_with_streams": still},
     }
-    print(f"streams beside webhooks and pages ({result['server']})")
+    print(f"streams beside webhooks and pages ({result['server']}; medians of {ROUNDS} alternated rounds)")
     for label, r in (("0 streams", result["without_streams"]), (f"{STREAMS} streams", result["with_streams"])):
         print(
             f"  {label:>11}: webhook acks {r['ack_rps']:6.0f}/s (floor {r['floor_ack_rps']:6.0f}/s, "
@@ -276,7 +317,8 @@ def main() -> dict:
     print(
         f"  connections: Redis {c['before']['redis']} -> {c['streams_open']['redis']} with {STREAMS} streams open; "
         f"PostgreSQL {c['before']['postgresql']} -> {c['streams_open']['postgresql']} "
-        f"(after load {c['after_load_with_streams']['postgresql']})"
+        f"(after load {c['after_load_with_streams']['postgresql']}; idle in transaction: "
+        f"{c['streams_open']['postgresql_idle_in_transaction']})"
     )
     save("streams", result)
     return result
