@@ -130,9 +130,7 @@ class Hub:
 
     def __init__(self, redis_url: str):
         # No health-check pings from the reader: only the writers below write to the connection (under the lock).
-        self._pubsub = Redis.from_url(redis_url, health_check_interval=0, socket_keepalive=True).pubsub(
-            ignore_subscribe_messages=True
-        )
+        self._pubsub = Redis.from_url(redis_url, health_check_interval=0).pubsub(ignore_subscribe_messages=True)
         self._lock = threading.Lock()
         self._by_channel: dict[bytes, set[Subscription]] = {}
         self._reader: threading.Thread | None = None

@@ -94,22 +94,40 @@ def events(key: str):
     title = req.settings.appearance["title"]
     account_id = req.account.id
     db.session.remove()  # the stream may last minutes: no database connection waits with it
-    generator = _event_stream(account_id, visitor.visitor_id, title, after_id, since, resumed, slot)
+    pubsub = _subscribe_or_503(slot, visitor_channel(account_id, visitor.visitor_id))
+    generator = _event_stream(account_id, visitor.visitor_id, title, after_id, since, resumed, slot, pubsub)
     response = Response(stream_with_context(generator), mimetype="text/event-stream")
     # Released when the server closes the response, whether or not the generator ever ran.
+    response.call_on_close(pubsub.close)
     response.call_on_close(slot.release)
     response.headers["Cache-Control"] = "no-cache, no-transform"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: do not buffer this response
     return response
 
 
+def _subscribe_or_503(slot: streams.StreamSlot, *channels: str) -> realtime.Subscription:
+    """A subscription to these channels, or (Redis unreachable) the slot back and 503: the script polls."""
+    try:
+        return realtime.subscribe(*channels)
+    except Exception:
+        slot.release()
+        log.warning("live updates could not subscribe", exc_info=True)
+        raise ApiError(503, "unavailable", "Live updates are unavailable; polling instead.", {"Retry-After": "30"})
+
+
 def _event_stream(
-    account_id, visitor_id: str, assistant_name: str, after_id: int, since, resumed: bool, slot: streams.StreamSlot
+    account_id,
+    visitor_id: str,
+    assistant_name: str,
+    after_id: int,
+    since,
+    resumed: bool,
+    slot: streams.StreamSlot,
+    pubsub: realtime.Subscription,
 ) -> Iterator[str]:
     config = current_app.config
     heartbeat = float(config["WIDGET_HEARTBEAT_SECONDS"])
     deadline = time.monotonic() + float(config["WIDGET_STREAM_MAX_SECONDS"])
-    pubsub = realtime.subscribe(visitor_channel(account_id, visitor_id))
     watching: set[str] = set()
     seen: set[int] = set()
     # After a Last-Event-ID resume the visitor has every message up to after_id except replies delivered late.
@@ -242,11 +260,7 @@ def history_or_poll(req: WidgetRequest) -> Response:
         channels = [visitor_channel(account.id, visitor_id)]
         if conversation is not None:
             channels.append(realtime.conversation_channel(conversation.id))
-        try:
-            pubsub = realtime.subscribe(*channels)
-        except Exception:
-            slot.release()
-            raise
+        pubsub = _subscribe_or_503(slot, *channels)
         try:
             # Subscribed first, then read again: nothing that happens in between is missed.
             read_at = utcnow()

@@ -220,8 +220,8 @@ def test_replies_arrive_by_long_polling_when_the_stream_is_blocked(browser, widg
         page.fill("#cp-input", "Anyone there?")
         page.keyboard.press("Enter")
         message = wait_for(lambda: visitor_message(db, "Anyone there?"), what="the visitor's message")
-        with page.expect_request(lambda r: "/messages?after=" in r.url, timeout=30000):
-            pass  # the widget gave up on the stream and is long polling
+        with page.expect_request(lambda r: "/wait?after=" in r.url and "wait=25" in r.url, timeout=30000):
+            pass  # the widget gave up on the stream and is long polling (GET /api/widget/<key>/wait)
         conversation = db.session.get(Conversation, message.conversation_id)
         take_over(conversation, user=forge.user, reason="A person answers")
         queue_reply(conversation, OutboundReply("Yes, we are here!", sender_type="human"), user=forge.user)
