@@ -89,6 +89,24 @@ def bench_env(database_url: str, redis: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def local_app(db_url: str):
+    """This process's own app on the scratch database (to seed rows, to run a pipeline step in-process), with the
+    development secrets the served processes use (bench_env's instance folder)."""
+    from chatpad import create_app
+    from chatpad.embedded import load_or_create_dev_secrets
+    from config import DevelopmentConfig
+
+    keys = load_or_create_dev_secrets(bench_env(db_url, redis_url())["CHATPAD_INSTANCE_DIR"])
+    return create_app(
+        DevelopmentConfig,
+        SQLALCHEMY_DATABASE_URI=db_url,
+        REDIS_URL=redis_url(),
+        SECRET_KEY=keys["SECRET_KEY"],
+        TOKEN_ENCRYPTION_KEYS=keys["TOKEN_ENCRYPTION_KEYS"],
+        LOG_LEVEL="WARNING",
+    )
+
+
 def run(cmd: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True, text=True, **kw)  # noqa: S603
 

@@ -36,7 +36,7 @@ import requests
 from redis import Redis
 from sqlalchemy import create_engine, text
 
-from bench.common import bench_env, flush_redis, free_port, redis_url, save, scratch_database, serve, summary
+from bench.common import bench_env, flush_redis, free_port, local_app, redis_url, save, scratch_database, serve, summary
 from bench.webhook_ack import APP_SECRET, PAGE_ID, bodies
 
 ORIGIN = "https://bench.example.com"
@@ -47,22 +47,6 @@ ACK_SECONDS = 5
 ACK_THREADS = 8
 PAGE_REQUESTS = 60
 ROUNDS = 3
-
-
-def _app(db_url: str):
-    from chatpad import create_app
-    from chatpad.embedded import load_or_create_dev_secrets
-    from config import DevelopmentConfig
-
-    env = bench_env(db_url, redis_url())
-    keys = load_or_create_dev_secrets(env["CHATPAD_INSTANCE_DIR"])
-    return create_app(
-        DevelopmentConfig,
-        SQLALCHEMY_DATABASE_URI=db_url,
-        REDIS_URL=redis_url(),
-        SECRET_KEY=keys["SECRET_KEY"],
-        TOKEN_ENCRYPTION_KEYS=keys["TOKEN_ENCRYPTION_KEYS"],
-    )
 
 
 def _seed(app) -> str:
@@ -236,7 +220,7 @@ def main() -> dict:
     items = bodies(4000)
     flush_redis()
     with scratch_database() as db_url:
-        app = _app(db_url)
+        app = local_app(db_url)
         key = _seed(app)
         streams_port = free_port()
         env = bench_env(

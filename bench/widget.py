@@ -21,30 +21,23 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from bench.common import bench_env, flush_redis, free_port, redis_url, save, scratch_database, serve, sized, summary
+from bench.common import (
+    bench_env,
+    flush_redis,
+    free_port,
+    local_app,
+    redis_url,
+    save,
+    scratch_database,
+    serve,
+    sized,
+    summary,
+)
 
 ORIGIN = "https://bench.example.com"
 VISITORS = sized(40, 3)
 MESSAGES_EACH = sized(10, 2)
 STREAMS = sized(50, 3)
-
-
-def _app(db_url: str):
-    """This process's own app on the scratch database (to seed rows and to run the pipeline's send step)."""
-    from chatpad import create_app
-    from chatpad.embedded import load_or_create_dev_secrets
-    from config import DevelopmentConfig
-
-    env = bench_env(db_url, redis_url())
-    secrets = load_or_create_dev_secrets(env["CHATPAD_INSTANCE_DIR"])
-    return create_app(
-        DevelopmentConfig,
-        SQLALCHEMY_DATABASE_URI=db_url,
-        REDIS_URL=redis_url(),
-        SECRET_KEY=secrets["SECRET_KEY"],
-        TOKEN_ENCRYPTION_KEYS=secrets["TOKEN_ENCRYPTION_KEYS"],
-        LOG_LEVEL="WARNING",
-    )
 
 
 def _seed(app) -> str:
@@ -191,7 +184,7 @@ def _delivery(app, base: str, key: str) -> list[float]:
 def main() -> dict:
     flush_redis()
     with scratch_database() as db_url:
-        app = _app(db_url)
+        app = local_app(db_url)
         key = _seed(app)
         # The AI's jobs wait (not measured here); short heartbeats let closed streams end before gunicorn stops.
         streams_port = free_port()
