@@ -36,17 +36,28 @@ import requests
 from redis import Redis
 from sqlalchemy import create_engine, text
 
-from bench.common import bench_env, flush_redis, free_port, local_app, redis_url, save, scratch_database, serve, summary
+from bench.common import (
+    bench_env,
+    flush_redis,
+    free_port,
+    local_app,
+    redis_url,
+    save,
+    scratch_database,
+    serve,
+    sized,
+    summary,
+)
 from bench.webhook_ack import APP_SECRET, PAGE_ID, bodies
 
 ORIGIN = "https://bench.example.com"
-STREAMS = 200
+STREAMS = sized(200, 6)
 ADDRESSES = [f"127.0.1.{n}" for n in range(1, 11)]
 EMAIL, PASSWORD = "owner@bench.example.com", "bench password 123"  # noqa: S105 (a scratch database's user)
-ACK_SECONDS = 5
+ACK_SECONDS = sized(5, 1)
 ACK_THREADS = 8
-PAGE_REQUESTS = 60
-ROUNDS = 3
+PAGE_REQUESTS = sized(60, 5)
+ROUNDS = sized(3, 1)
 
 
 def _seed(app) -> str:
@@ -217,7 +228,7 @@ def _phase(urls: dict, items, admin: requests.Session) -> dict:
 
 
 def main() -> dict:
-    items = bodies(4000)
+    items = bodies(sized(4000, 50))
     flush_redis()
     with scratch_database() as db_url:
         app = local_app(db_url)
