@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from chatpad.channels import OutboundReply
+from chatpad.messages import OutboundReply
 from chatpad.models import Conversation
 from chatpad.pipeline import queue_reply, take_over
 from tests.browser.test_widget_browser import visitor_message, wait_for
