@@ -134,8 +134,8 @@ def _process_slots(app: Flask) -> _ProcessSlots:
 class StreamSlot:
     """One open stream's place: renew() while it lives, release() when it ends (safe to call more than once)."""
 
-    def __init__(self, app: Flask, keys: list[str], member: str, lease: int):
-        self._app, self._keys, self._member, self._lease = app, keys, member, lease
+    def __init__(self, app: Flask, process: _ProcessSlots, keys: list[str], member: str, lease: int):
+        self._app, self._process, self._keys, self._member, self._lease = app, process, keys, member, lease
         self._renewed = time.monotonic()
         self._released = False
         self._lock = threading.Lock()
@@ -160,7 +160,7 @@ class StreamSlot:
             if self._released:
                 return
             self._released = True
-        _process_slots(self._app).give()
+        self._process.give()
         try:
             redis = _redis(self._app)
             pipe = redis.pipeline(transaction=False)
@@ -186,7 +186,8 @@ def open_slot(owner_kind: str, owner: str) -> StreamSlot:
     retry_after = int(config["STREAMS_RETRY_AFTER"])
     if not served_here():
         raise StreamRefused(503, "streams_elsewhere", "Live updates are served by the stream process.", retry_after)
-    if not _process_slots(app).take():
+    process = _process_slots(app)
+    if not process.take():
         raise StreamRefused(503, "busy", "Too many live connections here; polling instead.", retry_after)
     limit_name = {"visitor": "STREAMS_MAX_PER_VISITOR", "user": "STREAMS_MAX_PER_USER"}[owner_kind]
     ip = request.remote_addr or "?"
@@ -202,15 +203,15 @@ def open_slot(owner_kind: str, owner: str) -> StreamSlot:
             script = app.extensions.setdefault("chatpad.streams.acquire", redis.register_script(_ACQUIRE))
         full = int(script(keys=keys, args=[now, now + lease, member, lease * 2, *limits], client=redis))
     except Exception:
-        _process_slots(app).give()
+        process.give()
         log.warning("stream limits could not be checked; refusing the stream", exc_info=True)
         raise StreamRefused(503, "unavailable", "Live updates are unavailable; polling instead.", retry_after) from None
     if full:
-        _process_slots(app).give()
+        process.give()
         who = "your network" if full == 1 else ("this visitor" if owner_kind == "visitor" else "this user")
         log.info("stream refused: %s open from %s", limits[full - 1], who)
         raise StreamRefused(429, "too_many_streams", f"Too many live connections from {who}.", retry_after)
-    return StreamSlot(app, keys, member, lease)
+    return StreamSlot(app, process, keys, member, lease)
 
 
 def streams_only(wsgi_app):
