@@ -22,20 +22,21 @@ from sqlalchemy import and_, func, or_, select, update
 
 from chatpad.audit import record_audit
 from chatpad.extensions import db
-from chatpad.models import Contact, ContactIdentity, Conversation, utcnow
+from chatpad.models import Contact, ContactIdentity, Conversation, Scope, utcnow
 
 
 class ContactMergeError(ValueError):
     """The merge or split asked for cannot be done (the message says why, for the person who asked)."""
 
 
-def get_contact(org_id: int, contact_id) -> Contact | None:
-    """A contact of this organization by id; None for another organization's or a malformed id."""
+def get_contact(scope: Scope | int, contact_id) -> Contact | None:
+    """A contact in this scope (an organization, or a person's locations of it) by id; None for one outside it or a
+    malformed id."""
     try:
         ident = contact_id if isinstance(contact_id, uuid.UUID) else uuid.UUID(str(contact_id))
     except (ValueError, TypeError):
         return None
-    return db.session.scalar(select(Contact).where(Contact.id == ident, Contact.tenant_clause(org_id)))
+    return db.session.scalar(select(Contact).where(Contact.id == ident, Scope.coerce(scope).where(Contact)))
 
 
 def resolve_merged(contact: Contact) -> Contact:
@@ -203,9 +204,13 @@ class MergeCandidate:
     reason: str  # why it is suggested: "same email", "same phone", "same name", or "matches your search"
 
 
-def merge_candidates(contact: Contact, q: str | None = None, limit: int = 10) -> list[MergeCandidate]:
-    """Contacts that may be the same person: same email, phone or name; or those matching a search."""
+def merge_candidates(
+    contact: Contact, q: str | None = None, limit: int = 10, *, scope: Scope | None = None
+) -> list[MergeCandidate]:
+    """Contacts that may be the same person: same email, phone or name; or those matching a search. Within scope
+    (a person limited to locations is offered only the contacts of their locations)."""
     base = select(Contact).where(
+        (scope or Scope(contact.organization_id)).where(Contact),
         Contact.organization_id == contact.organization_id,
         Contact.id != contact.id,
         Contact.merged_into_id.is_(None),

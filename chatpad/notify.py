@@ -18,14 +18,22 @@ from sqlalchemy import exists, select
 from chatpad.audit import record_audit
 from chatpad.extensions import db
 from chatpad.models import Conversation, Notification, SocialAccount, User
+from chatpad.team import can_see, users_who_see
 
 log = logging.getLogger("chatpad.notify")
 
 
 def team_for(organization_id: int, *, conversation: Conversation | None = None, account: SocialAccount | None = None):
     """SELECT of the ids of the users who hear about something in this organization (about this conversation or
-    account): its active users. The one place that decides; a team limited to locations narrows it here."""
-    return select(User.id).where(User.organization_id == organization_id, User.active.is_(True))
+    account): its active users who may see it (chatpad.team.users_who_see: everyone not limited to locations, and
+    the members of its location). The one place that decides."""
+    if conversation is not None:
+        location_id = conversation.location_id
+    elif account is not None:
+        location_id = account.location_id
+    else:
+        return select(User.id).where(User.organization_id == organization_id, User.active.is_(True))
+    return users_who_see(organization_id, location_id).with_only_columns(User.id)
 
 
 def notify_team(
@@ -62,8 +70,8 @@ def notify_user(
 ) -> Notification | None:
     """A notification for one person (an active user of the organization), deduplicated as notify_team's, with
     email after commit if they opted in. The caller commits."""
-    if not user.active:
-        return None
+    if not user.active or (conversation is not None and not can_see(user, conversation)):
+        return None  # nobody hears about a conversation they may not open
     users = select(User.id).where(User.id == user.id)
     rows = _notify(user.organization_id, users, kind, title, body, conversation, account, email=email, dedupe=dedupe)
     return rows[0] if rows else None

@@ -11,10 +11,11 @@ import types
 import uuid
 from typing import Any
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, has_request_context, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.fields import QuerySelectMultipleField
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto
@@ -35,10 +36,12 @@ from chatpad.models import (
     Location,
     Message,
     Notification,
+    Scope,
     SocialAccount,
     User,
     utcnow,
 )
+from chatpad.team import set_locations
 
 from .fields import HoursField
 
@@ -59,6 +62,18 @@ class SecureViewMixin:
 
 def current_org_id() -> int:
     return current_user.organization_id
+
+
+def current_scope() -> Scope:
+    """What the signed-in person may see (chatpad.models.scope): their organization, narrowed to their locations
+    when they are limited to some. Read once per request (kept in the request's environ, never beyond it)."""
+    if not has_request_context():
+        return Scope.of(current_user)
+    cached = request.environ.get("chatpad.scope")
+    if cached is None or cached[0] != current_user.id:
+        cached = (current_user.id, Scope.of(current_user))
+        request.environ["chatpad.scope"] = cached
+    return cached[1]
 
 
 def _coerce_pk(model, value: Any) -> Any:
@@ -105,7 +120,7 @@ class TenantModelView(SecureViewMixin, ModelView):
 
     # --- queries ---
     def _scoped(self, query):
-        return query.filter(self.model.tenant_clause(current_org_id()))
+        return query.filter(current_scope().where(self.model))
 
     def get_query(self):
         return self._scoped(super().get_query())
@@ -134,7 +149,7 @@ class TenantModelView(SecureViewMixin, ModelView):
             query = factory()
             related = query.column_descriptions[0]["entity"]
             if hasattr(related, "tenant_clause"):
-                field.query = query.filter(related.tenant_clause(current_org_id()))
+                field.query = query.filter(current_scope().where(related))
             field.pre_validate = types.MethodType(_strict_pre_validate, field)
         return form
 
@@ -313,7 +328,8 @@ class UserView(TenantModelView):
     column_exclude_list = ["password_hash"]
     column_details_exclude_list = ["password_hash"]
     column_export_list = ["email", "name", "role", "active", "created_at", "last_login_at"]
-    form_columns = ["email", "name", "role", "active", "notify_email", "new_password"]
+    column_formatters = {"role": lambda view, context, model, name: _role_label(model)}
+    form_columns = ["email", "name", "role", "locations", "active", "notify_email", "new_password"]
     form_overrides = {"role": SelectField}
     form_args = {
         "email": {"validators": [DataRequired(), Email(check_deliverability=False), Length(max=254)]},
@@ -321,12 +337,25 @@ class UserView(TenantModelView):
         "notify_email": {"label": "Email me about handoffs, assignments and reconnections"},
     }
     form_extra_fields = {
+        "locations": QuerySelectMultipleField(
+            "Limited to locations",
+            query_factory=lambda: select_locations(),
+            get_label="name",
+            description="An on-site manager (role Agent) sees only these locations' conversations, contacts, "
+            "notifications and analytics, and is assigned their handoffs. Empty: the whole organization.",
+        ),
         "new_password": PasswordField(
             "New password",
             validators=[Optional(), Length(min=10, max=200)],
             description="At least 10 characters. Leave empty to keep the current password.",
-        )
+        ),
     }
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        if request.method == "GET" and obj is not None and obj.limited_to_locations:
+            form.locations.data = [m.location for m in obj.memberships]
+        return form
 
     def on_model_change(self, form, model, is_created):
         model.email = model.email.strip().lower()
@@ -344,6 +373,10 @@ class UserView(TenantModelView):
             model.set_password(form.new_password.data)
         elif is_created:
             raise ValidationError("Set a password for the new user.")
+        chosen = form.locations.data or []
+        if chosen and model.role != "agent":
+            raise ValidationError("Only agents can be limited to locations; owners and admins manage everything.")
+        set_locations(model, [location.id for location in chosen] if chosen else None)
         super().on_model_change(form, model, is_created)
 
     def build_new_instance(self):
@@ -356,6 +389,18 @@ class UserView(TenantModelView):
         return super().delete_model(model)
 
 
+def select_locations():
+    """The organization's locations, by name, for the Users form (scoped again by TenantModelView._scope_form)."""
+    return db.session.query(Location).order_by(Location.name)
+
+
+def _role_label(user: User) -> str:
+    if not user.limited_to_locations:
+        return user.role.title()
+    names = sorted(m.location.name for m in user.memberships)
+    return f"{user.role.title()} · " + (", ".join(names) if names else "no location")
+
+
 class DashboardView(SecureViewMixin, AdminIndexView):
     """The admin's home: the organization at a glance."""
 
@@ -364,9 +409,10 @@ class DashboardView(SecureViewMixin, AdminIndexView):
     @expose("/")
     def index(self):
         org_id = current_org_id()
+        scope = current_scope()  # an on-site manager's home counts their locations only
         accounts = db.session.scalars(
             select(SocialAccount)
-            .where(SocialAccount.tenant_clause(org_id))
+            .where(scope.where(SocialAccount))
             .order_by(SocialAccount.channel, SocialAccount.account_name)
         ).all()
         by_channel: dict[str, dict[str, int]] = {}
@@ -378,12 +424,13 @@ class DashboardView(SecureViewMixin, AdminIndexView):
             elif account.status in ("needs_reauth", "error"):
                 counts["attention"] += 1
         needs_attention = [a for a in accounts if a.status in ("needs_reauth", "error")]
-        locations = db.session.scalar(select(func.count()).select_from(Location).where(Location.tenant_clause(org_id)))
+        locations = db.session.scalar(select(func.count()).select_from(Location).where(scope.where(Location)))
+        # Agents serve the whole organization, whatever locations a person is limited to.
         agents = db.session.scalars(select(Agent).where(Agent.tenant_clause(org_id)).order_by(Agent.name)).all()
         notifications = db.session.scalars(
             select(Notification)
             .where(
-                Notification.tenant_clause(org_id),
+                scope.where(Notification),
                 Notification.user_id == current_user.id,
                 Notification.read_at.is_(None),
             )
@@ -397,21 +444,21 @@ class DashboardView(SecureViewMixin, AdminIndexView):
             by_channel=by_channel,
             needs_attention=needs_attention,
             notifications=notifications,
-            today=_today_figures(org_id),
+            today=_today_figures(scope),
             system=_system_status(),
             sandbox=_sandbox_links(),
         )
 
 
-def _today_figures(org_id: int) -> dict[str, int]:
-    """What the team needs at a glance: open work and today's traffic (UTC day)."""
+def _today_figures(scope: Scope) -> dict[str, int]:
+    """What the team needs at a glance: open work and today's traffic (UTC day), inside the person's scope."""
     start = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-    conversations = select(func.count()).select_from(Conversation).where(Conversation.tenant_clause(org_id))
+    conversations = select(func.count()).select_from(Conversation).where(scope.where(Conversation))
     todays = (
         select(func.count())
         .select_from(Message)
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Conversation.tenant_clause(org_id), Message.created_at >= start)
+        .where(scope.where(Conversation), Message.created_at >= start)
     )
     return {
         "open": db.session.scalar(conversations.where(Conversation.status == "open")),

@@ -23,15 +23,35 @@ bp.cli.add_command(connect_email)
 @click.option("--org", "org_name", required=True, help="Organization name (created if it does not exist).")
 @click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True)
 @click.option("--name", default=None, help="Display name.")
-def create_user(email: str, org_name: str, role: str, name: str | None) -> None:
+@click.option(
+    "--location",
+    "locations",
+    multiple=True,
+    help="Limit an agent to this location (by name; repeat for several): an on-site manager sees only those "
+    "locations' conversations, contacts, notifications and analytics.",
+)
+def create_user(email: str, org_name: str, role: str, name: str | None, locations: tuple[str, ...]) -> None:
     """Create a user (password from CHATPAD_PASSWORD, or prompted)."""
+    from chatpad.team import locations_named, set_locations
+
     email = email.strip().lower()
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
         raise click.ClickException(f"A user with email {email} already exists.")
+    if locations and role != "agent":
+        raise click.ClickException(
+            f"Only agents can be limited to locations; an {role} manages the whole organization. Use --role agent."
+        )
+    org = db.session.scalar(select(Organization).where(Organization.name == org_name))
+    found = []
+    if locations:
+        if org is None:
+            raise click.ClickException(f"No organization named {org_name!r}, so none of its locations either.")
+        found, missing = locations_named(org.id, locations)
+        if missing:
+            raise click.ClickException(f"{org_name!r} has no location named {', '.join(map(repr, missing))}.")
     password = os.environ.get("CHATPAD_PASSWORD") or click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 10:
         raise click.ClickException("The password must be at least 10 characters.")
-    org = db.session.scalar(select(Organization).where(Organization.name == org_name))
     if org is None:
         org = Organization(name=org_name)
         db.session.add(org)
@@ -39,9 +59,12 @@ def create_user(email: str, org_name: str, role: str, name: str | None) -> None:
         click.echo(f"Created organization {org_name!r}.")
     user = User(organization_id=org.id, email=email, name=name, role=role)
     user.set_password(password)
+    if found:
+        set_locations(user, [location.id for location in found])
     db.session.add(user)
     db.session.commit()
-    click.echo(f"Created {role} {email} in {org_name!r}.")
+    where = f", limited to {', '.join(location.name for location in found)}" if found else ""
+    click.echo(f"Created {role} {email} in {org_name!r}{where}.")
 
 
 @bp.cli.command("demo")

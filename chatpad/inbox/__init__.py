@@ -46,6 +46,8 @@ def init_inbox(admin: Admin, app: Flask) -> None:
         def unread_count() -> int:
             if not current_user.is_authenticated:
                 return 0
-            return unread_notifications(current_user.organization_id, current_user.id)
+            from chatpad.admin.views import current_scope
+
+            return unread_notifications(current_scope(), current_user.id)
 
         return {"unread_notification_count": unread_count}

@@ -36,6 +36,7 @@ from chatpad.models import (
     Conversation,
     Location,
     Message,
+    Scope,
     SocialAccount,
     utcnow,
 )
@@ -162,13 +163,13 @@ def _day(column):
     return func.strftime("%Y-%m-%d", column)
 
 
-def _activity(org_id: int, period: Period):
+def _activity(scope: Scope, period: Period):
     """One row per conversation with messages in the period, stored or erased (see _stored and _anonymous): its
     counts, who replied, the first-response time, and how many conversations the row stands for."""
-    return union_all(_stored(org_id, period), *_anonymous(org_id, period)).subquery("per_conversation")
+    return union_all(_stored(scope, period), *_anonymous(scope, period)).subquery("per_conversation")
 
 
-def _stored(org_id: int, period: Period):
+def _stored(scope: Scope, period: Period):
     """Per stored conversation with messages in the period: counts, who replied, and the first-response time. One
     pass over the period's messages; a second look only for the rare conversation whose first reply in the period
     came before the customer's first message in it (the tail of an earlier exchange)."""
@@ -195,7 +196,12 @@ def _stored(org_id: int, period: Period):
         .join(Conversation, Conversation.id == Message.conversation_id)
         # Redundant but true (a conversation with a message in the period was active since its start), and it
         # lets PostgreSQL start from the inbox index instead of every message of every organization.
-        .where(Conversation.organization_id == org_id, Conversation.last_message_at >= period.start, in_period)
+        .where(
+            Conversation.organization_id == scope.organization_id,
+            scope.locations_where(Conversation.location_id),
+            Conversation.last_message_at >= period.start,
+            in_period,
+        )
         .group_by(Conversation.id)
         .cte("act")
     )
@@ -240,7 +246,7 @@ def _stored(org_id: int, period: Period):
     )
 
 
-def _anonymous(org_id: int, period: Period):
+def _anonymous(scope: Scope, period: Period):
     """The erased and expired conversations of the period, in _stored's columns and with its definitions, from
     their anonymous per-day rows: grouped by their random key (a conversation active on several days counts once),
     started on or after the period's first day (as _stored's created_at >= start), answered by the AI or by people
@@ -248,8 +254,9 @@ def _anonymous(org_id: int, period: Period):
     counted when the reply came before the period's end. Rows written before the key existed are per-day totals,
     added as they are (each day's conversations, answered as that day's replies say)."""
     a = AnonymousActivity
+    org_id = scope.organization_id
     first, last = period.first_day, period.last_day
-    in_period = and_(a.organization_id == org_id, a.day >= first, a.day <= last)
+    in_period = and_(a.organization_id == org_id, scope.locations_where(a.location_id), a.day >= first, a.day <= last)
     anon = (
         select(
             a.conversation_key.label("key"),
@@ -397,9 +404,12 @@ def failure_reason(error: str | None) -> str:
     return text if len(text) <= 120 else text[:117] + "…"
 
 
-def build_report(org_id: int, period: Period) -> Report:
-    """Everything the analytics page and its CSV show, for one organization and period."""
-    rows = _activity(org_id, period)
+def build_report(scope: Scope | int, period: Period) -> Report:
+    """Everything the analytics page and its CSV show, for one organization (or a person's locations of it) and
+    period."""
+    scope = Scope.coerce(scope)
+    org_id = scope.organization_id
+    rows = _activity(scope, period)
     if db.engine.dialect.name == "postgresql":
         # Enough memory to group and sort a busy month without spilling to disk, and no JIT: compiling these
         # queries took a third of their time (docs/performance.md). LOCAL: this transaction only.
@@ -428,9 +438,9 @@ def build_report(org_id: int, period: Period) -> Report:
         total=total,
         by_channel=by_channel,
         by_location=by_location,
-        daily=_daily(org_id, period),
-        failures=_failures(org_id, period),
-        reconnect=_reconnect(org_id),
+        daily=_daily(scope, period),
+        failures=_failures(scope, period),
+        reconnect=_reconnect(scope),
         channels=[s.key for s in by_channel],
     )
 
@@ -455,13 +465,15 @@ def _location_names(org_id: int, keys: list) -> dict[uuid.UUID, str]:
     )
 
 
-def _daily(org_id: int, period: Period) -> list[tuple[date, dict[str, int]]]:
+def _daily(scope: Scope, period: Period) -> list[tuple[date, dict[str, int]]]:
+    org_id = scope.organization_id
     day = _day(Message.created_at)
     counts = db.session.execute(
         select(day.label("day"), Conversation.channel, func.count())
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(
             Conversation.organization_id == org_id,
+            scope.locations_where(Conversation.location_id),
             Conversation.last_message_at >= period.start,
             Message.created_at >= period.start,
             Message.created_at < period.end,
@@ -472,7 +484,13 @@ def _daily(org_id: int, period: Period) -> list[tuple[date, dict[str, int]]]:
     a = AnonymousActivity
     erased = db.session.execute(
         select(a.day, a.channel, func.sum(a.messages))
-        .where(a.organization_id == org_id, a.day >= period.first_day, a.day <= period.last_day, a.messages > 0)
+        .where(
+            a.organization_id == org_id,
+            scope.locations_where(a.location_id),
+            a.day >= period.first_day,
+            a.day <= period.last_day,
+            a.messages > 0,
+        )
         .group_by(a.day, a.channel)
     ).all()
     per_day: dict[date, dict[str, int]] = defaultdict(dict)
@@ -490,12 +508,14 @@ def _daily(org_id: int, period: Period) -> list[tuple[date, dict[str, int]]]:
     return days
 
 
-def _failures(org_id: int, period: Period) -> list[dict[str, Any]]:
+def _failures(scope: Scope, period: Period) -> list[dict[str, Any]]:
+    org_id = scope.organization_id
     rows = db.session.execute(
         select(Conversation.channel, Message.error, func.count())
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(
             Conversation.organization_id == org_id,
+            scope.locations_where(Conversation.location_id),
             Message.status == "failed",
             Message.created_at >= period.start,
             Message.created_at < period.end,
@@ -505,7 +525,13 @@ def _failures(org_id: int, period: Period) -> list[dict[str, Any]]:
     a = AnonymousActivity
     erased = db.session.execute(
         select(a.channel, func.sum(a.failed))
-        .where(a.organization_id == org_id, a.day >= period.first_day, a.day <= period.last_day, a.failed > 0)
+        .where(
+            a.organization_id == org_id,
+            scope.locations_where(a.location_id),
+            a.day >= period.first_day,
+            a.day <= period.last_day,
+            a.failed > 0,
+        )
         .group_by(a.channel)
     ).all()
     grouped: dict[tuple[str, str], int] = defaultdict(int)
@@ -519,11 +545,11 @@ def _failures(org_id: int, period: Period) -> list[dict[str, Any]]:
     ]
 
 
-def _reconnect(org_id: int) -> list[SocialAccount]:
+def _reconnect(scope: Scope) -> list[SocialAccount]:
     return list(
         db.session.scalars(
             select(SocialAccount)
-            .where(SocialAccount.tenant_clause(org_id), SocialAccount.status.in_(("needs_reauth", "error")))
+            .where(scope.where(SocialAccount), SocialAccount.status.in_(("needs_reauth", "error")))
             .order_by(SocialAccount.channel, SocialAccount.account_name)
         )
     )

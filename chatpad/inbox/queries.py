@@ -1,4 +1,5 @@
-"""The inbox list: filters that combine, search, and keyset pagination, always inside one organization.
+"""The inbox list: filters that combine, search, and keyset pagination, always inside one Scope (an organization,
+narrowed to the person's locations when they are limited to some).
 
 Pages are read newest first along (last_message_at, id), so page N costs what page 1 costs: the cursor is the last
 row's pair and the next page starts strictly below it. Each filter has an index that begins (organization_id,
@@ -27,6 +28,7 @@ from chatpad.models import (
     Conversation,
     Location,
     Message,
+    Scope,
     SocialAccount,
 )
 
@@ -224,9 +226,12 @@ class InboxPage:
     is_first: bool
 
 
-def filter_clauses(org_id: int, filters: InboxFilters, user_id: int | None) -> list:
-    """The WHERE clauses for these filters, tenancy first."""
-    clauses = [Conversation.organization_id == org_id]
+def filter_clauses(scope: Scope | int, filters: InboxFilters, user_id: int | None) -> list:
+    """The WHERE clauses for these filters, tenancy first: the organization, and the person's locations when they
+    are limited to some (chatpad.models.scope)."""
+    scope = Scope.coerce(scope)
+    org_id = scope.organization_id
+    clauses = [scope.where(Conversation)]
     if filters.channel:
         clauses.append(Conversation.channel == filters.channel)
     if filters.location == NO_LOCATION:
@@ -245,16 +250,16 @@ def filter_clauses(org_id: int, filters: InboxFilters, user_id: int | None) -> l
 
 
 def inbox_page(
-    org_id: int,
+    scope: Scope | int,
     filters: InboxFilters,
     *,
     user_id: int | None = None,
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
 ) -> InboxPage:
-    """One page of the organization's conversations, newest first, after `cursor` (None: the first page)."""
+    """One page of the conversations in scope, newest first, after `cursor` (None: the first page)."""
     position = decode_cursor(cursor)
-    clauses = filter_clauses(org_id, filters, user_id)
+    clauses = filter_clauses(scope, filters, user_id)
     if position:
         clauses.append(tuple_(Conversation.last_message_at, Conversation.id) < tuple_(*position))
     stmt = (
@@ -272,12 +277,13 @@ def inbox_page(
     return InboxPage(rows, encode_cursor(rows[-1]) if more and rows else None, position is None)
 
 
-def waiting_count(org_id: int) -> int:
-    """How many conversations wait on a human (an index-only count)."""
+def waiting_count(scope: Scope | int) -> int:
+    """How many conversations in scope wait on a human (an index-only count)."""
+    scope = Scope.coerce(scope)
     return db.session.scalar(
         select(func.count())
         .select_from(Conversation)
-        .where(Conversation.organization_id == org_id, Conversation.status == "waiting")
+        .where(scope.where(Conversation), Conversation.status == "waiting")
     )
 
 
@@ -295,56 +301,54 @@ class FilterChoices:
     accounts: list[Choice]
     channels: list[str]
     accounts_need_location: bool = False  # too many accounts to list them all: pick a location first
+    general: bool = True  # offer "General (no location)": not to a person limited to locations
 
 
 # Above this many accounts, the account filter lists one location's accounts (a dropdown of thousands helps nobody).
 MAX_ACCOUNT_CHOICES = 200
 
 
-def _org_choices(org_id: int) -> tuple[list, list[Choice], list[str], bool]:
-    """(locations, accounts or [] when there are too many, channels in use, too many accounts)."""
+def _org_choices(scope: Scope) -> tuple[list, list[Choice], list[str], bool]:
+    """(locations, accounts or [] when there are too many, channels in use, too many accounts), in scope."""
     # Ids as text and a Core (not ORM) execution: for hundreds of rows the conversions cost more than the query.
     locations = (
         db.session.connection()
-        .execute(
-            select(cast(Location.id, String), Location.name)
-            .where(Location.tenant_clause(org_id))
-            .order_by(Location.name)
-        )
+        .execute(select(cast(Location.id, String), Location.name).where(scope.where(Location)).order_by(Location.name))
         .all()
     )
-    used = set(db.session.scalars(select(SocialAccount.channel).where(SocialAccount.tenant_clause(org_id)).distinct()))
-    capped = select(SocialAccount.id).where(SocialAccount.tenant_clause(org_id)).limit(MAX_ACCOUNT_CHOICES + 1)
+    used = set(db.session.scalars(select(SocialAccount.channel).where(scope.where(SocialAccount)).distinct()))
+    capped = select(SocialAccount.id).where(scope.where(SocialAccount)).limit(MAX_ACCOUNT_CHOICES + 1)
     too_many = db.session.scalar(select(func.count()).select_from(capped.subquery())) > MAX_ACCOUNT_CHOICES
-    accounts = [] if too_many else _accounts(org_id, True)
+    accounts = [] if too_many else _accounts(scope, True)
     return locations, accounts, [c for c in CHANNELS if c in used] or list(CHANNELS), too_many
 
 
-def _accounts(org_id: int, where) -> list[Choice]:
+def _accounts(scope: Scope, where) -> list[Choice]:
     rows = db.session.execute(
         select(SocialAccount.id, SocialAccount.account_name, SocialAccount.channel, SocialAccount.location_id)
-        .where(SocialAccount.tenant_clause(org_id), true() if where is True else where)
+        .where(scope.where(SocialAccount), true() if where is True else where)
         .order_by(SocialAccount.channel, SocialAccount.account_name)
         .limit(MAX_ACCOUNT_CHOICES)
     ).all()
     return [Choice(r.id, r.account_name, r.channel, r.location_id) for r in rows]
 
 
-def filter_choices(org_id: int, location: str | None = None) -> FilterChoices:
-    """The organization's locations, accounts and channels in use, for the filter dropdowns (ids and names only).
+def filter_choices(scope: Scope | int, location: str | None = None) -> FilterChoices:
+    """The locations, accounts and channels in use in scope, for the filter dropdowns (ids and names only).
     With many accounts, the account dropdown lists the chosen location's accounts only."""
-    locations, accounts, channels, too_many = _org_choices(org_id)
+    scope = Scope.coerce(scope)
+    locations, accounts, channels, too_many = _org_choices(scope)
     if location == NO_LOCATION:
         if too_many:
-            accounts = _accounts(org_id, SocialAccount.location_id.is_(None))
+            accounts = _accounts(scope, SocialAccount.location_id.is_(None))
         else:
             accounts = [a for a in accounts if a.location_id is None]
     elif location:
         if too_many:
-            accounts = _accounts(org_id, SocialAccount.location_id == uuid.UUID(location))
+            accounts = _accounts(scope, SocialAccount.location_id == uuid.UUID(location))
         else:
             accounts = [a for a in accounts if str(a.location_id) == location]
-    return FilterChoices(locations, accounts, channels, too_many and not location)
+    return FilterChoices(locations, accounts, channels, too_many and not location, general=not scope.limited)
 
 
 def options_html(rows, selected: str | None) -> Markup:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from chatpad.extensions import db
-from chatpad.models import Conversation, ConversationNote, Message, User, utcnow
+from chatpad.models import Conversation, ConversationNote, Message, Scope, User, utcnow
 
 THREAD_LIMIT = 200
 # Meta's messaging windows (docs/platform-reference.md B.3): 24 h for any reply, 7 days for a person's reply sent
@@ -84,19 +84,28 @@ def _message_item(message: Message, authors: dict[int, str], current: Conversati
 
 
 def build_thread(
-    conversation: Conversation, *, across_channels: bool = True, limit: int = THREAD_LIMIT
+    conversation: Conversation,
+    *,
+    across_channels: bool = True,
+    limit: int = THREAD_LIMIT,
+    scope: Scope | None = None,
 ) -> tuple[list[ThreadItem], bool]:
     """The latest `limit` lines of this conversation, or of every conversation the person has had (on any channel
-    and account) when across_channels; oldest first. The flag says whether older lines were left out."""
+    and account, within scope: a person limited to locations sees the customer's history at their locations only)
+    when across_channels; oldest first. The flag says whether older lines were left out."""
     if across_channels:
+        scope = scope or Scope(conversation.organization_id)
         conversations = db.session.scalars(
             select(Conversation)
             .options(joinedload(Conversation.social_account), joinedload(Conversation.location))
             .where(
                 Conversation.contact_id == conversation.contact_id,
                 Conversation.organization_id == conversation.organization_id,
+                scope.where(Conversation),
             )
         ).all()
+        if conversation not in conversations:
+            conversations = [conversation, *conversations]
     else:
         conversations = [conversation]
     by_id = {c.id: c for c in conversations}

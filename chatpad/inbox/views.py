@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from werkzeug.utils import safe_join
 
 from chatpad import streams
-from chatpad.admin.views import SecureViewMixin
+from chatpad.admin.views import SecureViewMixin, current_scope
 from chatpad.audit import record_audit
 from chatpad.channels import CHANNELS, get_channel
 from chatpad.contacts import (
@@ -42,11 +42,14 @@ from chatpad.models import (
     ConversationNote,
     Message,
     Notification,
+    Scope,
+    SocialAccount,
     User,
     utcnow,
 )
 from chatpad.notify import notify_assigned
 from chatpad.realtime import conversation_channel, org_channel, publish
+from chatpad.team import assignable_users
 
 from . import analytics
 from .charts import CHANNEL_COLORS, daily_columns, hbar_chart, stacked_share_chart
@@ -85,12 +88,18 @@ def _user():
 
 
 def _conversation_or_404(conversation_id: uuid.UUID) -> Conversation:
+    """The conversation, if the signed-in person may see it (their organization, and their locations when they are
+    limited to some); 404 otherwise, whatever id is in the URL."""
     conversation = db.session.scalar(
-        select(Conversation).where(Conversation.id == conversation_id, Conversation.tenant_clause(_org_id()))
+        select(Conversation).where(Conversation.id == conversation_id, current_scope().where(Conversation))
     )
     if conversation is None:
         abort(404)
     return conversation
+
+
+def _assign_choices(users) -> list[tuple[str, str]]:
+    return [("", "Nobody")] + [(str(u.id), str(u)) for u in users]
 
 
 def _etag(html: str) -> str:
@@ -133,20 +142,21 @@ class InboxView(SecureViewMixin, BaseView):
     def index(self):
         filters = InboxFilters.from_args(request.args)
         cursor = request.args.get("after")
-        page = inbox_page(_org_id(), filters, user_id=current_user.id, cursor=cursor)
+        scope = current_scope()
+        page = inbox_page(scope, filters, user_id=current_user.id, cursor=cursor)
         rows_html = Markup(self.render("inbox/_rows.html", page=page, filters=filters))  # noqa: S704 (autoescaped)
         if request.args.get("partial"):
             return _etag_response(rows_html)
         if filters.invalid:
             flash(f"Ignored a filter that no longer exists: {', '.join(filters.invalid)}.", "warning")
-        choices = filter_choices(_org_id(), filters.location)
+        choices = filter_choices(scope, filters.location)
         return self.render(
             "inbox/list.html",
             page=page,
             filters=filters,
             choices=choices,
             status_labels=STATUS_LABELS,
-            waiting=waiting_count(_org_id()),
+            waiting=waiting_count(scope),
             no_location=NO_LOCATION,
             location_options=options_html(choices.locations, filters.location),
             live_url=streams.url(url_for(".events")),
@@ -160,7 +170,7 @@ class InboxView(SecureViewMixin, BaseView):
 
     def _thread_html(self, conversation: Conversation, across: bool) -> str:
         """The thread as the page shows it and as its live refresh fetches it (the same HTML, so the same ETag)."""
-        items, truncated = build_thread(conversation, across_channels=across)
+        items, truncated = build_thread(conversation, across_channels=across, scope=current_scope())
         html = self.render(
             "inbox/_thread.html", conversation=conversation, items=items, truncated=truncated, across=across
         )
@@ -179,24 +189,29 @@ class InboxView(SecureViewMixin, BaseView):
             except Exception:  # explaining the window must never break the page
                 current_app.logger.warning("check_window failed for %s", conversation.id, exc_info=True)
         contact = conversation.contact
+        scope = current_scope()
         merge_search = MergeSearchForm(request.args)
-        users = db.session.scalars(
-            select(User).where(User.tenant_clause(_org_id()), User.active.is_(True)).order_by(User.email)
-        ).all()
+        users = assignable_users(conversation)
         assign = forms.get("assign_form") or AssignForm()
-        assign.user.choices = [("", "Nobody")] + [(str(u.id), str(u)) for u in users]
+        assign.user.choices = _assign_choices(users)
         assign.user.data = str(conversation.assigned_user_id or "")
         identities = db.session.scalars(
-            select(ContactIdentity).where(ContactIdentity.contact_id == contact.id).order_by(ContactIdentity.id)
+            select(ContactIdentity)
+            .outerjoin(SocialAccount, SocialAccount.id == ContactIdentity.social_account_id)
+            .where(ContactIdentity.contact_id == contact.id, scope.locations_where(SocialAccount.location_id))
+            .order_by(ContactIdentity.id)
         ).all()
         users_by_id = {u.id: u for u in users}
+        for user_id in (conversation.taken_over_by, conversation.assigned_user_id):
+            if user_id and user_id not in users_by_id:  # someone who has left, or whose locations changed
+                users_by_id[user_id] = db.session.get(User, user_id)
         return {
             "conversation": conversation,
             "contact": contact,
             "details": contact_details(contact),
             "identities": identities,
             "merged": merged_contacts(contact),
-            "candidates": merge_candidates(contact, merge_search.merge_q.data),
+            "candidates": merge_candidates(contact, merge_search.merge_q.data, scope=scope),
             "merge_search": merge_search,
             "thread_html": thread_html,
             "thread_etag": _etag(thread_html),
@@ -355,8 +370,8 @@ class InboxView(SecureViewMixin, BaseView):
     def assign(self, conversation_id):
         conversation = _conversation_or_404(conversation_id)
         form = AssignForm()
-        users = db.session.scalars(select(User).where(User.tenant_clause(_org_id()), User.active.is_(True))).all()
-        form.user.choices = [("", "Nobody")] + [(str(u.id), str(u)) for u in users]
+        # Only colleagues who may open it: an on-site manager of another community is "Not a valid choice".
+        form.user.choices = _assign_choices(assignable_users(conversation))
         if not form.validate_on_submit():
             return self._render_conversation(conversation, 400, assign_form=form)
         previous = conversation.assigned_user_id
@@ -411,7 +426,7 @@ class InboxView(SecureViewMixin, BaseView):
         conversation = _conversation_or_404(conversation_id)
         if not form.validate_on_submit():
             abort(400)
-        other = get_contact(_org_id(), other_id())
+        other = get_contact(current_scope(), other_id())
         if other is None:
             abort(404)
         keep = conversation.contact
@@ -434,7 +449,7 @@ class InboxView(SecureViewMixin, BaseView):
             select(Attachment)
             .join(Message, Message.id == Attachment.message_id)
             .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Attachment.id == attachment_id, Conversation.tenant_clause(_org_id()), Message.deleted_at.is_(None))
+            .where(Attachment.id == attachment_id, current_scope().where(Conversation), Message.deleted_at.is_(None))
         ).scalar_one_or_none()
         if row is None:
             abort(404)
@@ -472,9 +487,7 @@ class InboxView(SecureViewMixin, BaseView):
 
     def _notifications_query(self):
         """The signed-in person's own notifications (each person has their own, and their own read state)."""
-        return select(Notification).where(
-            Notification.tenant_clause(_org_id()), Notification.user_id == current_user.id
-        )
+        return select(Notification).where(current_scope().where(Notification), Notification.user_id == current_user.id)
 
     @expose("/notifications/")
     def notifications(self):
@@ -511,7 +524,7 @@ class InboxView(SecureViewMixin, BaseView):
         db.session.execute(
             update(Notification)
             .where(
-                Notification.tenant_clause(_org_id()),
+                current_scope().where(Notification),
                 Notification.user_id == current_user.id,
                 Notification.read_at.is_(None),
             )
@@ -543,9 +556,16 @@ class InboxView(SecureViewMixin, BaseView):
 
 
 class AnalyticsView(SecureViewMixin, BaseView):
-    """Per channel and per location over a period, drawn as SVG on the server; CSV for spreadsheets."""
+    """Per channel and per location over a period, drawn as SVG on the server; CSV for spreadsheets. For owners and
+    admins (the whole business), and for on-site managers (agents limited to locations), who see the figures of
+    their own locations only; agents of the whole business work the inbox without them."""
 
     allowed_roles = ("owner", "admin")
+
+    def is_accessible(self) -> bool:
+        if super().is_accessible():
+            return True
+        return current_user.is_authenticated and current_user.role == "agent" and current_user.limited_to_locations
 
     def _report(self):
         try:
@@ -553,7 +573,7 @@ class AnalyticsView(SecureViewMixin, BaseView):
         except analytics.PeriodError as exc:
             flash(str(exc), "error")
             period = analytics.parse_period({})
-        return analytics.build_report(_org_id(), period)
+        return analytics.build_report(current_scope(), period)
 
     @expose("/")
     def index(self):
@@ -635,12 +655,12 @@ class AnalyticsView(SecureViewMixin, BaseView):
         return self._csv(analytics.failure_csv_rows(report), name)
 
 
-def unread_notifications(org_id: int, user_id: int, cap: int = 99) -> int:
-    """Unread notifications for the bell in the top bar (counted up to cap)."""
+def unread_notifications(scope: Scope | int, user_id: int, cap: int = 99) -> int:
+    """Unread notifications for the bell in the top bar (counted up to cap), within the person's scope."""
     inner = (
         select(Notification.id)
         .where(
-            Notification.organization_id == org_id,
+            Scope.coerce(scope).where(Notification),
             Notification.user_id == user_id,
             Notification.read_at.is_(None),
         )

@@ -26,7 +26,7 @@ from .conversation import (
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
 from .inbox import ConversationNote
 from .mail import EmailSyncState
-from .org import ROLES, Organization, User
+from .org import ROLES, LocationMember, Organization, User
 from .privacy import (
     ACTIVITY_COUNTERS,
     ANSWERED,
@@ -36,6 +36,7 @@ from .privacy import (
     AnonymousActivity,
     DataDeletionRequest,
 )
+from .scope import Scope
 
 __all__ = [
     "ACTIVE_BOOKING_STATUSES",
@@ -70,10 +71,12 @@ __all__ = [
     "EmailSyncState",
     "KnowledgeItem",
     "Location",
+    "LocationMember",
     "Message",
     "Notification",
     "Organization",
     "Rating",
+    "Scope",
     "SocialAccount",
     "User",
     "WebhookEvent",

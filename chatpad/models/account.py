@@ -57,6 +57,10 @@ class SocialAccount(db.Model):
     def tenant_clause(cls, org_id: int):
         return cls.agent_id.in_(agent_ids_of(org_id))
 
+    @classmethod
+    def location_clause(cls, location_ids):
+        return cls.location_id.in_(list(location_ids))
+
     @property
     def organization_id(self) -> int | None:
         return self.agent.organization_id if self.agent else None

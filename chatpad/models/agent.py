@@ -76,6 +76,10 @@ class Location(db.Model):
     def tenant_clause(cls, org_id: int):
         return cls.agent_id.in_(agent_ids_of(org_id))
 
+    @classmethod
+    def location_clause(cls, location_ids):
+        return cls.id.in_(list(location_ids))
+
     def __str__(self) -> str:
         return self.name
 
@@ -105,6 +109,10 @@ class KnowledgeItem(db.Model):
     @classmethod
     def tenant_clause(cls, org_id: int):
         return cls.agent_id.in_(agent_ids_of(org_id))
+
+    @classmethod
+    def location_clause(cls, location_ids):
+        return cls.location_id.in_(list(location_ids))
 
     def __str__(self) -> str:
         return self.title

@@ -63,6 +63,16 @@ class Contact(db.Model):
     def tenant_clause(cls, org_id: int):
         return cls.organization_id == org_id
 
+    @classmethod
+    def location_clause(cls, location_ids):
+        """A contact belongs to the locations it has (or, merged into another, had) conversations at."""
+        from sqlalchemy import exists, or_
+
+        return exists().where(
+            or_(Conversation.contact_id == cls.id, Conversation.original_contact_id == cls.id),
+            Conversation.location_id.in_(list(location_ids)),
+        )
+
     @property
     def display_name(self) -> str:
         return self.name or self.email or self.phone or "Unknown customer"
@@ -147,6 +157,11 @@ class Conversation(db.Model):
     @classmethod
     def tenant_clause(cls, org_id: int):
         return cls.organization_id == org_id
+
+    @classmethod
+    def location_clause(cls, location_ids):
+        """A conversation belongs to its account's location; one of no location ("General") to nobody limited."""
+        return cls.location_id.in_(list(location_ids))
 
 
 class Message(db.Model):

@@ -81,3 +81,21 @@ class Notification(db.Model):
     @classmethod
     def tenant_clause(cls, org_id: int):
         return cls.organization_id == org_id
+
+    @classmethod
+    def location_clause(cls, location_ids):
+        """About a conversation or an account of these locations (a notice about neither is the whole team's)."""
+        from sqlalchemy import and_, or_, select
+
+        from .account import SocialAccount
+        from .conversation import Conversation
+
+        ids = list(location_ids)
+        return or_(
+            cls.conversation_id.in_(select(Conversation.id).where(Conversation.location_id.in_(ids))),
+            and_(
+                cls.conversation_id.is_(None),
+                cls.social_account_id.in_(select(SocialAccount.id).where(SocialAccount.location_id.in_(ids))),
+            ),
+            and_(cls.conversation_id.is_(None), cls.social_account_id.is_(None)),
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Text, Uuid
+from sqlalchemy import ForeignKey, Index, Text, Uuid, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chatpad.extensions import db
@@ -38,6 +38,10 @@ class ConversationNote(db.Model):
     @classmethod
     def tenant_clause(cls, org_id: int):
         return cls.organization_id == org_id
+
+    @classmethod
+    def location_clause(cls, location_ids):
+        return cls.conversation_id.in_(select(Conversation.id).where(Conversation.location_id.in_(list(location_ids))))
 
 
 # Keyset pagination with a filter: each filter the inbox offers gets (organization, filter column, last_message_at,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -54,8 +56,17 @@ class User(UserMixin, db.Model):
     notify_email: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_at_column()
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Limited to some locations (an on-site manager): sees only their conversations, contacts, notifications and
+    # analytics (chatpad.models.scope). The flag, not the rows, says so: a limited user whose last location is
+    # deleted sees nothing, never everything.
+    limited_to_locations: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # When the person last used the inbox (to the minute): "online" for automatic assignment (chatpad.team).
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     organization: Mapped[Organization] = relationship(back_populates="users")
+    memberships: Mapped[list[LocationMember]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @classmethod
     def tenant_clause(cls, org_id: int):
@@ -64,6 +75,13 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users.
         return bool(self.active)
+
+    @property
+    def location_ids(self) -> frozenset[uuid.UUID] | None:
+        """The locations this person is limited to, or None for every location of the organization."""
+        if not self.limited_to_locations:
+            return None
+        return frozenset(m.location_id for m in self.memberships)
 
     @property
     def is_admin(self) -> bool:
@@ -77,3 +95,20 @@ class User(UserMixin, db.Model):
 
     def __str__(self) -> str:
         return self.name or self.email
+
+
+class LocationMember(db.Model):
+    """A person of a location's team: a user limited to locations sees theirs; a handoff at the location is assigned
+    round robin among its members on duty (last_assigned_at: whose turn it is)."""
+
+    __tablename__ = "location_members"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    location_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = created_at_column()
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    location: Mapped["Location"] = relationship()  # noqa: F821, UP037

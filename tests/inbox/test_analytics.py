@@ -146,7 +146,8 @@ def test_period_presets(db):
 
 
 def test_analytics_is_for_owners_and_admins(client, traffic, make):
-    """Agents work the inbox but do not see the business's analytics."""
+    """Agents of the whole business work the inbox but do not see its analytics (an on-site manager sees their
+    own locations': tests/inbox/test_locations.py)."""
     agent = make.user(traffic.org, role="agent")
     login(client, agent.email)
     assert client.get("/admin/analytics/").status_code == 403
