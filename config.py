@@ -163,6 +163,8 @@ class Config:
     INBOX_SSE_MAX_SECONDS = _env_int("INBOX_SSE_MAX_SECONDS", 300)
     INBOX_SSE_HEARTBEAT_SECONDS = _env_int("INBOX_SSE_HEARTBEAT_SECONDS", 5)
     INBOX_POLL_SECONDS = _env_int("INBOX_POLL_SECONDS", 10)
+    # Someone who used the inbox this recently is online: on duty for automatic assignment (chatpad.team).
+    INBOX_ONLINE_SECONDS = _env_int("INBOX_ONLINE_SECONDS", 600)
     # PostgreSQL work_mem for the analytics queries only (SET LOCAL), so a month of messages groups in memory.
     INBOX_ANALYTICS_WORK_MEM = _env("INBOX_ANALYTICS_WORK_MEM", "64MB")
 

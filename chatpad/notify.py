@@ -46,14 +46,18 @@ def notify_team(
     account: SocialAccount | None = None,
     email: bool = True,
     dedupe: bool = True,
+    skip_user_id: int | None = None,
 ) -> list[Notification]:
     """A notification for each person on the team (team_for) and, after commit, an email to those who opted in.
+    skip_user_id: someone told already in another way (the person a handoff was just assigned to).
 
     With dedupe, a person who still has an unread notification of the same kind for the same conversation or
     account does not get another (a chatty customer in a taken-over conversation makes one notice each, not fifty);
     someone who has read theirs gets a new one. The caller commits.
     """
     users = team_for(organization_id, conversation=conversation, account=account)
+    if skip_user_id is not None:
+        users = users.where(User.id != skip_user_id)
     return _notify(organization_id, users, kind, title, body, conversation, account, email=email, dedupe=dedupe)
 
 
@@ -77,9 +81,11 @@ def notify_user(
     return rows[0] if rows else None
 
 
-def notify_assigned(conversation: Conversation, assignee: User, *, by: User | None = None) -> Notification | None:
-    """Tell a person a conversation was assigned to them (by someone else, or automatically when by is None). The
-    caller commits."""
+def notify_assigned(
+    conversation: Conversation, assignee: User, *, by: User | None = None, note: str | None = None
+) -> Notification | None:
+    """Tell a person a conversation was assigned to them (by someone else, or automatically when by is None), with
+    an optional note (why: a handoff's reason). The caller commits."""
     if by is not None and by.id == assignee.id:
         return None  # you know what you assigned to yourself
     name = conversation.contact.display_name if conversation.contact else "A customer"
@@ -89,7 +95,8 @@ def notify_assigned(conversation: Conversation, assignee: User, *, by: User | No
         assignee,
         kind="assigned",
         title=f"{who} the conversation with {name}",
-        body=f"On {where}{' · ' + conversation.location.name if conversation.location else ''}.",
+        body=(f"{note} " if note else "")
+        + f"On {where}{' · ' + conversation.location.name if conversation.location else ''}.",
         conversation=conversation,
     )
 

@@ -49,6 +49,16 @@ def users_who_see(organization_id: int, location_id: uuid.UUID | None) -> Select
     )
 
 
+def colleagues(scope: Scope) -> list[User]:
+    """The active people a person in this scope works with: the whole organization's, and the members of the
+    scope's locations (for the inbox's assignee filter). By name."""
+    query = select(User).where(User.organization_id == scope.organization_id, User.active.is_(True))
+    if scope.limited:
+        members = select(LocationMember.user_id).where(LocationMember.location_id.in_(list(scope.location_ids)))
+        query = query.where(or_(User.limited_to_locations.is_(False), User.id.in_(members)))
+    return list(db.session.scalars(query.order_by(User.name, User.email)))
+
+
 def assignable_users(conversation: Conversation) -> list[User]:
     """Who a conversation can be assigned to: the active colleagues who may open it, by name."""
     return list(
@@ -109,7 +119,7 @@ def touch_seen(user: User, now: datetime | None = None) -> bool:
 
 
 def online_since(now: datetime | None = None) -> datetime:
-    seconds = float(current_app.config.get("INBOX_ONLINE_SECONDS", ONLINE_SECONDS))
+    seconds = float(current_app.config.get("INBOX_ONLINE_SECONDS") or ONLINE_SECONDS)
     return (now or utcnow()) - timedelta(seconds=seconds)
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 from sqlalchemy import String, and_, any_, cast, func, literal_column, or_, select, true, tuple_
+from sqlalchemy.orm import aliased
 
 from chatpad.extensions import db
 from chatpad.models import (
@@ -30,12 +31,16 @@ from chatpad.models import (
     Message,
     Scope,
     SocialAccount,
+    User,
 )
+from chatpad.team import colleagues
 
 PAGE_SIZE = 50
 # "General": accounts (and so conversations) that belong to no location.
 NO_LOCATION = "general"
 STATUS_LABELS = {"open": "Open", "waiting": "Waiting on a human", "resolved": "Resolved"}
+# The assignee filter's value for conversations assigned to nobody.
+UNASSIGNED = "none"
 MAX_SEARCH_TERMS = 8
 
 
@@ -49,6 +54,8 @@ class InboxFilters:
     status: str | None = None
     mine: bool = False
     q: str = ""
+    # Assigned to: a user id (as text), UNASSIGNED, or None for anyone. mine=1 is the same as the signed-in person.
+    assignee: str | None = None
     invalid: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -77,7 +84,13 @@ class InboxFilters:
                 invalid.append("account")
         mine = (args.get("mine") or "").lower() in {"1", "true", "on", "yes"}
         q = " ".join((args.get("q") or "").split())[:200]
-        return cls(channel, location, account, status, mine, q, tuple(invalid))
+        assignee = (args.get("assignee") or "").strip().lower() or None
+        if assignee == "me":
+            assignee, mine = None, True
+        elif assignee and assignee != UNASSIGNED and not (assignee.isdigit() and len(assignee) < 12):
+            invalid.append("assignee")
+            assignee = None
+        return cls(channel, location, account, status, mine, q, assignee, tuple(invalid))
 
     def to_args(self) -> dict[str, str]:
         """The query-string arguments that reproduce these filters (empty ones left out)."""
@@ -87,6 +100,7 @@ class InboxFilters:
             "account": str(self.account) if self.account else "",
             "status": self.status or "",
             "mine": "1" if self.mine else "",
+            "assignee": self.assignee or "",
             "q": self.q,
         }
         return {k: v for k, v in args.items() if v}
@@ -94,6 +108,11 @@ class InboxFilters:
     @property
     def active(self) -> bool:
         return bool(self.to_args())
+
+    @property
+    def assignee_value(self) -> str:
+        """The assignee dropdown's value: "me", "none", a user id, or "" (anyone)."""
+        return "me" if self.mine else (self.assignee or "")
 
     def without(self, name: str) -> InboxFilters:
         return replace(self, **{name: False if name == "mine" else ("" if name == "q" else None)})
@@ -196,11 +215,15 @@ class InboxRow:
     contact_phone: str | None
     account_name: str | None
     location_name: str | None
+    assigned_user_id: int | None
+    assignee_name: str | None
 
     @property
     def display_name(self) -> str:
         return self.contact_name or self.contact_email or self.contact_phone or "Unknown customer"
 
+
+ASSIGNEE = aliased(User, name="assignee")
 
 ROW_COLUMNS = (
     Conversation.id,
@@ -216,6 +239,8 @@ ROW_COLUMNS = (
     Contact.phone,
     SocialAccount.account_name,
     Location.name,
+    Conversation.assigned_user_id,
+    func.coalesce(ASSIGNEE.name, ASSIGNEE.email),
 )
 
 
@@ -244,6 +269,10 @@ def filter_clauses(scope: Scope | int, filters: InboxFilters, user_id: int | Non
         clauses.append(Conversation.status == filters.status)
     if filters.mine:
         clauses.append(Conversation.assigned_user_id == user_id)
+    if filters.assignee == UNASSIGNED:
+        clauses.append(Conversation.assigned_user_id.is_(None))
+    elif filters.assignee:
+        clauses.append(Conversation.assigned_user_id == int(filters.assignee))
     if filters.q:
         clauses.append(search_clause(org_id, filters.q))
     return clauses
@@ -267,6 +296,7 @@ def inbox_page(
         .join(Contact, Contact.id == Conversation.contact_id)
         .outerjoin(SocialAccount, SocialAccount.id == Conversation.social_account_id)
         .outerjoin(Location, Location.id == Conversation.location_id)
+        .outerjoin(ASSIGNEE, ASSIGNEE.id == Conversation.assigned_user_id)
         .where(and_(*clauses))
         .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
         .limit(limit + 1)
@@ -301,6 +331,7 @@ class FilterChoices:
     accounts: list[Choice]
     channels: list[str]
     accounts_need_location: bool = False  # too many accounts to list them all: pick a location first
+    people: list = field(default_factory=list)  # (id, name) of the colleagues in scope, for the assignee filter
     general: bool = True  # offer "General (no location)": not to a person limited to locations
 
 
@@ -348,7 +379,10 @@ def filter_choices(scope: Scope | int, location: str | None = None) -> FilterCho
             accounts = _accounts(scope, SocialAccount.location_id == uuid.UUID(location))
         else:
             accounts = [a for a in accounts if str(a.location_id) == location]
-    return FilterChoices(locations, accounts, channels, too_many and not location, general=not scope.limited)
+    people = [(u.id, str(u)) for u in colleagues(scope)]
+    return FilterChoices(
+        locations, accounts, channels, too_many and not location, people=people, general=not scope.limited
+    )
 
 
 def options_html(rows, selected: str | None) -> Markup:

@@ -49,7 +49,7 @@ from chatpad.models import (
 )
 from chatpad.notify import notify_assigned
 from chatpad.realtime import conversation_channel, org_channel, publish
-from chatpad.team import assignable_users
+from chatpad.team import assignable_users, touch_seen
 
 from . import analytics
 from .charts import CHANNEL_COLORS, daily_columns, hbar_chart, stacked_share_chart
@@ -135,6 +135,12 @@ class InboxView(SecureViewMixin, BaseView):
     """Conversations from every channel, one list; a conversation's thread; the actions a person takes on it."""
 
     allowed_roles = ("owner", "admin", "agent")
+
+    def _handle_view(self, name, **kwargs):
+        refused = super()._handle_view(name, **kwargs)
+        if refused is None:
+            touch_seen(current_user._get_current_object())  # online, for automatic assignment (chatpad.team)
+        return refused
 
     # --- the list ---
 

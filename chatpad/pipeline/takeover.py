@@ -7,8 +7,9 @@ from datetime import timedelta
 from chatpad.audit import record_audit
 from chatpad.extensions import db
 from chatpad.models import Conversation, Message, User, utcnow
-from chatpad.notify import notify_team
+from chatpad.notify import notify_assigned, notify_team
 from chatpad.realtime import publish
+from chatpad.team import assign_handoff
 
 
 def _system_note(conversation: Conversation, text: str) -> Message:
@@ -53,14 +54,21 @@ def take_over(
     else:
         conversation.status = "waiting"
         _system_note(conversation, f"Handed to a person: {reason}")
+        # The location's next member on duty, round robin (chatpad.team); nobody on duty: the team picks it up.
+        assignee = assign_handoff(conversation)
+        if assignee is not None:
+            _system_note(conversation, f"Assigned automatically to {assignee} (on duty at {conversation.location}).")
         if notify:
             name = conversation.contact.display_name if conversation.contact else "A customer"
+            if assignee is not None:
+                notify_assigned(conversation, assignee, by=None, note=f"{name} is waiting for a person: {reason}")
             notify_team(
                 conversation.organization_id,
                 kind="handoff",
                 title=f"{name} is waiting for a person",
-                body=reason,
+                body=reason + (f" Assigned to {assignee}." if assignee is not None else ""),
                 conversation=conversation,
+                skip_user_id=assignee.id if assignee is not None else None,
             )
     clear_reply_pending(conversation.id)
     if commit:
