@@ -9,7 +9,9 @@ plain session.
 
 from __future__ import annotations
 
+import email.utils
 import os
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,3 +48,22 @@ class PooledSession(requests.Session):
         if (verify is True or verify is None) and bundle:
             verify = bundle
         return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """A Retry-After header as seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3); None when absent or
+    unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -13,20 +13,18 @@ https://learn.microsoft.com/azure/ai-services/openai/reference.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import random
 import re
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from chatpad.http import PooledSession
+from chatpad.http import PooledSession, retry_after_seconds
 
 from .context import ReplyContext
 from .errors import AIError
@@ -68,24 +66,6 @@ def _scrub(text: str, settings: AISettings) -> str:
         text = text.replace(settings.api_key, "***")
     text = re.sub(r"\b(sk|key)-[A-Za-z0-9_\-]{8,}", r"\1-***", text)
     return text[:300]
-
-
-def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _error_message(response: requests.Response) -> str:
