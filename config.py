@@ -110,6 +110,24 @@ class Config:
     SANDBOX_IMAP_PORT = _env_int("SANDBOX_IMAP_PORT", 1143)
     SANDBOX_SMTP_PORT = _env_int("SANDBOX_SMTP_PORT", 1025)
 
+    # Tour booking (docs/booking.md): calendars of each location, reached with the same Google and Microsoft apps.
+    GOOGLE_CALENDAR_API_URL = _env("GOOGLE_CALENDAR_API_URL", "https://www.googleapis.com/calendar/v3")
+    MICROSOFT_GRAPH_URL = _env("MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/v1.0")
+    # The narrowest scopes that read free/busy and write events on calendars the account owns.
+    GOOGLE_CALENDAR_SCOPES = _env(
+        "GOOGLE_CALENDAR_SCOPES",
+        "openid email https://www.googleapis.com/auth/calendar.freebusy "
+        "https://www.googleapis.com/auth/calendar.events.owned",
+    )
+    MICROSOFT_CALENDAR_SCOPES = _env(
+        "MICROSOFT_CALENDAR_SCOPES", "openid email offline_access https://graph.microsoft.com/Calendars.ReadWrite"
+    )
+    CALENDAR_TOKEN_REFRESH_MARGIN = _env_int("CALENDAR_TOKEN_REFRESH_MARGIN", 600)  # refresh this early (seconds)
+    CALENDAR_HEALTH_INTERVAL = _env_int("CALENDAR_HEALTH_INTERVAL", 3600)  # each calendar is checked this often
+    # Busy times read for offering slots are reused this long (the booking itself always reads them afresh).
+    BOOKING_BUSY_CACHE_SECONDS = _env_int("BOOKING_BUSY_CACHE_SECONDS", 60)
+    BOOKING_SLOTS_OFFERED = _env_int("BOOKING_SLOTS_OFFERED", 3)
+
     # Connecting accounts (docs/connecting.md): the Integrations tab, Facebook Login, the token lifecycle.
     # Facebook Login for Business: a configuration id replaces the scope list in the dialog (optional).
     META_LOGIN_CONFIG_ID = _env("META_LOGIN_CONFIG_ID")
@@ -281,6 +299,8 @@ class DevelopmentConfig(Config):
     MICROSOFT_CLIENT_ID = _env("MICROSOFT_CLIENT_ID", "sandbox-microsoft-client")
     MICROSOFT_CLIENT_SECRET = _env("MICROSOFT_CLIENT_SECRET", "sandbox-microsoft-secret")
     MICROSOFT_LOGIN_URL = _env("MICROSOFT_LOGIN_URL", f"{SANDBOX_URL}/microsoft")
+    GOOGLE_CALENDAR_API_URL = _env("GOOGLE_CALENDAR_API_URL", f"{SANDBOX_URL}/google-calendar/calendar/v3")
+    MICROSOFT_GRAPH_URL = _env("MICROSOFT_GRAPH_URL", f"{SANDBOX_URL}/msgraph/v1.0")
     # AI_PROVIDER=openai in development talks to the sandbox's stand-in model unless AI_BASE_URL says otherwise.
     AI_BASE_URL = _env("AI_BASE_URL", f"{SANDBOX_URL}/openai/v1")
     SANDBOX_MAIL_ENABLED = _env_bool("SANDBOX_MAIL_ENABLED", True)

@@ -565,3 +565,46 @@ def widget_meta(loc: DemoLocation, sandbox_origins: list[str]) -> dict:
         "ask_contact": True,
         "sandbox": True,
     }
+
+
+# --- the demo calendars: one per community (Forge at the Lake shares its tours among three), in the sandbox ---
+
+CALENDAR_SCOPES = {
+    "google": "https://www.googleapis.com/auth/calendar.freebusy https://www.googleapis.com/auth/calendar.events.owned",
+    "microsoft": "https://graph.microsoft.com/Calendars.ReadWrite",
+}
+
+
+def demo_calendars(loc: DemoLocation) -> list[tuple[str, str, str]]:
+    """(provider, address, name) of a community's demo calendars: Google and Microsoft 365 in turn."""
+    index = LOCATIONS.index(loc) if loc in LOCATIONS else 0
+    provider = "google" if index % 2 == 0 else "microsoft"
+    calendars = [(provider, f"tours.{loc.email_local}@{EMAIL_DOMAIN}", f"{loc.name} leasing office")]
+    if index == 0:  # round robin among staff calendars
+        calendars += [
+            ("google", f"maria.{loc.email_local}@{EMAIL_DOMAIN}", "Maria (community manager)"),
+            ("microsoft", f"devon.{loc.email_local}@{EMAIL_DOMAIN}", "Devon (leasing agent)"),
+        ]
+    return calendars
+
+
+def calendar_refresh_token(app_secret: str, provider: str, address: str) -> str:
+    """The refresh token of a demo calendar's grant: the sandbox's token endpoint honours it (stable per secret)."""
+    digest = hmac.new(app_secret.encode(), f"calendar:{provider}:{address}".encode(), hashlib.sha256).hexdigest()
+    return f"sbx-demo-calendar.{provider}.{address}.{digest[:40]}"
+
+
+def demo_busy(address: str, day, zone: str) -> list[tuple[str, str, str]]:
+    """Staff meetings on a demo calendar for one local day: (start HH:MM, end HH:MM, title), the same every run."""
+    rng = _rng(f"busy:{address}:{day.isoformat()}")
+    if day.weekday() == 6 and rng.random() < 0.7:
+        return []
+    meetings = []
+    for _ in range(rng.randint(1, 3)):
+        hour = rng.choice((9, 10, 11, 13, 14, 15, 16))
+        minute = rng.choice((0, 30))
+        length = rng.choice((30, 60, 60, 90))
+        end = hour * 60 + minute + length
+        title = rng.choice(("Team huddle", "Vendor walkthrough", "Lot inspection", "Resident meeting", "Lunch"))
+        meetings.append((f"{hour:02d}:{minute:02d}", f"{end // 60:02d}:{end % 60:02d}", title))
+    return sorted(meetings)

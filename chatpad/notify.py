@@ -61,6 +61,22 @@ def notify_team(
     return _notify(organization_id, users, kind, title, body, conversation, account, email=email, dedupe=dedupe)
 
 
+def notify_location(
+    organization_id: int,
+    location_id,
+    *,
+    kind: str,
+    title: str,
+    body: str | None = None,
+    email: bool = True,
+) -> list[Notification]:
+    """A notification for each person who may see this location (a calendar's trouble: its managers and everyone
+    not limited to locations), with email after commit to those who opted in. Not deduplicated: the caller tells
+    once per outage. The caller commits."""
+    users = users_who_see(organization_id, location_id).with_only_columns(User.id)
+    return _notify(organization_id, users, kind, title, body, None, None, email=email, dedupe=False)
+
+
 def notify_user(
     user: User,
     *,

@@ -31,6 +31,8 @@ pytest_plugins = [
     "tests.plugins.ai",
     "tests.plugins.loopback",
     "tests.plugins.mail",
+    "tests.plugins.caldav",
+    "tests.plugins.booking",
     "tests.plugins.workers",
     "tests.plugins.security",
     "tests.plugins.privacy",
@@ -111,6 +113,11 @@ def app(database_url, redis_url, tmp_path_factory, sandbox_server):
         GRAPH_API_URL=f"{sandbox_server.url}/graph",
         FACEBOOK_DIALOG_URL=f"{sandbox_server.url}/facebook",
         INSTAGRAM_GRAPH_URL=f"{sandbox_server.url}/instagram-graph",
+        GOOGLE_AUTHORIZE_URL=f"{sandbox_server.url}/google/o/oauth2/v2/auth",
+        GOOGLE_TOKEN_URL=f"{sandbox_server.url}/google/token",
+        MICROSOFT_LOGIN_URL=f"{sandbox_server.url}/microsoft",
+        GOOGLE_CALENDAR_API_URL=f"{sandbox_server.url}/google-calendar/calendar/v3",
+        MICROSOFT_GRAPH_URL=f"{sandbox_server.url}/msgraph/v1.0",
         PLATFORM_HTTP_TIMEOUT=TEST_PLATFORM_TIMEOUT,
     )
     with app.app_context():

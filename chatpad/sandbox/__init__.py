@@ -57,6 +57,14 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     parts.append(("/mail/", "Mail", "the demo inboxes: write to one as a customer and read the replies"))
     parts.append(("/oauth/", "Google and Microsoft sign-in", "OAuth consent, token and introspection endpoints"))
 
+    # Calendars (docs/booking.md): Google Calendar and Microsoft Graph stand-ins, and the demo calendars' page.
+    from . import calendars
+
+    app.register_blueprint(calendars.google_bp)
+    app.register_blueprint(calendars.graph_bp)
+    app.register_blueprint(calendars.control_bp)
+    parts.append(("/calendar/", "Calendars", "Google Calendar and Microsoft 365 stand-ins: the demo calendars' week"))
+
     @app.get("/")
     def index():
         return render_template("sandbox/index.html", parts=parts)

@@ -29,6 +29,12 @@ bp = Blueprint("sandbox_oauth", __name__)
 GOOGLE_SCOPE = "https://mail.google.com/"
 MS_IMAP = "https://outlook.office.com/IMAP.AccessAsUser.All"
 MS_SMTP = "https://outlook.office.com/SMTP.Send"
+# Calendars (docs/booking.md): the same apps, asked for calendar scopes instead of mail ones.
+GOOGLE_CALENDAR_SCOPES = {
+    "https://www.googleapis.com/auth/calendar.freebusy",
+    "https://www.googleapis.com/auth/calendar.events.owned",
+}
+MS_CALENDARS = "https://graph.microsoft.com/Calendars.ReadWrite"
 ID_SCOPES = {"openid", "email", "profile", "offline_access"}
 
 _lock = threading.Lock()
@@ -106,10 +112,29 @@ def _id_token(provider: str, email: str, client_id: str, issuer: str) -> str:
     return f"{header}.{_b64(json.dumps(claims).encode())}.{_b64(b'sandbox-signature')}"
 
 
+def demo_grant(token: str, provider: str) -> tuple[str, str] | None:
+    """(address, scope) for the refresh token of a demo calendar (chatpad/demo_data.py: calendar_refresh_token), which
+    `flask chatpad demo` stores without a consent screen; None for any other token."""
+    from chatpad import demo_data
+
+    parts = token.split(".")
+    if len(parts) < 4 or parts[0] != "sbx-demo-calendar" or parts[1] != provider:
+        return None
+    address = ".".join(parts[2:-1])
+    expected = demo_data.calendar_refresh_token(current_app.config["META_APP_SECRET"], provider, address)
+    if not hmac.compare_digest(token, expected):
+        return None
+    with _lock:
+        revoked = _revoked.get((provider, address))
+    if revoked:
+        return None
+    return address, demo_data.CALENDAR_SCOPES[provider]
+
+
 # --- consent pages --------------------------------------------------------------------------------------------------
 
 
-def _consent(provider: str, client_id_expected: str, scope_needed: set[str], action: str):
+def _consent(provider: str, client_id_expected: str, scope_options: list[set[str]], action: str):
     args = request.values
     if args.get("client_id") != client_id_expected:
         return render_template(
@@ -124,8 +149,9 @@ def _consent(provider: str, client_id_expected: str, scope_needed: set[str], act
     if args.get("response_type") != "code":
         return _redirect_error(args, "unsupported_response_type", "Only response_type=code is supported.")
     scopes = set((args.get("scope") or "").split())
-    if not scope_needed <= scopes:
-        return _redirect_error(args, "invalid_scope", f"Missing scope: {' '.join(sorted(scope_needed - scopes))}")
+    if not any(needed <= scopes for needed in scope_options):  # mail, or calendars
+        missing = min((needed - scopes for needed in scope_options), key=len)
+        return _redirect_error(args, "invalid_scope", f"Missing scope: {' '.join(sorted(missing))}")
     if request.method == "GET":
         inboxes = current_app.extensions.get("sandbox.mail_addresses", [])
         return render_template(
@@ -158,12 +184,16 @@ def _redirect_error(args, error: str, description: str):
 
 @bp.route("/google/o/oauth2/v2/auth", methods=["GET", "POST"])
 def google_authorize():
-    return _consent("google", current_app.config["GOOGLE_CLIENT_ID"], {GOOGLE_SCOPE}, request.path)
+    return _consent(
+        "google", current_app.config["GOOGLE_CLIENT_ID"], [{GOOGLE_SCOPE}, GOOGLE_CALENDAR_SCOPES], request.path
+    )
 
 
 @bp.route("/microsoft/<tenant>/oauth2/v2.0/authorize", methods=["GET", "POST"])
 def microsoft_authorize(tenant: str):
-    return _consent("microsoft", current_app.config["MICROSOFT_CLIENT_ID"], {MS_IMAP, MS_SMTP}, request.path)
+    return _consent(
+        "microsoft", current_app.config["MICROSOFT_CLIENT_ID"], [{MS_IMAP, MS_SMTP}, {MS_CALENDARS}], request.path
+    )
 
 
 # --- token endpoints ------------------------------------------------------------------------------------------------
@@ -209,6 +239,14 @@ def google_token():
             body["id_token"] = _id_token("google", email, client_id, "https://accounts.google.com")
         return jsonify(body)
     if grant_type == "refresh_token":
+        demo = demo_grant(request.form.get("refresh_token", ""), "google")
+        if demo is not None:
+            return jsonify(
+                access_token=issue("google", "access", demo[0], client_id, demo[1], 3599),
+                expires_in=3599,
+                scope=demo[1],
+                token_type="Bearer",  # noqa: S106
+            )
         claims, problem = verify(request.form.get("refresh_token", ""), "refresh", "google")
         if problem or claims is None or claims["c"] != client_id:
             return jsonify(error="invalid_grant", error_description="Token has been expired or revoked."), 400
@@ -277,7 +315,10 @@ def microsoft_token(tenant: str):
             return _aad_error(400, 70000, "The provided authorization code is invalid or has expired.")
         email, scope = grant["email"], grant["scope"]
     elif grant_type == "refresh_token":
+        demo = demo_grant(request.form.get("refresh_token", ""), "microsoft")
         claims, problem = verify(request.form.get("refresh_token", ""), "refresh", "microsoft")
+        if demo is not None:
+            claims, problem = {"e": demo[0], "s": demo[1], "c": client_id, "iat": 0}, None
         if claims is None or problem == "invalid" or claims["c"] != client_id:
             return _aad_error(400, 9002313, "Invalid request. Request is malformed or invalid.")
         if problem == "inactive":
@@ -347,6 +388,9 @@ def control_issue():
     data = request.get_json(silent=True) or request.form
     provider, email = data.get("provider", "google"), (data.get("email") or "").lower()
     client_id = current_app.config["GOOGLE_CLIENT_ID" if provider == "google" else "MICROSOFT_CLIENT_ID"]
-    scope = GOOGLE_SCOPE if provider == "google" else f"{MS_IMAP} {MS_SMTP}"
+    scope = data.get("scope") or (GOOGLE_SCOPE if provider == "google" else f"{MS_IMAP} {MS_SMTP}")
     lifetime = int(data.get("expires_in", 3599))
-    return jsonify(access_token=issue(provider, "access", email, client_id, scope, lifetime), expires_in=lifetime)
+    body = {"access_token": issue(provider, "access", email, client_id, scope, lifetime), "expires_in": lifetime}
+    if data.get("refresh"):  # a whole grant (calendar tests connect without the consent page)
+        body["refresh_token"] = issue(provider, "refresh", email, client_id, scope, None)
+    return jsonify(body)
