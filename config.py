@@ -76,6 +76,9 @@ class Config:
     GRAPH_API_VERSION = _env("GRAPH_API_VERSION", "v25.0")
     FACEBOOK_DIALOG_URL = _env("FACEBOOK_DIALOG_URL", "https://www.facebook.com")
     PLATFORM_HTTP_TIMEOUT = float(_env("PLATFORM_HTTP_TIMEOUT", "10"))
+    # SMS through Twilio (docs/channels/sms.md): the REST API hosts; each business connects its own Twilio account.
+    TWILIO_API_URL = _env("TWILIO_API_URL", "https://api.twilio.com")
+    TWILIO_MESSAGING_URL = _env("TWILIO_MESSAGING_URL", "https://messaging.twilio.com")
 
     # Google and Microsoft mail OAuth.
     GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID")
@@ -292,6 +295,8 @@ class DevelopmentConfig(Config):
     GRAPH_API_URL = _env("GRAPH_API_URL", f"{SANDBOX_URL}/graph")
     FACEBOOK_DIALOG_URL = _env("FACEBOOK_DIALOG_URL", f"{SANDBOX_URL}/facebook")
     INSTAGRAM_GRAPH_URL = _env("INSTAGRAM_GRAPH_URL", f"{SANDBOX_URL}/instagram-graph")
+    TWILIO_API_URL = _env("TWILIO_API_URL", f"{SANDBOX_URL}/twilio")
+    TWILIO_MESSAGING_URL = _env("TWILIO_MESSAGING_URL", f"{SANDBOX_URL}/twilio-messaging")
     GOOGLE_CLIENT_ID = _env("GOOGLE_CLIENT_ID", "sandbox-google-client")
     GOOGLE_CLIENT_SECRET = _env("GOOGLE_CLIENT_SECRET", "sandbox-google-secret")
     GOOGLE_AUTHORIZE_URL = _env("GOOGLE_AUTHORIZE_URL", f"{SANDBOX_URL}/google/o/oauth2/v2/auth")

@@ -184,6 +184,24 @@ def seed_demo() -> DemoResult:
         )
         track(
             _account(
+                "sms",
+                D.sms_number(loc),
+                f"{loc.name} texting line",
+                agent,
+                location,
+                D.twilio_auth_token(secret),
+                {
+                    "sandbox": True,
+                    "provider": "twilio",
+                    "account_sid": D.twilio_account_sid(),
+                    "number_sid": D.sms_number_sid(loc),
+                    "messaging_service_sid": D.twilio_service_sid() if D.sms_in_pool(loc) else None,
+                    "messaging_service_name": D.TWILIO_SERVICE_NAME if D.sms_in_pool(loc) else None,
+                },
+            )
+        )
+        track(
+            _account(
                 "widget",
                 D.widget_key(secret, loc),
                 f"Widget • {D.widget_host(loc)}",

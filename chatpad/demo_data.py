@@ -608,3 +608,63 @@ def demo_busy(address: str, day, zone: str) -> list[tuple[str, str, str]]:
         title = rng.choice(("Team huddle", "Vendor walkthrough", "Lot inspection", "Resident meeting", "Lunch"))
         meetings.append((f"{hour:02d}:{minute:02d}", f"{end // 60:02d}:{end % 60:02d}", title))
     return sorted(meetings)
+
+
+# --- SMS (Twilio) and WhatsApp (Cloud API): a number per community --------------------------------------------------
+# One Twilio account holds the business's numbers; every other community's number sits in a Messaging Service pool
+# (the US A2P 10DLC setup), the rest stand alone. One WhatsApp Business Account holds a number per community.
+
+TWILIO_SERVICE_NAME = "MHP Communities (A2P 10DLC)"
+WABA_NAME = "MHP Communities"
+
+
+def _hex(seed: str, n: int = 32) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()[:n]
+
+
+def twilio_account_sid() -> str:
+    return "AC" + _hex("twilio:account")
+
+
+def twilio_auth_token(app_secret: str) -> str:
+    """The demo Twilio account's Auth Token: stable for one app secret, like the Page tokens."""
+    return hmac.new(app_secret.encode(), b"twilio:auth-token", hashlib.sha256).hexdigest()[:32]
+
+
+def twilio_service_sid() -> str:
+    return "MG" + _hex("twilio:service")
+
+
+def _area_code(loc: DemoLocation) -> str:
+    return "".join(ch for ch in loc.phone if ch.isdigit())[:3]
+
+
+def sms_number(loc: DemoLocation) -> str:
+    """The community's texting number (E.164), beside its office line: (936) 555-0141 → +19365550201…"""
+    return f"+1{_area_code(loc)}55502{LOCATIONS.index(loc):02d}"
+
+
+def sms_number_sid(loc: DemoLocation) -> str:
+    return "PN" + _hex("twilio:number:" + loc.slug)
+
+
+def sms_in_pool(loc: DemoLocation) -> bool:
+    """Every other community texts from a number in the Messaging Service pool."""
+    return LOCATIONS.index(loc) % 2 == 1
+
+
+def waba_id() -> str:
+    return "1" + str(int(_hex("waba", 30), 16))[:14]
+
+
+def whatsapp_token(app_secret: str) -> str:
+    """The business's WhatsApp token (a system user's, from Embedded Signup) in the sandbox."""
+    return sandbox_token(app_secret, "whatsapp", waba_id())
+
+
+def whatsapp_phone_number_id(loc: DemoLocation) -> str:
+    return "1" + str(int(_hex("wa-phone:" + loc.slug, 30), 16))[:14]
+
+
+def whatsapp_number(loc: DemoLocation) -> str:
+    return f"+1{_area_code(loc)}55503{LOCATIONS.index(loc):02d}"

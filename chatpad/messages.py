@@ -15,6 +15,7 @@ EVENT_KINDS = (
     "message",  # a customer wrote (text, media, quick-reply tap, postback, story mention/reply…)
     "echo",  # the account sent something (ours, or a person in the platform's own inbox)
     "delivery",  # outbound delivered up to watermark / for mids
+    "status",  # the platform's state of one outbound message (SMS, WhatsApp): sent, delivered, read, failed + reason
     "read",  # the customer read up to watermark / a mid
     "reaction",  # a reaction added to or removed from a message
     "edit",  # the customer edited a message
@@ -143,6 +144,8 @@ class FollowUp:
 
     reply: OutboundReply
     idempotency_key: str
+    # Sent even while a person has taken the conversation over: an answer carriers require (SMS HELP).
+    during_takeover: bool = False
 
 
 @dataclass

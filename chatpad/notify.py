@@ -193,9 +193,13 @@ def account_needs_reauth(account: SocialAccount, reason: str) -> bool:
         return False
     account.mark_needs_reauth(reason)
     org_id = account.organization_id
-    label = {"facebook": "Facebook Page", "instagram": "Instagram account", "email": "Inbox"}.get(
-        account.channel, "Account"
-    )
+    label = {
+        "facebook": "Facebook Page",
+        "instagram": "Instagram account",
+        "email": "Inbox",
+        "sms": "SMS number",
+        "whatsapp": "WhatsApp number",
+    }.get(account.channel, "Account")
     notify_team(
         org_id,
         kind="account_needs_reauth",

@@ -157,3 +157,12 @@ def _retry_alone(event_id: int) -> None:
         job_id=job_id("event", event_id),
         retry=Retry(max=INBOUND_RETRY.max - 1, interval=intervals[1:] or intervals[:1]),
     )
+
+
+def fetch_media(message_id: int) -> dict[str, int]:
+    """Download a stored message's MMS or WhatsApp media into attachments (chatpad/pipeline/media.py); raises on a
+    passing failure so RQ retries with backoff."""
+    from chatpad.pipeline.media import fetch_media as fetch
+
+    with app_context(expire_on_commit=False):
+        return fetch(message_id)

@@ -38,6 +38,7 @@ pytest_plugins = [
     "tests.plugins.privacy",
     "tests.plugins.sandbox",
     "tests.plugins.meta_sandbox",
+    "tests.plugins.twilio_sandbox",
     "tests.plugins.reliability",
     "tests.plugins.instagram",
     "tests.plugins.inbox",
@@ -118,6 +119,8 @@ def app(database_url, redis_url, tmp_path_factory, sandbox_server):
         MICROSOFT_LOGIN_URL=f"{sandbox_server.url}/microsoft",
         GOOGLE_CALENDAR_API_URL=f"{sandbox_server.url}/google-calendar/calendar/v3",
         MICROSOFT_GRAPH_URL=f"{sandbox_server.url}/msgraph/v1.0",
+        TWILIO_API_URL=f"{sandbox_server.url}/twilio",
+        TWILIO_MESSAGING_URL=f"{sandbox_server.url}/twilio-messaging",
         PLATFORM_HTTP_TIMEOUT=TEST_PLATFORM_TIMEOUT,
     )
     with app.app_context():

@@ -15,8 +15,9 @@ FIXTURES = TESTS / "fixtures"
 
 def _fixtures(key: str) -> list[str]:
     folder = FIXTURES / key
-    # JSON for webhook payloads; raw RFC 822 (.eml) for email.
-    return sorted(p.stem for p in folder.iterdir() if p.suffix in (".json", ".eml")) if folder.is_dir() else []
+    # JSON for webhook payloads; raw RFC 822 (.eml) for email; raw form-encoded bodies (.form) for SMS.
+    suffixes = (".json", ".eml", ".form")
+    return sorted(p.stem for p in folder.iterdir() if p.suffix in suffixes) if folder.is_dir() else []
 
 
 @pytest.mark.parametrize("key", sorted(CHANNELS))

@@ -32,6 +32,7 @@ class ChannelProfile:
     buttons: bool  # can show link/call buttons
     style: str  # one line for the system prompt
     email: bool = False
+    numbered_choices: bool = False  # quick replies go out as numbered lines the customer answers with a digit (SMS)
 
 
 # Limits from docs/platform-reference (shared) B.2: Messenger 2000 characters, Instagram 1000 bytes (UTF-8),
@@ -75,14 +76,29 @@ CHANNEL_PROFILES: dict[str, ChannelProfile] = {
         True,
         "Website chat bubble: very short (two or three sentences), plain text.",
     ),
+    # SMS: Twilio's hard limit is 1,600 characters (the adapter splits there); it recommends at most 320, which
+    # is what the AI aims for. https://www.twilio.com/docs/glossary/what-sms-character-limit
     "sms": ChannelProfile(
         "sms",
         "SMS",
-        640,
+        320,
         "characters",
+        True,
         False,
+        "Text message: at most 320 characters, one or two short sentences, plain text, no emoji (an emoji makes "
+        "every segment hold 70 characters instead of 160), links written out.",
+        numbered_choices=True,
+    ),
+    # WhatsApp: 4,096 characters per text; quick replies become reply buttons (at most 3) or a list (at most 10).
+    "whatsapp": ChannelProfile(
+        "whatsapp",
+        "WhatsApp",
+        4096,
+        "characters",
+        True,
         False,
-        "Text message: one or two short sentences, plain text, no emoji.",
+        "WhatsApp message: friendly and short, plain text (WhatsApp shows *bold* but no Markdown links), at most a "
+        "few short paragraphs.",
     ),
 }
 QUICK_REPLY_MAX = 13
@@ -426,13 +442,18 @@ def _history_message(message: Any, current_id: uuid.UUID) -> HistoryMessage:
     if story is None and isinstance(meta.get("story"), dict):
         story = meta["story"]
     media = [str(m.get("type")) for m in (message.media or []) if isinstance(m, dict) and m.get("type")]
+    content = message.content or ""
+    choice = meta.get("choice") if isinstance(meta.get("choice"), dict) else None
+    if choice and choice.get("title"):
+        # "2" on SMS picks the second numbered option of the last reply: the AI reads what it picked.
+        content = f'{content} (picked option {choice.get("number")}: "{choice["title"]}")'
     return HistoryMessage(
         trigger=_trigger(message.sender_type, meta),
         created_at=message.created_at,
         channel=message.channel,
         direction=message.direction,
         sender_type=message.sender_type,
-        content=message.content or "",
+        content=content,
         conversation_id=message.conversation_id,
         current=message.conversation_id == current_id,
         story=story,

@@ -61,7 +61,12 @@ def render_system_prompt(ctx: ReplyContext) -> str:
     if ctx.instructions:
         out += ["", "Instructions from the business:", ctx.instructions]
     out += ["", f"Channel: {ctx.channel.style}"]
-    if ctx.channel.quick_replies:
+    if ctx.channel.numbered_choices:
+        out.append(
+            "This channel has no buttons: quick replies are sent as numbered lines the customer answers with the "
+            "number; offer at most a few when there are choices, and put links in the text."
+        )
+    elif ctx.channel.quick_replies:
         out.append("This channel shows quick replies as buttons under your message; offer them when there are choices.")
     else:
         out.append("This channel cannot show buttons: put links in the text and leave quick_replies empty.")

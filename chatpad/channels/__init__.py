@@ -17,6 +17,7 @@ CHANNELS: dict[str, str] = {
     "facebook": "chatpad.channels.facebook.adapter:FacebookChannel",
     "instagram": "chatpad.channels.instagram.adapter:InstagramChannel",
     "email": "chatpad.channels.email.adapter:EmailChannel",
+    "sms": "chatpad.channels.sms.adapter:SmsChannel",
 }
 
 

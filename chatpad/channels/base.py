@@ -31,6 +31,8 @@ class SendContext:
     # The account's sending columns were read a moment ago (the AI job's last check after the model): the send that
     # follows need not read them again.
     account_fresh: bool = False
+    # Why the customer may not be messaged from this account at all (they texted STOP: SMS opt-out), or None.
+    recipient_opted_out: str | None = None
 
 
 class Channel(ABC):
@@ -42,9 +44,24 @@ class Channel(ABC):
     # Text limit of one outbound message, and its unit.
     max_text: ClassVar[int | None] = None
     max_text_unit: ClassVar[str] = "characters"
+    # verify_request reads the database (per-account signing keys: Twilio signs with each customer's own Auth Token),
+    # so the webhook receiver runs it inside the app context.
+    verify_in_app_context: ClassVar[bool] = False
+    # The customer's id on this channel is their phone number in E.164, proven by the platform (SMS, WhatsApp): the
+    # same number on two such channels is the same person.
+    identity_is_phone: ClassVar[bool] = False
+    # Choices go out as numbered lines (no buttons on the channel): a reply of "2" picks the second (pick_choice).
+    numbered_choices: ClassVar[bool] = False
 
-    def verify_request(self, body: bytes, headers: Mapping[str, str], config: Mapping[str, Any]) -> None:  # noqa: B027
-        """Raise SignatureError unless the request is really from the platform. Default: nothing to check."""
+    def verify_request(  # noqa: B027
+        self, body: bytes, headers: Mapping[str, str], config: Mapping[str, Any], url: str | None = None
+    ) -> None:
+        """Raise SignatureError unless the request is really from the platform. url: the address the request was
+        made to, as this server saw it (Twilio signs the URL it called). Default: nothing to check."""
+
+    def webhook_ack(self, body: bytes) -> tuple[str, bytes]:
+        """The content type and body of the webhook's 200 answer (Twilio wants empty TwiML). Default: JSON."""
+        return "application/json", b'{"status": "received"}'
 
     @abstractmethod
     def parse(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[InboundEvent]:
@@ -109,6 +126,21 @@ class Channel(ABC):
         """The existing conversation an inbound event belongs to, or None to start one. The pipeline's default
         (used when this returns NotImplemented) is the contact's latest conversation on the account."""
         return NotImplemented
+
+    def pick_choice(self, text: str, offered: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """For numbered_choices channels: the choice (one of `offered`, the last reply's numbered options) that the
+        customer's `text` picks, or None when it picks none."""
+        return None
+
+    def download_media(self, account: SocialAccount, media: dict[str, Any]) -> tuple[bytes, str]:
+        """The bytes and content type of an inbound media entry marked extra["download"] (MMS, WhatsApp media), with
+        the account's credentials; raise SendErrors (transient ones are retried). Runs in a worker."""
+        raise NotImplementedError(f"{self.key} has no media to download")
+
+    def webhook_needles(self, external_id: str) -> list[bytes]:
+        """How a customer's id appears in the raw deliveries this channel stores (for erasure): a JSON string by
+        default, an address as it is in raw mail."""
+        return [external_id.encode()] if "@" in external_id else [f'"{external_id}"'.encode()]
 
     def after_ingest(self, event: InboundEvent, conversation: Conversation, message: Message) -> list[FollowUp]:
         """Called in the worker once a customer's new message is stored and committed (I/O allowed): the place for

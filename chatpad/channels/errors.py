@@ -47,3 +47,8 @@ class WindowClosedError(PermanentSendError):
 
 class AuthExpiredError(SendError):
     """The account's token is dead: mark it needs_reauth, alert the admins, keep the message for later."""
+
+
+class RecipientOptedOutError(PermanentSendError):
+    """The customer told this number to stop (SMS STOP; Twilio's 21610): the identity is marked opted out, and
+    nothing more is sent to them from it until they opt back in."""

@@ -41,6 +41,8 @@ from chatpad.models import (
     utcnow,
 )
 
+# How channels are named where .title() would not do ("Sms").
+CHANNEL_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
 PERIOD_DAYS = (7, 30, 90)
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -421,7 +423,11 @@ def build_report(scope: Scope | int, period: Period) -> Report:
     else:
         grouped = _grouped_python(rows)
 
-    by_channel = [_to_stats(key, key.title(), values) for (dim, key), values in grouped.items() if dim == "channel"]
+    by_channel = [
+        _to_stats(key, CHANNEL_LABELS.get(key, key.title()), values)
+        for (dim, key), values in grouped.items()
+        if dim == "channel"
+    ]
     by_channel.sort(key=lambda s: (-s.conversations, s.key))
     location_keys = [key for (dim, key) in grouped if dim == "location"]
     names = _location_names(org_id, [k for k in location_keys if k is not None])

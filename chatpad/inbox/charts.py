@@ -15,6 +15,7 @@ CHANNEL_COLORS = {
     "email": "#6c757d",
     "widget": "#20c997",
     "sms": "#fd7e14",
+    "whatsapp": "#25d366",
 }
 SEGMENT_COLORS = {"ai": "#17a2b8", "human": "#6f42c1", "unanswered": "#ced4da"}
 # Presentation attributes, not a style attribute: the Content-Security-Policy refuses inline styles

@@ -157,6 +157,7 @@ class ReplyGuide:
     level: str = "info"  # info | warning | danger: how the window note is shown
     notes: list[str] = field(default_factory=list)
     window_closes_at: datetime | None = None
+    segments: bool = False  # SMS: the counter shows the segments the text costs (GSM-7 / UCS-2)
 
 
 def _ago(delta: timedelta) -> str:
@@ -230,6 +231,18 @@ def reply_guide(conversation: Conversation, *, window_reason: str | None = None,
             notes=[
                 f'Sent as an email reply "{subject}" from the inbox the customer wrote to, threaded under their '
                 "message (In-Reply-To and References), with the location's signature."
+            ],
+        )
+    elif conversation.channel == "sms":
+        account = conversation.social_account
+        number = f" from {account.account_name} ({account.account_id})" if account is not None else ""
+        guide = ReplyGuide(
+            can_send=True,
+            segments=True,
+            notes=[
+                f"Sent as a text message{number}. Carriers bill per segment: 160 characters (153 each when split), "
+                "or 70 (67) as soon as one character is outside GSM-7, such as an emoji. Over 1,600 characters goes "
+                "out as several texts; choices are sent as numbered lines the customer answers with the number."
             ],
         )
     elif conversation.channel == "widget":

@@ -34,7 +34,14 @@ HELD_ELSEWHERE = (
     "organization at a time."
 )
 HELD_ELSEWHERE_TODO = "Ask whoever connected it there to disconnect it first, or contact ChatPad support."
-LABELS = {"facebook": "Page", "instagram": "Instagram account", "email": "inbox", "widget": "site"}
+LABELS = {
+    "facebook": "Page",
+    "instagram": "Instagram account",
+    "email": "inbox",
+    "widget": "site",
+    "sms": "number",
+    "whatsapp": "WhatsApp number",
+}
 
 
 @dataclass
@@ -358,12 +365,14 @@ def _resume(account: SocialAccount) -> int:
         return 0
 
 
-def disconnect(account: SocialAccount, *, user_id: int | None, ip: str | None = None) -> str | None:
+def disconnect(
+    account: SocialAccount, *, user_id: int | None, ip: str | None = None, warning: str | None = None
+) -> str | None:
     """Unsubscribe (when nothing else needs the subscription), deactivate, drop the tokens, keep the history.
 
-    Returns a warning for the admin when the platform could not be told; the account is disconnected regardless.
+    Returns a warning for the admin when the platform could not be told (or the one a channel's own release gave);
+    the account is disconnected regardless.
     """
-    warning = None
     if account.channel in ("facebook", "instagram") and account.access_token:
         page_id = account.account_id if account.channel == "facebook" else (account.meta or {}).get("page_id")
         if page_id and not _subscription_needed_by_others(page_id, except_account_id=account.id):

@@ -23,7 +23,7 @@ from chatpad.queue import get_redis
 
 SESSION_KEY = "chatpad.connect_flows"
 MAX_FLOWS_PER_SESSION = 5
-FLOW_KINDS = ("facebook", "instagram", "google", "microsoft")
+FLOW_KINDS = ("facebook", "instagram", "google", "microsoft", "sms", "whatsapp")
 
 
 class FlowError(Exception):

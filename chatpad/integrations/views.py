@@ -23,11 +23,12 @@ from chatpad.audit import record_audit
 from chatpad.extensions import db
 from chatpad.models import Agent, SocialAccount, utcnow
 
-from . import connect, meta
+from . import connect, meta, sms
 from .connect import Holder
 from .email_views import EmailScreens
 from .flows import Flow, FlowError, end_flow, load_flow, save_flow, start_flow
 from .matching import best_match
+from .sms_views import SmsScreens
 
 log = logging.getLogger("chatpad.integrations")
 
@@ -35,6 +36,8 @@ SECTIONS = (
     ("facebook", "Facebook Messenger"),
     ("instagram", "Instagram"),
     ("email", "Email"),
+    ("sms", "SMS"),
+    ("whatsapp", "WhatsApp"),
     ("widget", "Web Widget"),
 )
 
@@ -59,7 +62,7 @@ def redirect_uri_for(endpoint: str) -> str:
     return (base or request.host_url).rstrip("/") + path
 
 
-class IntegrationsView(EmailScreens, SecureViewMixin, BaseView):
+class IntegrationsView(EmailScreens, SmsScreens, SecureViewMixin, BaseView):
     """/admin/integrations: one agent's accounts by channel, and the connection flows."""
 
     # --- helpers ---
@@ -202,6 +205,12 @@ class IntegrationsView(EmailScreens, SecureViewMixin, BaseView):
             return self._to_dialog(account.channel, account.agent, account=account, rerequest=True)
         if account.channel == "email":
             return self.email_reconnect(account)
+        if account.channel == "sms":
+            return redirect(
+                url_for(
+                    ".sms_new", agent=str(account.agent_id), account_sid=(account.meta or {}).get("account_sid", "")
+                )
+            )
         abort(404)
 
     # --- Meta's answer ---
@@ -543,7 +552,8 @@ class IntegrationsView(EmailScreens, SecureViewMixin, BaseView):
         account = self._account(account_id)
         if account.status == "disconnected":
             return redirect(self._index_url(account.agent_id))
-        warning = connect.disconnect(account, user_id=current_user.id, ip=request.remote_addr)
+        released = sms.release(account) if account.channel == "sms" else None
+        warning = connect.disconnect(account, user_id=current_user.id, ip=request.remote_addr, warning=released)
         flash(
             f"{account.account_name} is disconnected. Its conversations stay in the inbox.",
             "success",

@@ -21,6 +21,7 @@ from .conversation import (
     ContactIdentity,
     Conversation,
     Message,
+    MessageTemplate,
     Rating,
 )
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
@@ -73,6 +74,7 @@ __all__ = [
     "Location",
     "LocationMember",
     "Message",
+    "MessageTemplate",
     "Notification",
     "Organization",
     "Rating",

@@ -1,4 +1,4 @@
-"""Social accounts: Facebook Pages, Instagram accounts, email inboxes and widget sites."""
+"""Social accounts: Facebook Pages, Instagram accounts, email inboxes, widget sites, SMS and WhatsApp numbers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from chatpad.extensions import db
 from .agent import Agent, Location, agent_ids_of
 from .base import JSONType, UTCDateTime, created_at_column, updated_at_column, uuid_pk
 
-CHANNELS = ("widget", "facebook", "instagram", "email", "sms")
+CHANNELS = ("widget", "facebook", "instagram", "email", "sms", "whatsapp")
 
 # Health of an account, shown as a dot on the Integrations tab.
 ACCOUNT_STATUSES = ("connected", "needs_reauth", "error", "disconnected")

@@ -99,6 +99,10 @@ class ContactIdentity(db.Model):
     original_contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     profile: Mapped[dict] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = created_at_column()
+    # The customer told this account to stop messaging them (SMS STOP, or the provider's 21610): nothing is sent to
+    # this identity until they opt back in (START). The reason is what the inbox shows and a refused reply says.
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opt_out_reason: Mapped[str | None] = mapped_column(String(400))
 
     contact: Mapped[Contact] = relationship(back_populates="identities", foreign_keys=[contact_id])
     social_account: Mapped[SocialAccount | None] = relationship()
@@ -239,3 +243,30 @@ class Rating(db.Model):
     score: Mapped[int] = mapped_column(SmallInteger)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
+
+
+class MessageTemplate(db.Model):
+    """A message template approved on the platform (WhatsApp: synced from the WhatsApp Business Account), which a
+    person picks and fills in the reply box when the customer service window is closed."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (
+        UniqueConstraint("channel", "platform_account_id", "name", "language", name="uq_message_templates_name"),
+        Index("ix_message_templates_org", "organization_id", "channel"),
+    )
+
+    id: Mapped[int] = bigint_pk()
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    platform_account_id: Mapped[str] = mapped_column(String(64))  # the WABA id
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(512))
+    language: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    components: Mapped[list] = mapped_column(JSONType, default=list)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @classmethod
+    def tenant_clause(cls, org_id: int):
+        return cls.organization_id == org_id

@@ -20,12 +20,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from chatpad.channels import get_channel
-from chatpad.contacts import match_contact
+from chatpad.channels import CHANNELS, get_channel
+from chatpad.contacts import match_contact, resolve_merged
 from chatpad.extensions import db
 from chatpad.messages import FollowUp, InboundEvent
 from chatpad.models import Contact, ContactIdentity, Conversation, Message, SocialAccount, utcnow
 from chatpad.notify import notify_team
+from chatpad.pipeline.media import queue_media_fetch, wants_download
+from chatpad.pipeline.optout import clear_opt_out, opt_out_reason, set_opted_out
 from chatpad.pipeline.preview import message_preview
 from chatpad.queue import get_redis
 from chatpad.realtime import publish
@@ -101,6 +103,7 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
     if external_id and _message_exists(account.id, external_id):
         return IngestResult("duplicate")
 
+    adapter = get_channel(account.channel)
     with customer_lock(account, event.sender_id):
         contact = contact_for(account, event)
         conversation = conversation_for(account, contact, event)
@@ -110,7 +113,12 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
             "sender_name": message.metadata.sender_name,
             **message.metadata.extra,
         }
-        no_reply = event.data.get("no_reply_reason")
+        if adapter.numbered_choices and message.content:
+            choice = _picked_choice(adapter, conversation, message.content)
+            if choice is not None:
+                meta["choice"] = choice
+                meta["quick_reply"] = {"payload": choice.get("payload"), "title": choice.get("title")}
+        no_reply = event.data.get("no_reply_reason") or _keyword(account, event)
         if no_reply:
             meta["no_reply_reason"] = no_reply
         if raw_event_id is not None:
@@ -137,6 +145,7 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
             return IngestResult("duplicate")
         if not alone:
             _touch(conversation, account, event.timestamp, row, inbound=True)
+        _apply_keyword(account, conversation, event)
         reply_wanted = False
         if conversation.human_takeover:
             notify_team(
@@ -153,8 +162,13 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
         db.session.commit()
 
     publish(conversation.organization_id, conversation.id, "message.created", {"message_id": row.id})
+    if wants_download(row.media):
+        try:
+            queue_media_fetch(row.id)
+        except Exception:  # Redis down: the message is stored; its files are fetched when the sweeper retries
+            log.warning("could not queue the media of message %s", row.id, exc_info=True)
     try:
-        follow_ups = get_channel(account.channel).after_ingest(event, conversation, row)
+        follow_ups = adapter.after_ingest(event, conversation, row)
         _send_follow_ups(conversation, follow_ups)
     except Exception:  # the channel's follow-up is extra; the message is stored and must not be re-ingested for it
         db.session.rollback()
@@ -168,16 +182,84 @@ def _ingest_message(event: InboundEvent, account: SocialAccount, raw_event_id: i
 
 def _send_follow_ups(conversation: Conversation, follow_ups: list[FollowUp]) -> None:
     """Queue the replies a channel asked for after a customer's message (Instagram's story-mention thank-you),
-    unless a person has taken the conversation over. Each goes under its key, so a rerun sends it once."""
-    if not follow_ups or conversation.human_takeover:
+    unless a person has taken the conversation over (and the follow-up is not one the law requires even then: SMS
+    HELP). Each goes under its key, so a rerun sends it once."""
+    if not follow_ups:
         return
     from .replies import ReplyRefusedError, queue_reply
 
     for follow_up in follow_ups:
+        if conversation.human_takeover and not follow_up.during_takeover:
+            continue
         try:
             queue_reply(conversation, follow_up.reply, idempotency_key=follow_up.idempotency_key)
         except ReplyRefusedError as exc:
             log.info("%s follow-up not sent: %s", conversation.channel, exc)
+
+
+# What a keyword message does instead of an AI answer (SMS: carriers' STOP/START/HELP; chatpad/channels/sms).
+KEYWORD_NO_REPLY = {
+    "out": "the customer texted STOP: opted out of this number; the provider confirms it, nothing more is sent",
+    "in": "the customer texted START: opted back in; the provider confirms it",
+    "help": "the customer texted HELP: answered with the business's name and contact",
+}
+
+
+def _keyword(account: SocialAccount, event: InboundEvent) -> str | None:
+    """The no-reply reason of an opt-out/in/help keyword. START (or YES) from someone who never opted out is an
+    ordinary message, answered as usual."""
+    keyword = event.data.get("keyword")
+    if keyword == "in":
+        from chatpad.pipeline.optout import is_opted_out
+
+        return KEYWORD_NO_REPLY["in"] if is_opted_out(account, event.sender_id) else None
+    return KEYWORD_NO_REPLY.get(keyword) if keyword else None
+
+
+def _apply_keyword(account: SocialAccount, conversation: Conversation, event: InboundEvent) -> None:
+    """STOP marks the customer opted out of the number (and its pool); START lifts it. A line in the thread says
+    so. Part of the message's transaction."""
+    keyword = event.data.get("keyword")
+    if keyword not in ("out", "in"):
+        return
+    word = (event.message.content if event.message else "").strip().upper() or keyword.upper()
+    if keyword == "out":
+        changed = set_opted_out(
+            account, event.sender_id, opt_out_reason(f"texted {word}", event.timestamp), event.timestamp
+        )
+        note = f"Opted out: the customer texted {word}. Nothing is sent to them from this number until they text START."
+    else:
+        changed = clear_opt_out(account, event.sender_id)
+        note = f"Opted back in: the customer texted {word}. Messages to them can be sent again."
+    if changed:
+        db.session.add(
+            Message(
+                conversation_id=conversation.id,
+                channel=account.channel,
+                channel_account_id=account.id,
+                direction="inbound",
+                sender_type="system",
+                content=note,
+                meta={"opt_out": keyword},
+                status="internal",
+                created_at=event.timestamp,
+            )
+        )
+
+
+def _picked_choice(adapter, conversation: Conversation, text: str) -> dict | None:
+    """On a channel that numbers its choices: the option of our last reply that a bare number picks."""
+    stripped = text.strip().lstrip("#").rstrip(".)").strip()
+    if not stripped.isdigit() or len(stripped) > 2 or not inspect(conversation).persistent:
+        return None
+    meta = db.session.scalar(
+        select(Message.meta)
+        .where(Message.conversation_id == conversation.id, Message.direction == "outbound")
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    offered = ((meta or {}).get("payload") or {}).get("choices") or []
+    return adapter.pick_choice(text, offered) if offered else None
 
 
 def _ingest_echo(event: InboundEvent, account: SocialAccount, raw_event_id: int | None, alone: bool) -> IngestResult:
@@ -413,6 +495,63 @@ def _ingest_referral(
     return IngestResult("stored", conversation_id=conversation.id, message_id=note.id, reply_wanted=greet)
 
 
+class StatusNotYetMatchedError(RuntimeError):
+    """A delivery report arrived before the send it belongs to stored its platform id: the event job retries."""
+
+
+# Delivery reports move a message forward only; "failed" can follow sent and delivered (SMS undelivered, WhatsApp's
+# late failures such as 131047) but never a read message.
+FAILABLE = ("pending", "sending", "sent", "delivered")
+
+
+def _ingest_platform_status(
+    event: InboundEvent, account: SocialAccount, raw_event_id: int | None, alone: bool
+) -> IngestResult:
+    """The platform's report on one message we sent (SMS status callbacks, WhatsApp statuses): delivered, read, or
+    failed with the platform's reason; an opt-out failure (21610) marks the customer opted out."""
+    new_status = event.data.get("status")
+    external_id = event.target_external_id
+    if not external_id or not new_status:
+        return IngestResult("ignored", f"status {event.data.get('platform_status')!r} needs nothing recorded")
+    message = _find_message(account, external_id)
+    if message is None:
+        if event.sender_id and _send_in_flight(account, event.sender_id):
+            raise StatusNotYetMatchedError(f"status of {external_id} arrived before its send was recorded; retrying")
+        return IngestResult("ignored", "status of a message we do not have")
+    meta = dict(message.meta or {})
+    report = {"status": event.data.get("platform_status") or new_status, "at": event.timestamp.isoformat()}
+    if event.data.get("error_code"):
+        report["error_code"] = event.data["error_code"]
+    meta["delivery"] = report
+    changed = False
+    if new_status == "failed":
+        if message.status in FAILABLE:
+            message.status = "failed"
+            message.error = event.data.get("error") or "The platform reported that the message was not delivered."
+            changed = True
+        if event.data.get("opted_out") and event.sender_id:
+            reason = opt_out_reason("opted out (the provider refused a message: they texted STOP)", event.timestamp)
+            set_opted_out(account, event.sender_id, reason, event.timestamp)
+    elif message.status in STATUS_RANK and STATUS_RANK.get(new_status, 0) > STATUS_RANK[message.status]:
+        message.status = new_status
+        changed = True
+    message.meta = meta
+    db.session.commit()
+    conversation = message.conversation
+    publish(
+        conversation.organization_id,
+        conversation.id,
+        "message.updated",
+        {"message_id": message.id, "status": message.status},
+    )
+    return IngestResult(
+        "updated" if changed else "ignored",
+        None if changed else "status already recorded",
+        conversation_id=conversation.id,
+        message_id=message.id,
+    )
+
+
 _HANDLERS = {
     "message": _ingest_message,
     "echo": _ingest_echo,
@@ -422,6 +561,7 @@ _HANDLERS = {
     "edit": _ingest_change,
     "delete": _ingest_change,
     "referral": _ingest_referral,
+    "status": _ingest_platform_status,
 }
 
 
@@ -449,6 +589,14 @@ def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: b
         _fill_contact(contact, hints)
         return contact
 
+    verified_phone = event.data.get("verified_phone")
+    if verified_phone:
+        hints["phone"] = verified_phone
+        contact = _contact_with_phone_identity(account.organization_id, verified_phone)
+        if contact is not None:
+            _fill_contact(contact, hints)
+            return _add_identity(account, event, contact, hints, {})
+
     profile: dict = {}
     if fetch_profile and not hints.get("name"):
         try:
@@ -459,11 +607,19 @@ def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: b
             if profile.get(key):
                 hints.setdefault(key, profile[key])
     org_id = account.organization_id
-    contact = match_contact(org_id, hints.get("email"), hints.get("phone"))
+    # A proven number matches only proven numbers (above): a phone someone typed into a form is not proof.
+    contact = match_contact(org_id, hints.get("email"), None if verified_phone else hints.get("phone"))
     if contact is None:
         contact = Contact(organization_id=org_id)
         db.session.add(contact)
     _fill_contact(contact, hints)
+    return _add_identity(account, event, contact, hints, profile)
+
+
+def _add_identity(account: SocialAccount, event: InboundEvent, contact: Contact, hints: dict, profile: dict) -> Contact:
+    """The identity (account, sender id) of a contact, inserted unless another worker made it first (then that
+    identity's contact is the customer)."""
+    sender_id = event.sender_id
     db.session.flush()  # the contact exists before its identity refers to it
     made = _insert_new(
         ContactIdentity,
@@ -485,6 +641,33 @@ def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: b
         )
         return identity.contact
     return contact
+
+
+def phone_channels() -> tuple[str, ...]:
+    """The channels whose customer ids are platform-proven phone numbers (SMS, WhatsApp)."""
+    global _PHONE_CHANNELS
+    if _PHONE_CHANNELS is None:
+        _PHONE_CHANNELS = tuple(key for key in CHANNELS if get_channel(key).identity_is_phone)
+    return _PHONE_CHANNELS
+
+
+_PHONE_CHANNELS: tuple[str, ...] | None = None
+
+
+def _contact_with_phone_identity(org_id: int, phone: str) -> Contact | None:
+    """The organization's contact who already has this number as a proven identity on any phone channel: the same
+    E.164 number on SMS and WhatsApp is the same person."""
+    found = db.session.scalar(
+        select(Contact)
+        .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
+        .where(
+            Contact.organization_id == org_id,
+            ContactIdentity.channel.in_(phone_channels()),
+            ContactIdentity.external_id == phone,
+        )
+        .limit(1)
+    )
+    return resolve_merged(found) if found is not None else None
 
 
 def _fill_contact(contact: Contact, hints: dict) -> None:

@@ -28,6 +28,7 @@ from chatpad.channels import SendContext, get_channel
 from chatpad.channels.errors import (
     AuthExpiredError,
     PermanentSendError,
+    RecipientOptedOutError,
     SendError,
     TransientSendError,
     WindowClosedError,
@@ -210,14 +211,15 @@ def queued_under(key: str) -> list[Message]:
 def send_context(conversation: Conversation, sender_type: str, reply_to: Message | None = None) -> SendContext:
     """What the channel needs to answer this conversation: the account, the customer's id on it, the window."""
     account = conversation.social_account
-    recipient = db.session.scalar(
-        select(ContactIdentity.external_id)
+    identity = db.session.execute(
+        select(ContactIdentity.external_id, ContactIdentity.opted_out_at, ContactIdentity.opt_out_reason)
         .where(
             ContactIdentity.contact_id == conversation.contact_id,
             ContactIdentity.social_account_id == conversation.social_account_id,
         )
         .limit(1)
-    )
+    ).first()
+    recipient, opted_out_at, opt_out_reason = identity if identity is not None else (None, None, None)
     return SendContext(
         account=account,
         conversation=conversation,
@@ -225,6 +227,9 @@ def send_context(conversation: Conversation, sender_type: str, reply_to: Message
         sender_type=sender_type,
         last_inbound_at=conversation.last_inbound_at,
         reply_to=reply_to,
+        recipient_opted_out=(opt_out_reason or "The customer opted out of messages from this account.")
+        if opted_out_at
+        else None,
     )
 
 
@@ -458,6 +463,12 @@ def send_messages(
                     db.session.commit()
                 counts["deferred"] += len(message_ids) - position
                 break
+            except RecipientOptedOutError as exc:
+                db.session.rollback()
+                _fail(message, exc.reason)
+                _record_opt_out(account, ctx.recipient_id, exc.reason)
+                counts["failed"] += 1
+                continue
             except (PermanentSendError, WindowClosedError, SendError) as exc:
                 db.session.rollback()
                 _fail(message, exc.reason)
@@ -473,6 +484,16 @@ def send_messages(
         publish(conversation.organization_id, conversation.id, "message.updated", {"message_id": message.id})
         counts["sent"] += 1
     return counts
+
+
+def _record_opt_out(account: SocialAccount, customer_id: str, reason: str) -> None:
+    """The platform refused a send because the customer opted out (Twilio 21610): remember it, so nothing more is
+    tried and the inbox says why."""
+    from .optout import opt_out_reason, set_opted_out
+
+    now = utcnow()
+    set_opted_out(account, customer_id, opt_out_reason("opted out (the provider refused the message)", now), now)
+    db.session.commit()
 
 
 def _reread_account(account: SocialAccount) -> None:

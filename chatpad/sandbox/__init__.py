@@ -35,6 +35,10 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     init_meta(app)
     init_privacy(app)
 
+    from .twilio import init_twilio
+
+    init_twilio(app)
+
     from .openai import bp as openai_bp
 
     app.register_blueprint(openai_bp)

@@ -169,6 +169,34 @@
     return new Blob([text]).size;
   }
 
+  // SMS segments, as chatpad/channels/sms/segments.py counts them: GSM-7 (160, or 153 per part; ^{}\\[~]|€ take two)
+  // unless any character is outside it, then UCS-2 (70, or 67 per part; emoji take two units). A character is never
+  // cut between two parts.
+  var GSM7 = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\u001bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  var GSM7_EXT = "^{}\\[~]|€\f";
+
+  function smsSegments(text) {
+    var chars = Array.from(text);
+    var gsm = chars.every(function (c) { return GSM7.indexOf(c) >= 0 || GSM7_EXT.indexOf(c) >= 0; });
+    var sizes = chars.map(function (c) {
+      if (gsm) return GSM7_EXT.indexOf(c) >= 0 ? 2 : 1;
+      return c.codePointAt(0) > 0xffff ? 2 : 1;
+    });
+    var single = gsm ? 160 : 70, multi = gsm ? 153 : 67;
+    var units = sizes.reduce(function (a, b) { return a + b; }, 0);
+    var segments = 1;
+    if (units > single) {
+      var used = 0;
+      sizes.forEach(function (size) {
+        if (used + size > multi) { segments += 1; used = 0; }
+        used += size;
+      });
+    }
+    return {segments: segments, encoding: gsm ? "GSM-7" : "UCS-2"};
+  }
+  window.chatpadSmsSegments = smsSegments;
+
   function replyCounter() {
     var box = document.getElementById("reply-text");
     if (!box || !box.getAttribute("data-limit")) return;
@@ -181,7 +209,13 @@
     function update() {
       var n = unit === "bytes" ? utf8Length(box.value) : Array.from(box.value).length;
       var parts = Math.max(1, Math.ceil(n / limit));
-      counter.textContent = n + " / " + limit + " " + unit + (parts > 1 ? " \u2014 goes out as " + parts + " messages" : "");
+      var text = n + " / " + limit + " " + unit + (parts > 1 ? " \u2014 goes out as " + parts + " messages" : "");
+      if (box.getAttribute("data-segments")) {
+        var count = smsSegments(box.value);
+        text += " \u00b7 " + count.segments + " segment" + (count.segments === 1 ? "" : "s") + " (" + count.encoding + ")";
+        if (count.encoding === "UCS-2") text += ": a character outside GSM-7 makes each segment 70 characters";
+      }
+      counter.textContent = text;
       counter.classList.toggle("over", n > limit);
     }
     box.addEventListener("input", update);

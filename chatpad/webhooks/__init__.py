@@ -36,6 +36,8 @@ def create_webhook_app(main: Flask) -> Flask:
     # Shared objects that are safe across the two apps (the cipher, the Redis pool).
     for key in ("chatpad.cipher",):
         app.extensions[key] = main.extensions[key]
+    # Adapters whose signature keys live in the database (SMS) verify inside the main app's context.
+    app.extensions["chatpad.main_app"] = main
     from . import views  # noqa: F401  (routes on bp)
 
     app.register_blueprint(bp)

@@ -24,7 +24,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import EnvironHeaders
-from werkzeug.wsgi import get_input_stream
+from werkzeug.wsgi import get_current_url, get_input_stream
 
 from chatpad.channels import CHANNELS, get_channel
 from chatpad.channels.errors import AnomalousPayloadError, SignatureError
@@ -36,7 +36,7 @@ log = logging.getLogger("chatpad.webhooks")
 anomalous_log = logging.getLogger("chatpad.webhooks.anomalous")
 
 # Channels whose events arrive by webhook (email is synced over IMAP; the widget has its own endpoints).
-WEBHOOK_CHANNELS = ("facebook", "instagram", "sms")
+WEBHOOK_CHANNELS = ("facebook", "instagram", "sms", "whatsapp")
 
 
 def _adapter(channel: str):
@@ -79,12 +79,16 @@ class Receiver:
             status, body, headers = self.receive(channel, environ)
         else:
             status, body, headers = "404 Not Found", {"error": "no such webhook"}, []
-        payload = json.dumps(body).encode()
-        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), *headers])
+        if isinstance(body, tuple):  # the channel's own acknowledgement (Twilio: empty TwiML)
+            content_type, payload = body
+        else:
+            content_type, payload = "application/json", json.dumps(body).encode()
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(payload))), *headers])
         return [payload]
 
-    def receive(self, channel: str, environ: dict) -> tuple[str, dict, list[tuple[str, str]]]:
-        """Store one delivery durably and announce it to the dispatchers: (status line, JSON body, extra headers)."""
+    def receive(self, channel: str, environ: dict) -> tuple[str, dict | tuple[str, bytes], list[tuple[str, str]]]:
+        """Store one delivery durably and announce it to the dispatchers: (status line, JSON body or the channel's
+        (content type, bytes) acknowledgement, extra headers)."""
         config = self.app.config
         limit = config["WEBHOOK_MAX_BYTES"]
         declared = environ.get("CONTENT_LENGTH")
@@ -95,7 +99,7 @@ class Receiver:
             return "413 Request Entity Too Large", {"error": f"body larger than {limit} bytes"}, []
         adapter = get_channel(channel)
         try:
-            adapter.verify_request(body, EnvironHeaders(environ), config)
+            self.verify(adapter, body, environ)
         except SignatureError as exc:
             remote = environ.get("REMOTE_ADDR") or "unknown"
             log.warning("%s webhook with a bad signature from %s: %s", channel, remote, exc)
@@ -115,7 +119,18 @@ class Receiver:
         except SQLAlchemyError:
             log.exception("could not store a %s webhook; asking the platform to retry", channel)
             return "503 Service Unavailable", {"error": "temporarily unavailable"}, [("Retry-After", "30")]
-        return "200 OK", {"status": "received"}, []
+        return "200 OK", adapter.webhook_ack(body), []
+
+    def verify(self, adapter, body: bytes, environ: dict) -> None:
+        """The adapter's signature check, told the URL the request was made to; inside the main app's context when
+        the adapter reads its keys from the database (Twilio: each business's own Auth Token)."""
+        headers = EnvironHeaders(environ)
+        url = get_current_url(environ)
+        if not adapter.verify_in_app_context:
+            adapter.verify_request(body, headers, self.app.config, url=url)
+            return
+        with self.app.extensions["chatpad.main_app"].app_context():
+            adapter.verify_request(body, headers, self.app.config, url=url)
 
     def store(self, channel: str, body: bytes, *, receipt: bool = False) -> None:
         """Committed and announced when it returns (chatpad/webhooks/store.py). The group-committing writer needs no

@@ -487,16 +487,17 @@ def test_a_person_chooses_whether_to_get_email(client, db, chat):
 
 
 def test_a_channel_without_an_adapter_explains_instead_of_failing(client, db, make, inbox_make):
-    """A conversation on a channel this server cannot send on (SMS, planned) says so; a reply is refused, not lost."""
+    """A conversation on a channel this server has no adapter for (kept from another installation, say) says so; a
+    reply is refused, not lost."""
     biz = make.business()
-    sms = make.account(biz.agent, "sms", biz.location, account_id="+15125550100", account_name="Office line")
-    conv = inbox_make.conversation(sms)
+    other = make.account(biz.agent, "telegram", biz.location, account_id="@mhp_office", account_name="Office bot")
+    conv = inbox_make.conversation(other)
     inbox_make.message(conv, "Call me back?")
     login(client, biz.user.email)
     html = page(client, conv)
-    assert "Replies on sms are not available on this server yet" in html and 'id="send-button" disabled' in html
+    assert "Replies on telegram are not available on this server yet" in html and 'id="send-button" disabled' in html
     response = post(client, conv, "reply", {"text": "Sure", "reply_token": "t9"})
-    assert response.status_code == 409 and "Not sent: replies on sms are not available." in response.get_data(
+    assert response.status_code == 409 and "Not sent: replies on telegram are not available." in response.get_data(
         as_text=True
     )
     db.session.expire_all()

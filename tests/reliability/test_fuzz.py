@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import exists, func, select
+from twilio.request_validator import RequestValidator
 
 from chatpad.channels import CHANNELS, get_channel
 from chatpad.channels.errors import AnomalousPayloadError, UnsupportedEventError
@@ -29,15 +31,34 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TEST_ONLY_CHANNELS = {"loopback"}
 
 
-def _meta_signer(body: bytes, config) -> dict[str, str]:
+def _meta_signer(body: bytes, config, url: str) -> dict[str, str]:
     return sign_body(body, config["META_APP_SECRET"])
+
+
+# SMS (Twilio): signed with the connected account's Auth Token over the URL and the form's parameters.
+SMS_ACCOUNT_SID = "ACb2a3c4d5e6f70819a2b3c4d5e6f70819"
+SMS_TOKEN = "fuzz-auth-token-0123456789abcdef"
+
+
+class _Form(dict):
+    def getall(self, name):
+        return self[name]
+
+
+def _twilio_signer(body: bytes, config, url: str) -> dict[str, str]:
+    params = _Form()
+    for name, value in parse_qsl(body.decode(), keep_blank_values=True):
+        params.setdefault(name, []).append(value)
+    signature = RequestValidator(SMS_TOKEN).compute_signature(url, params)
+    return {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
 
 
 # How each webhook channel's platform signs a delivery. A new webhook channel must add its signer here, so its
 # endpoint is fuzzed with deliveries that pass verification.
-SIGNERS: dict[str, Callable[[bytes, dict], dict[str, str]]] = {
+SIGNERS: dict[str, Callable[[bytes, dict, str], dict[str, str]]] = {
     "facebook": _meta_signer,
     "instagram": _meta_signer,
+    "sms": _twilio_signer,
 }
 
 ENVELOPES = {"facebook": "page", "instagram": "instagram"}
@@ -50,6 +71,57 @@ def _channels(webhook_only: bool) -> list[str]:
 
 def _fixtures(channel: str) -> list[bytes]:
     return [p.read_bytes() for p in sorted((FIXTURES / channel).glob("*.json"))]
+
+
+def _form_fixtures(channel: str) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((FIXTURES / channel).glob("*.form"))]
+
+
+# What names the account a form delivery is signed for: kept, so the fuzzed body still reaches verification's key.
+FORM_KEYS = ("AccountSid", "To", "From")
+
+
+@st.composite
+def mutated_form(draw, fixtures: list[bytes]):
+    """A real form body (SMS) with parameters removed, replaced by arbitrary text, or added; the account it names
+    is kept (another account's body could not be signed with this one's token)."""
+    pairs = parse_qsl(draw(st.sampled_from(fixtures)).decode(), keep_blank_values=True)
+    for _ in range(draw(st.integers(1, 4))):
+        choice = draw(st.integers(0, 2))
+        free = [i for i, (name, _) in enumerate(pairs) if name not in FORM_KEYS]
+        if choice == 0 and free:
+            pairs.pop(draw(st.sampled_from(free)))
+        elif choice == 1 and free:
+            index = draw(st.sampled_from(free))
+            pairs[index] = (pairs[index][0], draw(st.text(max_size=40)))
+        else:
+            pairs.append(
+                (
+                    draw(
+                        st.sampled_from(
+                            [
+                                "NumMedia",
+                                "MediaUrl0",
+                                "MessageStatus",
+                                "ErrorCode",
+                                "Body",
+                                "SmsStatus",
+                                "MediaContentType0",
+                                draw(st.text(max_size=8)),
+                            ]
+                        )
+                    ),
+                    draw(st.text(max_size=40)),
+                )
+            )
+    return urlencode(pairs).encode()
+
+
+def form_bodies(channel: str):
+    arbitrary = st.dictionaries(st.text(max_size=12), st.text(max_size=30), max_size=6).map(
+        lambda d: urlencode({**d, "AccountSid": SMS_ACCOUNT_SID, "To": "+19365550200"}).encode()
+    )
+    return st.one_of(mutated_form(_form_fixtures(channel)), arbitrary)
 
 
 json_values = st.recursive(
@@ -85,6 +157,8 @@ def mutated(draw, fixtures: list[bytes]):
 
 
 def bodies(channel: str):
+    if _form_fixtures(channel):
+        return form_bodies(channel)
     envelope = ENVELOPES.get(channel)
     shaped = st.fixed_dictionaries(
         {"object": st.just(envelope) if envelope else json_values, "entry": st.lists(json_values, max_size=3)}
@@ -98,6 +172,11 @@ def bodies(channel: str):
 
 def _account_ids(channel: str) -> set[str]:
     ids = set()
+    for raw in _form_fixtures(channel):
+        params = dict(parse_qsl(raw.decode()))
+        for key in ("To", "From"):
+            if params.get(key, "").startswith("+19365550"):
+                ids.add(params[key])
     for raw in _fixtures(channel):
         for entry in json.loads(raw).get("entry") or []:
             if isinstance(entry, dict) and entry.get("id"):
@@ -146,7 +225,8 @@ def test_fuzzed_webhooks_never_500_and_never_half_write(app, db, make, live_serv
     assert channel in SIGNERS, f"add how {channel} signs its webhooks to SIGNERS, so it is fuzzed"
     business = make.business()
     for account_id in sorted(_account_ids(channel)):
-        make.account(business.agent, channel, business.location, account_id=account_id)
+        extra = {"access_token": SMS_TOKEN, "meta": {"account_sid": SMS_ACCOUNT_SID}} if channel == "sms" else {}
+        make.account(business.agent, channel, business.location, account_id=account_id, **extra)
     url = f"{live_server.url}/api/webhooks/{channel}"
     http = requests.Session()
 
@@ -154,7 +234,7 @@ def test_fuzzed_webhooks_never_500_and_never_half_write(app, db, make, live_serv
     @given(body=bodies(channel))
     def check(body: bytes):
         before = db.session.scalar(select(func.coalesce(func.max(WebhookEvent.id), 0)))
-        headers = {"Content-Type": "application/json", **SIGNERS[channel](body, app.config)}
+        headers = {"Content-Type": "application/json", **SIGNERS[channel](body, app.config, url)}
         response = http.post(url, data=body, headers=headers, timeout=10)
         assert response.status_code < 500, (response.status_code, response.text, body)
         assert response.status_code in (200, 400, 413), (response.status_code, body)

@@ -48,7 +48,9 @@ class EmailChannel(Channel):
     event_types: ClassVar[tuple[str, ...]] = ("message",)
     max_text: ClassVar[int | None] = None
 
-    def verify_request(self, body: bytes, headers: Mapping[str, str], config: Mapping[str, Any]) -> None:
+    def verify_request(
+        self, body: bytes, headers: Mapping[str, str], config: Mapping[str, Any], url: str | None = None
+    ) -> None:
         """Mail is only ever read from the inbox over IMAP: anything posted to a webhook URL is forged."""
         raise SignatureError("email is synced over IMAP; it is never accepted by webhook")
 

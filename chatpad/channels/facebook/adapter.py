@@ -79,7 +79,9 @@ class FacebookChannel(Channel):
 
     # --- inbound ---
 
-    def verify_request(self, body: bytes, headers: Mapping[str, str], config: Mapping[str, Any]) -> None:
+    def verify_request(
+        self, body: bytes, headers: Mapping[str, str], config: Mapping[str, Any], url: str | None = None
+    ) -> None:
         """X-Hub-Signature-256 over the raw body with META_APP_SECRET; SignatureError (403) otherwise."""
         verify_signature(body, headers, config.get("META_APP_SECRET"))
 
