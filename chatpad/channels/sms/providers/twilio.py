@@ -37,8 +37,8 @@ from chatpad.channels.errors import (
 )
 from chatpad.channels.phone import maybe_e164
 from chatpad.channels.sms import keywords
-from chatpad.messages import InboundEvent, MessageMedia, MessageMetadata, UnifiedMessage
 from chatpad.http import PooledSession
+from chatpad.messages import InboundEvent, MessageMedia, MessageMetadata, UnifiedMessage
 
 from . import Credentials, NumberInfo, ProviderError, SentMessage, SmsProvider, WebhookKey
 
