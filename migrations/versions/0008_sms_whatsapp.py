@@ -1,7 +1,7 @@
 """sms and whatsapp: opt-outs on contact identities, message templates
 
 Revision ID: sms_whatsapp_1
-Revises: trust_screens_1
+Revises: team_locations_1
 Create Date: 2026-12-01 09:00:00
 
 """
@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = 'sms_whatsapp_1'
-down_revision = 'trust_screens_1'
+down_revision = 'team_locations_1'
 branch_labels = None
 depends_on = None
 
