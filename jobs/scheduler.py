@@ -28,6 +28,10 @@ PERIODIC_JOBS: list[tuple[str, str, int | str]] = [
     # ACCOUNT_HEALTH_INTERVAL (a day), and Instagram Login tokens are refreshed well before they expire.
     ("jobs.accounts.check_accounts_health", "default", 3600),
     ("jobs.accounts.refresh_expiring_tokens", "default", 3600),
+    # Calendars (docs/booking.md): OAuth tokens refreshed before they expire, each calendar health-checked once per
+    # CALENDAR_HEALTH_INTERVAL, and tour reminders (24 h and 1 h before) sent as they come due.
+    ("jobs.booking.refresh_calendar_tokens", "default", 300),
+    ("jobs.booking.check_calendars", "default", 600),
 ]
 
 

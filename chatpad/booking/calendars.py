@@ -20,6 +20,9 @@ from .providers import CalendarAuthError, CalendarError, Credentials, get_client
 
 log = logging.getLogger("chatpad.booking.calendars")
 
+# Transient failures in a row (timeouts, 5xx, 429) before the calendar shows as having a problem.
+TRANSIENT_FAILURES = 3
+
 
 def base_url(provider: str) -> str:
     cfg = current_app.config
@@ -86,13 +89,17 @@ def credentials(calendar: Calendar, *, force_refresh: bool = False) -> Credentia
 
 
 def mark_problem(calendar: Calendar, exc: CalendarError) -> bool:
-    """Record a calendar's failure: needs_reauth for refused credentials, error otherwise (transient trouble is only
-    logged). The team hears once per outage. True when the state changed. The caller commits."""
-    if exc.transient:
-        log.info("calendar %s (%s): %s", calendar.id, calendar.provider, exc.reason)
-        return False
-    new = "needs_reauth" if isinstance(exc, CalendarAuthError) else "error"
+    """Record a calendar's failure: needs_reauth for refused credentials, error for a permanent failure or for
+    transient ones (timeouts, 5xx, 429) TRANSIENT_FAILURES times in a row; one passing 429 changes nothing but the
+    count. The team hears once per outage. True when the state changed. The caller commits."""
     calendar.checked_at = utcnow()
+    if exc.transient:
+        failures = int((calendar.meta or {}).get("transient_failures", 0)) + 1
+        calendar.meta = {**(calendar.meta or {}), "transient_failures": failures}
+        log.info("calendar %s (%s), failure %d in a row: %s", calendar.id, calendar.provider, failures, exc.reason)
+        if failures < TRANSIENT_FAILURES:
+            return True
+    new = "needs_reauth" if isinstance(exc, CalendarAuthError) else "error"
     if calendar.status == new and calendar.last_error == exc.reason:
         return False
     first = calendar.status not in ("needs_reauth", "error")
@@ -120,7 +127,11 @@ def mark_problem(calendar: Calendar, exc: CalendarError) -> bool:
 
 def mark_ok(calendar: Calendar) -> bool:
     """A call just worked: a calendar marked "error" is healthy again (needs_reauth waits for a reconnection)."""
-    calendar.checked_at = utcnow()
+    now = utcnow()
+    if calendar.checked_at is None or calendar.checked_at < now - timedelta(minutes=1):
+        calendar.checked_at = now  # not a write on every read
+    if (calendar.meta or {}).get("transient_failures"):
+        calendar.meta = {k: v for k, v in calendar.meta.items() if k != "transient_failures"}
     if calendar.status == "error":
         calendar.mark_healthy()
         return True
@@ -136,10 +147,10 @@ def check_calendar(calendar: Calendar) -> str:
         creds = credentials(calendar)
         get_client(calendar.provider).check(creds, now, now + timedelta(days=1))
     except CalendarError as exc:
-        if exc.transient:
+        mark_problem(calendar, exc)
+        if exc.transient and calendar.status not in ("error", "needs_reauth"):
             db.session.commit()
             return "unknown"
-        mark_problem(calendar, exc)
         db.session.commit()
         return calendar.status
     mark_ok(calendar)

@@ -60,6 +60,10 @@ class Calendar(db.Model):
     def tenant_clause(cls, org_id: int):
         return cls.agent_id.in_(agent_ids_of(org_id))
 
+    @classmethod
+    def location_clause(cls, location_ids):
+        return cls.location_id.in_(list(location_ids))
+
     @property
     def provider_label(self) -> str:
         return CALENDAR_PROVIDER_LABELS.get(self.provider, self.provider)
@@ -109,6 +113,10 @@ class TourType(db.Model):
         return cls.location_id.in_(
             db.select(Location.id).where(Location.agent_id.in_(agent_ids_of(org_id))).scalar_subquery()
         )
+
+    @classmethod
+    def location_clause(cls, location_ids):
+        return cls.location_id.in_(list(location_ids))
 
 
 class Booking(db.Model):
@@ -173,6 +181,10 @@ class Booking(db.Model):
     @classmethod
     def tenant_clause(cls, org_id: int):
         return cls.organization_id == org_id
+
+    @classmethod
+    def location_clause(cls, location_ids):
+        return cls.location_id.in_(list(location_ids))
 
     @property
     def active(self) -> bool:
