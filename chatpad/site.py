@@ -4,9 +4,10 @@ another's package to be listed."""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
+from werkzeug.exceptions import HTTPException
 
 from chatpad.admin.views import AgentView, DashboardView, KnowledgeItemView, LocationView, SocialAccountView, UserView
 from chatpad.inbox import init_inbox
@@ -15,6 +16,19 @@ from chatpad.models import Agent, AuditLog, KnowledgeItem, Location, SocialAccou
 from chatpad.privacy.admin import AuditLogView, CustomerDataView, RetentionView
 from chatpad.security import csp_nonce
 from chatpad.widget.admin import WidgetAdminView
+
+# Errors a person can meet on a page; each gets the product's own page, with its navigation, instead of Werkzeug's.
+PAGE_ERRORS = {
+    403: (
+        "You don't have access to this page",
+        "Your role or your locations don't include it. An owner or admin of "
+        "your organization can change that in Setup → Users.",
+    ),
+    404: ("Page not found", "It may have been removed, or it belongs to another organization."),
+    405: ("That action isn't available here", "Go back and try again from the page's own buttons."),
+}
+# Machine-facing routes keep their plain answers (platforms, the widget's script and the stream clients read them).
+_PLAIN_PREFIXES = ("/api/", "/healthz", "/static/")
 
 
 def init_admin(app: Flask) -> Admin:
@@ -42,4 +56,19 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(RetentionView(name="Retention", endpoint="retention", url="/admin/retention", category="Privacy"))
     admin.add_view(AuditLogView(AuditLog, name="Audit log", endpoint="audit", url="/admin/audit", category="Privacy"))
     app.extensions["chatpad.admin"] = admin
+    _error_pages(app, admin)
     return admin
+
+
+def _error_pages(app: Flask, admin: Admin) -> None:
+    """403, 404 and 405 on a page render inside the admin's layout (its menu shows only what the person may open)."""
+
+    def page(error: HTTPException):
+        if request.path.startswith(_PLAIN_PREFIXES) or not request.accept_mimetypes.accept_html:
+            return error
+        title, explanation = PAGE_ERRORS[error.code]
+        body = admin.index_view.render("admin/error.html", code=error.code, title=title, explanation=explanation)
+        return body, error.code
+
+    for code in PAGE_ERRORS:
+        app.register_error_handler(code, page)
