@@ -18,6 +18,7 @@ CHANNELS: dict[str, str] = {
     "instagram": "chatpad.channels.instagram.adapter:InstagramChannel",
     "email": "chatpad.channels.email.adapter:EmailChannel",
     "sms": "chatpad.channels.sms.adapter:SmsChannel",
+    "whatsapp": "chatpad.channels.whatsapp.adapter:WhatsAppChannel",
 }
 
 

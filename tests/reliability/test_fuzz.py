@@ -59,9 +59,10 @@ SIGNERS: dict[str, Callable[[bytes, dict, str], dict[str, str]]] = {
     "facebook": _meta_signer,
     "instagram": _meta_signer,
     "sms": _twilio_signer,
+    "whatsapp": _meta_signer,
 }
 
-ENVELOPES = {"facebook": "page", "instagram": "instagram"}
+ENVELOPES = {"facebook": "page", "instagram": "instagram", "whatsapp": "whatsapp_business_account"}
 
 
 def _channels(webhook_only: bool) -> list[str]:
