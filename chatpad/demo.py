@@ -202,6 +202,22 @@ def seed_demo() -> DemoResult:
         )
         track(
             _account(
+                "whatsapp",
+                D.whatsapp_phone_number_id(loc),
+                f"{loc.name} WhatsApp",
+                agent,
+                location,
+                D.whatsapp_token(secret),
+                {
+                    "sandbox": True,
+                    "waba_id": D.waba_id(),
+                    "waba_name": D.WABA_NAME,
+                    "display_phone_number": D.whatsapp_number(loc),
+                },
+            )
+        )
+        track(
+            _account(
                 "widget",
                 D.widget_key(secret, loc),
                 f"Widget • {D.widget_host(loc)}",

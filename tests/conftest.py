@@ -39,6 +39,7 @@ pytest_plugins = [
     "tests.plugins.sandbox",
     "tests.plugins.meta_sandbox",
     "tests.plugins.twilio_sandbox",
+    "tests.plugins.whatsapp_sandbox",
     "tests.plugins.reliability",
     "tests.plugins.instagram",
     "tests.plugins.inbox",

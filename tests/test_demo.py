@@ -28,10 +28,13 @@ def test_demo_seeds_the_seeds_example_business(app, db):
     by_channel = dict(
         db.session.execute(select(SocialAccount.channel, func.count()).group_by(SocialAccount.channel)).all()
     )
-    assert by_channel == {"facebook": 20, "instagram": 20, "email": 21, "widget": 20, "sms": 20}
+    assert by_channel == {"facebook": 20, "instagram": 20, "email": 21, "widget": 20, "sms": 20, "whatsapp": 20}
     numbers = db.session.scalars(select(SocialAccount).where(SocialAccount.channel == "sms")).all()
     assert {n.location_id for n in numbers} == {loc.id for loc in locations}
     assert all(n.account_id.startswith("+1") for n in numbers)
+    whatsapp = db.session.scalars(select(SocialAccount).where(SocialAccount.channel == "whatsapp")).all()
+    assert {n.location_id for n in whatsapp} == {loc.id for loc in locations}
+    assert all(n.access_token and n.meta["display_phone_number"].startswith("+1") for n in whatsapp)
     general = db.session.scalar(select(SocialAccount).where(SocialAccount.account_id == "info@mhpcommunities.com"))
     assert general.location_id is None
     page = db.session.scalar(select(SocialAccount).where(SocialAccount.account_name == "Forge Lake Community"))

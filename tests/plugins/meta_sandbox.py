@@ -38,6 +38,7 @@ class MetaSandbox:
         urls = {"page": f"{self.webhook_base}/api/webhooks/facebook" if self.webhook_base else None}
         if self.webhook_base:
             urls["instagram"] = f"{self.webhook_base}/api/webhooks/instagram"
+            urls["whatsapp_business_account"] = f"{self.webhook_base}/api/webhooks/whatsapp"
         self._call("PATCH", "settings", json={"settings": {"retry_delays": TEST_RETRY_DELAYS}, "webhook_urls": urls})
 
     # --- the demo's Pages ---

@@ -16,7 +16,7 @@ def init_meta(app: Flask) -> World:
     """Attach a seeded World and its webhook dispatcher to the sandbox app and register the Meta blueprints."""
     # Importing send_api and instagram registers their Graph routes; Instagram's go ahead of Messenger's and pass
     # on every id that is not Instagram's. oauth: Facebook Login, /me/accounts, subscribed_apps, debug_token.
-    from . import control, graph, instagram, messenger, oauth, send_api  # noqa: F401
+    from . import control, graph, instagram, messenger, oauth, send_api, whatsapp  # noqa: F401
 
     world = World(
         app_id=app.config.get("META_APP_ID") or "sandbox-app",
@@ -33,10 +33,17 @@ def init_meta(app: Flask) -> World:
     app.register_blueprint(instagram.bp)
     app.register_blueprint(instagram.cdn)
     app.register_blueprint(instagram.page_bp)
+    app.register_blueprint(whatsapp.bp)
+    app.register_blueprint(whatsapp.cdn)
     app.extensions["sandbox.parts"].extend(
         [
             ("/messenger", "Messenger", "write to the demo's Facebook Pages as a customer and watch the replies"),
             ("/instagram", "Instagram", "DM the demo's Instagram accounts, mention them in a story, reply to theirs"),
+            (
+                "/sandbox-api/whatsapp/numbers",
+                "WhatsApp",
+                "the demo WABA's numbers; POST /sandbox-api/whatsapp/simulate to write as a customer",
+            ),
             ("/sandbox-api/meta/requests", "Graph API log", "every Graph API request ChatPad made (JSON)"),
             ("/sandbox-api/meta/deliveries", "Meta webhooks", "every webhook posted to ChatPad, with its attempts"),
             (

@@ -1,0 +1,334 @@
+"""The sandbox's WhatsApp Cloud API: the demo WABA's numbers, POST /{phone-number-id}/messages, read receipts,
+media by id, GET /{waba-id}/phone_numbers, and webhooks (object whatsapp_business_account) signed with the app
+secret, batched like Meta's. Statuses follow each send (sent, delivered); a free-form message outside the customer's
+24-hour window is accepted and then fails late with 131047, as the Cloud API does it
+(sms-whatsapp-reference.md §A7). The control API is /sandbox-api/whatsapp; docs/sandbox.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from chatpad import demo_data as D
+
+from .graph import GraphError, GraphRequest, route
+from .world import SEED_HOOKS, World
+
+OBJECT = "whatsapp_business_account"
+WINDOW_S = 24 * 3600
+TYPES = ("text", "image", "video", "audio", "document", "sticker", "interactive", "template", "location", "reaction")
+
+bp = Blueprint("sandbox_whatsapp_api", __name__, url_prefix="/sandbox-api/whatsapp")
+cdn = Blueprint("sandbox_whatsapp_cdn", __name__)
+
+
+@dataclass
+class WaNumber:
+    id: str  # phone_number_id
+    number: str  # E.164
+    name: str
+    location_slug: str
+
+
+@dataclass
+class WaThread:
+    number_id: str
+    wa_id: str
+    last_customer_at: float | None = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _seed(world: World) -> None:
+    world.wa_numbers = {}
+    world.wa_threads = {}
+    world.wa_media = {}
+    world.waba_id = D.waba_id()
+    for loc in D.LOCATIONS:
+        pid = D.whatsapp_phone_number_id(loc)
+        world.wa_numbers[pid] = WaNumber(pid, D.whatsapp_number(loc), loc.name, loc.slug)
+    world.issue_token("whatsapp", world.waba_id, scopes=("whatsapp_business_messaging",))
+    base = world.default_webhook_base
+    world.webhook_urls[OBJECT] = f"{base}/api/webhooks/whatsapp" if base else None
+
+
+SEED_HOOKS.append(_seed)
+
+
+def _wamid() -> str:
+    return "wamid.Sbx" + secrets.token_urlsafe(24)
+
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in str(value) if ch.isdigit())
+
+
+def _thread(world: World, number_id: str, wa_id: str) -> WaThread:
+    key = (number_id, wa_id)
+    if key not in world.wa_threads:
+        world.wa_threads[key] = WaThread(number_id, wa_id)
+    return world.wa_threads[key]
+
+
+def _value(world: World, number: WaNumber, **fields: Any) -> dict[str, Any]:
+    return {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": _digits(number.number), "phone_number_id": number.id},
+        **fields,
+    }
+
+
+def envelope(world: World, values: list[dict[str, Any]]) -> dict[str, Any]:
+    """One POST: one entry (the WABA) with a change per value."""
+    return {
+        "object": OBJECT,
+        "entry": [{"id": world.waba_id, "changes": [{"field": "messages", "value": v} for v in values]}],
+    }
+
+
+def _post_later(app, payload: dict[str, Any], delay: float) -> None:
+    """Statuses arrive after the send's answer, like Meta's."""
+    dispatcher = app.extensions["sandbox.meta.dispatcher"]
+    world = dispatcher.world
+    generation = world.generation
+
+    def post() -> None:
+        if world.generation == generation:  # the world was reset meanwhile: Meta forgot about it
+            dispatcher.submit(OBJECT, payload)
+
+    timer = threading.Timer(delay, post)
+    timer.daemon = True
+    timer.start()
+
+
+def _status(number: WaNumber, wamid: str, wa_id: str, status: str, errors: list | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(int(time.time())), "recipient_id": wa_id}
+    if errors:
+        item["errors"] = errors
+    return item
+
+
+# --- Graph routes ---
+
+
+def _number_for(req: GraphRequest) -> WaNumber | None:
+    return req.world.wa_numbers.get(req.match.group("id")) if hasattr(req.world, "wa_numbers") else None
+
+
+@route("POST", r"(?P<id>\d+)/messages", first=True)
+def send_message(req: GraphRequest) -> Any:
+    number = _number_for(req)
+    if number is None:
+        return NotImplemented  # a Page's or Instagram account's Send API
+    req.token("whatsapp")
+    world = req.world
+    body = req.body if isinstance(req.body, dict) else {}
+    if body.get("messaging_product") != "whatsapp":
+        raise GraphError("(#100) The parameter messaging_product is required.", 100)
+    if body.get("status") == "read":
+        target = str(body.get("message_id") or "")
+        with world.lock:
+            for thread in world.wa_threads.values():
+                for m in thread.messages:
+                    if m["id"] == target:
+                        m["read"] = True
+                        if body.get("typing_indicator"):
+                            m["typing_shown"] = True
+                        return {"success": True}
+        raise GraphError("(#100) Invalid parameter: message_id", 100)
+    wa_id = _digits(body.get("to") or "")
+    if not wa_id:
+        raise GraphError("(#100) The parameter to is required.", 100)
+    kind = body.get("type") or "text"
+    if kind not in TYPES or not isinstance(body.get(kind), dict):
+        raise GraphError(f"(#100) Param {kind} is required for type {kind}", 100)
+    if kind == "text" and len(str(body["text"].get("body") or "")) > 4096:
+        raise GraphError("(#100) Param text['body'] must be at most 4096 characters long.", 100)
+    if kind == "interactive":
+        _check_interactive(body["interactive"])
+    wamid = _wamid()
+    app = current_app._get_current_object()
+    with world.lock:
+        thread = _thread(world, number.id, wa_id)
+        open_window = thread.last_customer_at is not None and time.time() - thread.last_customer_at <= WINDOW_S
+        thread.messages.append({"id": wamid, "sender": "business", "type": kind, kind: body[kind], "at": time.time()})
+    statuses = [_status(number, wamid, wa_id, "sent")]
+    if kind == "template" or open_window:
+        statuses.append(_status(number, wamid, wa_id, "delivered"))
+    else:
+        error = {
+            "code": 131047,
+            "title": "Re-engagement message",
+            "message": "Re-engagement message",
+            "error_data": {
+                "details": "Message failed to send because more than 24 hours have passed since the customer last "
+                "replied to this number."
+            },
+        }
+        statuses.append(_status(number, wamid, wa_id, "failed", [error]))
+    for i, item in enumerate(statuses):
+        _post_later(app, envelope(world, [_value(world, number, statuses=[item])]), 0.2 * (i + 1))
+    return {
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": body.get("to"), "wa_id": wa_id}],
+        "messages": [{"id": wamid}],
+    }
+
+
+def _check_interactive(block: dict[str, Any]) -> None:
+    action = block.get("action") or {}
+    if block.get("type") == "button":
+        buttons = action.get("buttons") or []
+        if not 1 <= len(buttons) <= 3:
+            raise GraphError("(#131009) Parameter value is not valid: buttons count should be between 1 and 3", 131009)
+        for b in buttons:
+            if len(str((b.get("reply") or {}).get("title") or "")) > 20:
+                raise GraphError("(#131009) Parameter value is not valid: button title length is too long", 131009)
+    elif block.get("type") == "list":
+        rows = [r for s in action.get("sections") or [] for r in s.get("rows") or []]
+        if not 1 <= len(rows) <= 10:
+            raise GraphError("(#131009) Parameter value is not valid: rows count should be between 1 and 10", 131009)
+        if any(len(str(r.get("title") or "")) > 24 for r in rows) or len(str(action.get("button") or "")) > 20:
+            raise GraphError("(#131009) Parameter value is not valid: row title length is too long", 131009)
+    else:
+        raise GraphError("(#131009) Parameter value is not valid: interactive type", 131009)
+
+
+@route("GET", r"(?P<id>\d+)", first=True)
+def media_info(req: GraphRequest) -> Any:
+    media = getattr(req.world, "wa_media", {}).get(req.match.group("id"))
+    if media is None:
+        return NotImplemented
+    req.token("whatsapp")
+    base = request.host_url.rstrip("/")
+    return {
+        "messaging_product": "whatsapp",
+        "url": f"{base}/whatsapp-media/{media['id']}?ext=1",
+        "mime_type": media["mime_type"],
+        "sha256": hashlib.sha256(media["data"]).hexdigest(),
+        "file_size": str(len(media["data"])),
+        "id": media["id"],
+    }
+
+
+@route("GET", r"(?P<id>\d+)/phone_numbers", first=True)
+def phone_numbers(req: GraphRequest) -> Any:
+    if req.match.group("id") != getattr(req.world, "waba_id", None):
+        return NotImplemented
+    req.token("whatsapp")
+    return {
+        "data": [
+            {"id": n.id, "display_phone_number": n.number, "verified_name": n.name, "quality_rating": "GREEN"}
+            for n in req.world.wa_numbers.values()
+        ]
+    }
+
+
+@cdn.get("/whatsapp-media/<media_id>")
+def media_file(media_id: str) -> Response:
+    """The file, only with the WABA's token (a plain GET gets nothing, like lookaside.fbsbx.com)."""
+    world: World = current_app.extensions["sandbox.meta.world"]
+    media = world.wa_media.get(media_id)
+    auth = request.headers.get("Authorization", "")
+    token = world.tokens.get(auth.split(None, 1)[1].strip()) if auth.lower().startswith("bearer ") else None
+    if media is None or token is None or token.kind != "whatsapp":
+        return Response("Forbidden", 403)
+    return Response(media["data"], mimetype=media["mime_type"])
+
+
+# --- control API: be a customer ---
+
+
+def _world() -> World:
+    return current_app.extensions["sandbox.meta.world"]
+
+
+def _find_number(world: World, ref: str) -> WaNumber:
+    ref = (ref or "").strip().lower()
+    for n in world.wa_numbers.values():
+        if ref in (n.id, n.location_slug, n.name.lower(), n.number, _digits(n.number)):
+            return n
+    raise ValueError(f"no WhatsApp number for location {ref!r}")
+
+
+def _customer_message(world: World, number: WaNumber, wa_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = {"from": wa_id, "id": _wamid(), "timestamp": str(int(time.time()))}
+    if spec.get("photo"):
+        media_id = str(10**15 + len(world.wa_media) + 1)
+        data = b"\x89PNG\r\n\x1a\n" + hashlib.sha256(media_id.encode()).digest()
+        world.wa_media[media_id] = {"id": media_id, "mime_type": "image/png", "data": data}
+        message.update(
+            type="image", image={"id": media_id, "mime_type": "image/png", "caption": spec.get("text") or ""}
+        )
+    elif spec.get("button"):
+        button = spec["button"]
+        message.update(type="interactive", interactive={"type": "button_reply", "button_reply": button})
+    else:
+        message.update(type="text", text={"body": str(spec.get("text") or "")})
+    return message
+
+
+@bp.errorhandler(ValueError)
+def _bad_request(exc: Exception):
+    return jsonify(error=str(exc)), 400
+
+
+@bp.post("/simulate")
+def simulate():
+    """{"location", "from": "+1…", "text" | "texts": [...] (one batched POST) | "photo" | "button", "name"}: a
+    customer writes to a community's WhatsApp number; the signed webhook is posted before this answers."""
+    spec = request.get_json(silent=True) or {}
+    world = _world()
+    number = _find_number(world, str(spec.get("location") or ""))
+    wa_id = _digits(spec.get("from") or "+15125550123")
+    texts = spec.get("texts") or [spec.get("text") or ""]
+    with world.lock:
+        thread = _thread(world, number.id, wa_id)
+        messages = [_customer_message(world, number, wa_id, {**spec, "text": t}) for t in texts]
+        thread.last_customer_at = time.time()
+        for m in messages:
+            thread.messages.append({**m, "sender": "customer", "at": time.time()})
+    contacts = [{"profile": {"name": spec.get("name") or "Sandbox Customer"}, "wa_id": wa_id}]
+    payload = envelope(world, [_value(world, number, contacts=contacts, messages=messages)])
+    delivery = current_app.extensions["sandbox.meta.dispatcher"].submit(OBJECT, payload, wait=True)
+    return jsonify(
+        number=number.number,
+        phone_number_id=number.id,
+        **{"from": "+" + wa_id},
+        ids=[m["id"] for m in messages],
+        delivery=delivery.public(with_body=False),
+    )
+
+
+@bp.post("/age")
+def age():
+    """{"location", "from", "hours"}: the customer last wrote `hours` ago (to step outside the 24-hour window)."""
+    spec = request.get_json(silent=True) or {}
+    world = _world()
+    number = _find_number(world, str(spec.get("location") or ""))
+    with world.lock:
+        thread = _thread(world, number.id, _digits(spec.get("from") or ""))
+        thread.last_customer_at = time.time() - float(spec.get("hours") or 0) * 3600
+    return jsonify(ok=True)
+
+
+@bp.get("/thread")
+def thread_view():
+    """?location&from: the conversation as the customer's phone shows it."""
+    world = _world()
+    number = _find_number(world, request.args.get("location", ""))
+    with world.lock:
+        thread = _thread(world, number.id, _digits(request.args.get("from") or ""))
+        return jsonify(number=number.number, messages=list(thread.messages))
+
+
+@bp.get("/numbers")
+def numbers():
+    world = _world()
+    return jsonify([vars(n) for n in world.wa_numbers.values()])
