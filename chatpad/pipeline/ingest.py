@@ -715,6 +715,10 @@ def conversation_for(account: SocialAccount, contact: Contact, event: InboundEve
 def _touch(conversation: Conversation, account: SocialAccount, at: datetime, row: Message, *, inbound: bool) -> None:
     if conversation.last_message_at is None or at >= conversation.last_message_at:
         conversation.last_message_at = at
+    # The list's preview is what the customer last asked (our own replies and echoes only fill an empty one).
+    if inbound and (conversation.last_inbound_at is None or at >= conversation.last_inbound_at):
+        conversation.last_message_preview = message_preview(row.content, row.media)
+    elif not conversation.last_message_preview:
         conversation.last_message_preview = message_preview(row.content, row.media)
     if inbound:
         if conversation.last_inbound_at is None or at > conversation.last_inbound_at:

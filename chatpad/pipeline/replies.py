@@ -298,7 +298,8 @@ def queue_reply(
         )
     db.session.add_all(rows)
     conversation.last_message_at = now
-    conversation.last_message_preview = message_preview(rows[0].content, rows[0].media)
+    if not conversation.last_message_preview:  # the list shows what the customer last asked, not our reply
+        conversation.last_message_preview = message_preview(rows[0].content, rows[0].media)
     if reply.sender_type == "human":
         conversation.unread_count = 0
     try:

@@ -10,6 +10,7 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
+from chatpad.messages import OutboundReply
 from chatpad.models import (
     Attachment,
     AuditLog,
@@ -20,6 +21,7 @@ from chatpad.models import (
     User,
     utcnow,
 )
+from chatpad.pipeline.replies import queue_reply
 from tests.conftest import csrf_from, login
 from tests.plugins.loopback import sent_messages
 
@@ -199,6 +201,16 @@ def test_a_reply_goes_out_through_the_conversations_channel(client, db, chat, wo
     db.session.expire_all()  # the test shares its session with the requests it makes
     html = page(client, chat.conv)
     assert "Yes! Want a tour on Friday?" in html and re.search(r'class="msg-status small status-sent">\s*Sent', html)
+
+
+def test_the_list_previews_what_the_customer_last_asked_not_our_reply(client, db, chat):
+    """After the AI's reply and a person's, the list's one line is still the customer's question (issue 21 triage)."""
+    queue_reply(chat.conv, OutboundReply("Lot 14 is available, $79,900."))
+    login(client, chat.user.email)
+    post(client, chat.conv, "reply", {"text": "Want a tour on Friday?", "reply_token": "t1"})
+    html = client.get("/admin/inbox/").get_data(as_text=True)
+    assert "“Is lot 14 still available?”" in html
+    assert "79,900" not in html and "Want a tour on Friday?" not in html
 
 
 def test_a_double_click_sends_once(client, db, chat):

@@ -95,7 +95,8 @@ class InboxFactories:
         )
         if conversation.last_message_preview is None or at >= conversation.last_message_at - timedelta(seconds=1):
             conversation.last_message_at = at
-            conversation.last_message_preview = message_preview(text)
+            if direction == "inbound" or conversation.last_message_preview is None:  # as the pipeline: the customer's
+                conversation.last_message_preview = message_preview(text)
         if direction == "inbound":
             conversation.last_inbound_at = max(conversation.last_inbound_at or at, at)
             conversation.unread_count = (conversation.unread_count or 0) + 1
