@@ -11,12 +11,14 @@ from flask.cli import AppGroup
 
 from .meta.cli import simulate_facebook
 from .meta.instagram_cli import simulate_instagram
+from .meta.whatsapp_cli import simulate_whatsapp
 from .twilio.cli import simulate_sms
 
 simulate = AppGroup("simulate", help="Be a customer on a platform, through the sandbox (docs/sandbox.md).")
 simulate.add_command(simulate_facebook)
 simulate.add_command(simulate_instagram)
 simulate.add_command(simulate_sms)
+simulate.add_command(simulate_whatsapp)
 
 
 def register_cli(app: Flask) -> None:

@@ -111,3 +111,18 @@ def test_a_photo_is_downloaded_with_the_token_and_kept(db, whatsapp_account, wha
     assert inbound.content == "The lot"
     attachments = db.session.scalars(select(Attachment)).all()
     assert len(attachments) == 1 and attachments[0].content_type == "image/png"
+
+
+def test_the_simulate_command_writes_as_a_customer(app, db, whatsapp_account, whatsapp_sandbox, workers):
+    """`flask chatpad simulate whatsapp --location … --from … TEXT` posts through the sandbox; ChatPad stores it."""
+    whatsapp_account()
+    app.config["SANDBOX_URL"] = whatsapp_sandbox.url
+    from chatpad.sandbox.meta.whatsapp_cli import simulate_whatsapp  # registered by the sandbox where enabled
+
+    with app.app_context():
+        result = app.test_cli_runner().invoke(
+            simulate_whatsapp, ["--location", "0", "--wait", "0", "Hello from the CLI"]
+        )
+    assert "webhook delivered" in result.output, result.output
+    workers.run()
+    assert [m.content for m in messages(db, direction="inbound")] == ["Hello from the CLI"]

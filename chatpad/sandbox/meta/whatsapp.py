@@ -251,6 +251,8 @@ def _world() -> World:
 
 def _find_number(world: World, ref: str) -> WaNumber:
     ref = (ref or "").strip().lower()
+    if ref.isdigit() and int(ref) < len(D.LOCATIONS):
+        ref = D.LOCATIONS[int(ref)].slug
     for n in world.wa_numbers.values():
         if ref in (n.id, n.location_slug, n.name.lower(), n.number, _digits(n.number)):
             return n
