@@ -16,10 +16,12 @@ from flask_admin import AdminIndexView, expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.fields import QuerySelectMultipleField
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto
 from markupsafe import Markup, escape
+from sqlalchemy import false as sa_false
 from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 from wtforms import PasswordField, SelectField, TextAreaField
@@ -33,6 +35,7 @@ from chatpad.models import (
     ROLES,
     Agent,
     Conversation,
+    KnowledgeItem,
     Location,
     Message,
     Notification,
@@ -140,12 +143,17 @@ class TenantModelView(SecureViewMixin, ModelView):
         coerced = [pk for pk in (_coerce_pk(self.model, i) for i in ids) if pk is not None]
         return super().action_delete(coerced)
 
+    # What an empty related-row dropdown says (WTForms shows Flask-Admin's internal "__None" when it says nothing).
+    blank_labels: dict[str, str] = {}
+
     # --- forms: related-row dropdowns offer only this organization's rows ---
     def _scope_form(self, form):
         for field in form:
             factory = getattr(field, "query_factory", None)
             if factory is None:
                 continue
+            if getattr(field, "allow_blank", False) and not field.blank_text:
+                field.blank_text = self.blank_labels.get(field.name, "None")
             query = factory()
             related = query.column_descriptions[0]["entity"]
             if hasattr(related, "tenant_clause"):
@@ -251,12 +259,56 @@ class LocationView(TenantModelView):
         super().on_model_change(form, model, is_created)
 
 
+class _PerRequest:
+    """An iterable whose items are computed each time it is iterated (in the request that renders them)."""
+
+    def __init__(self, compute) -> None:
+        self._compute = compute
+
+    def __iter__(self):
+        return iter(self._compute())
+
+
+class LocationFilter(BaseSQLAFilter):
+    """A row's location, picked from the signed-in person's own locations (or "All locations" for the rows that
+    apply everywhere). The options are read per request through the tenancy scope; an id outside them matches
+    nothing, so the filter can't be used to probe another organization."""
+
+    EVERYWHERE = "everywhere"
+
+    def __init__(self, column, name: str = "Location") -> None:
+        super().__init__(column, name)
+
+    def get_options(self, view):
+        """Flask-Admin reads a filter's options once, when the view is built; these are read as the page renders."""
+        return _PerRequest(self._choices)
+
+    @staticmethod
+    def _choices() -> list[tuple[str, str]]:
+        rows = db.session.execute(
+            select(Location.id, Location.name).where(current_scope().where(Location)).order_by(Location.name)
+        )
+        return [(LocationFilter.EVERYWHERE, "All locations (none chosen)")] + [(str(i), n) for i, n in rows]
+
+    def apply(self, query, value, alias=None):
+        if value == self.EVERYWHERE:
+            return query.filter(self.column.is_(None))
+        allowed = {key for key, _ in self._choices()}
+        if value not in allowed:
+            return query.filter(sa_false())
+        return query.filter(self.column == uuid.UUID(value))
+
+    def operation(self) -> str:
+        return "is"
+
+
 class KnowledgeItemView(TenantModelView):
     column_list = ["kind", "title", "location", "active", "updated_at"]
     column_searchable_list = ["title", "body"]
     column_sortable_list = ["kind", "title", "updated_at"]
-    column_filters = ["kind", "active"]
+    column_filters = ["kind", "active", LocationFilter(KnowledgeItem.location_id)]
     column_labels = {"location": "Location (empty: all locations)"}
+    blank_labels = {"location": "All locations"}
     column_export_list = ["kind", "title", "body", "active", "updated_at"]
     form_columns = ["agent", "location", "kind", "title", "body", "data", "active"]
     form_overrides = {"kind": SelectField, "body": TextAreaField}
