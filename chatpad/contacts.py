@@ -16,13 +16,13 @@ split off later. Every merge and split is audited.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import and_, func, or_, select, update
 
 from chatpad.audit import record_audit
 from chatpad.extensions import db
-from chatpad.models import Contact, ContactIdentity, Conversation, Scope, utcnow
+from chatpad.models import Contact, ContactIdentity, Conversation, Scope, SocialAccount, utcnow
 
 
 class ContactMergeError(ValueError):
@@ -202,6 +202,30 @@ def split_contact(keep: Contact, other: Contact, *, user_id: int | None = None, 
 class MergeCandidate:
     contact: Contact
     reason: str  # why it is suggested: "same email", "same phone", "same name", or "matches your search"
+    places: list[str] = field(default_factory=list)  # "Facebook · Forge Page · Forge at the Lake": where it wrote
+
+
+_CHANNEL_NAMES = {"sms": "SMS", "whatsapp": "WhatsApp"}
+
+
+def _with_places(found: list[MergeCandidate], scope: Scope) -> list[MergeCandidate]:
+    """Fill each candidate's places: the channel, account and location of each of its identities the scope may see
+    (four "Walker Reyes (same name)" are told apart by where each wrote from)."""
+    if not found:
+        return found
+    by_id = {c.contact.id: c for c in found}
+    rows = db.session.execute(
+        select(ContactIdentity.contact_id, SocialAccount)
+        .join(SocialAccount, SocialAccount.id == ContactIdentity.social_account_id)
+        .where(ContactIdentity.contact_id.in_(list(by_id)), scope.where(SocialAccount))
+        .order_by(ContactIdentity.created_at, ContactIdentity.id)
+    ).all()
+    for contact_id, account in rows:
+        channel = _CHANNEL_NAMES.get(account.channel, account.channel.title())
+        place = f"{channel} · {account.account_name or account.account_id} · {account.location_label}"
+        if place not in by_id[contact_id].places:
+            by_id[contact_id].places.append(place)
+    return found
 
 
 def merge_candidates(
@@ -227,7 +251,7 @@ def merge_candidates(
         )
         for row in db.session.scalars(stmt.order_by(Contact.name, Contact.id).limit(limit)):
             found.setdefault(row.id, MergeCandidate(row, "matches your search"))
-        return list(found.values())
+        return _with_places(list(found.values()), scope or Scope(contact.organization_id))
     emails = {e.lower() for e in _addresses(contact, "email")}
     phones = {p for p in _addresses(contact, "phone")}
     checks = []
@@ -240,7 +264,7 @@ def merge_candidates(
     for reason, clause in checks:
         for row in db.session.scalars(base.where(clause).order_by(Contact.created_at).limit(limit)):
             found.setdefault(row.id, MergeCandidate(row, reason))
-    return list(found.values())[:limit]
+    return _with_places(list(found.values())[:limit], scope or Scope(contact.organization_id))
 
 
 def _addresses(contact: Contact, kind: str) -> list[str]:

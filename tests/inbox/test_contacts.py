@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -78,6 +79,20 @@ def test_merge_in_the_conversation_view_then_split_again(client, db, people):
     assert db.session.get(Conversation, people.conv_b.id).contact_id == people.b.id
     actions = db.session.scalars(select(AuditLog.action).where(AuditLog.action.like("contact.%"))).all()
     assert actions == ["contact.merge", "contact.split"]
+
+
+def test_same_name_suggestions_say_which_account_and_location_each_is_on(client, people, make, inbox_make):
+    """Two other "Bob Stone"s: each suggestion names the channel, account and location it wrote on (issue 21)."""
+    north = make.location(people.agent, "North Shore")
+    sms = make.account(people.agent, "loopback", north, account_id="loop-2", account_name="North Page")
+    other = inbox_make.contact(people.org, "Bob Stone")
+    inbox_make.identity(other, sms, "psid-bob-2")
+    login(client, people.user.email)
+    html = client.get(f"/admin/inbox/c/{people.conv_a.id}").get_data(as_text=True)
+    places = re.findall(r'<small class="text-muted merge-place">([^<]+)</small>', html)
+    assert sorted(places) == sorted(
+        [f"Email · forge@x.test · {people.location.name}", "Loopback · North Page · North Shore"]
+    )
 
 
 def test_find_a_contact_to_merge_by_address(client, people, inbox_make):

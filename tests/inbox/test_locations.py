@@ -130,6 +130,19 @@ def test_the_customers_history_and_suggestions_stay_in_their_locations(client, d
     assert "Pine Ridge Page" not in html
 
 
+def test_a_suggestions_places_name_only_the_viewers_locations(client, db, mhp, inbox_make):
+    """A third Walker wrote on both Pages: Forge's manager is told he wrote at Forge, and nothing of Pine Ridge."""
+    third = inbox_make.contact(mhp.org, "Walker Reyes")
+    inbox_make.identity(third, mhp.account, "psid-walker-3")
+    inbox_make.identity(third, mhp.pine_page, "psid-walker-3b")
+    inbox_make.message(inbox_make.conversation(mhp.account, third), "Lot 9 again")
+    login(client, mhp.mia.email)
+    html = client.get(f"/admin/inbox/c/{mhp.forge_conv.id}").get_data(as_text=True)
+    places = re.findall(r'<small class="text-muted merge-place">([^<]+)</small>', html)
+    assert places == ["Facebook · Forge at the Lake Page · Forge at the Lake"]
+    assert "Pine Ridge" not in html
+
+
 def test_attachments_of_another_location_are_404(client, db, app, mhp, inbox_make):
     from pathlib import Path
 
