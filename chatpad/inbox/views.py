@@ -7,7 +7,6 @@ for owners and admins. Sending, takeover and notifications go through the shared
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import uuid
@@ -20,7 +19,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select, update
 from werkzeug.utils import safe_join
 
-from chatpad import streams
+from chatpad import csvfile, streams
 from chatpad.admin.views import SecureViewMixin, current_scope
 from chatpad.audit import record_audit
 from chatpad.channels import CHANNELS, get_channel
@@ -631,10 +630,8 @@ class AnalyticsView(SecureViewMixin, BaseView):
 
     def _csv(self, rows, name: str):
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for row in rows:
-            # Spreadsheets run cells starting with = + - @ as formulas; location names and reasons are user text.
-            writer.writerow([f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in row])
+        # The shared writer escapes formulas: location names and reasons are user text.
+        csvfile.writer(buffer).writerows(rows)
         record_audit(
             "analytics.export",
             organization_id=_org_id(),
