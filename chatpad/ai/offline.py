@@ -55,6 +55,9 @@ PERSON_RE = re.compile(
     r"\b(talk|speak|chat)\s+(to|with)\s+(a|an|the|your|someone|somebody|person|human|manager|agent|rep|staff)\b"
 )
 
+# Where one message asks several things: question marks, semicolons, new lines.
+SPLIT_PARTS_RE = re.compile(r"[?;\n]+")
+
 HOURS_WORDS = ("open", "opens", "opened", "hours", "close", "closes", "closed", "closing", "what time")
 # "open" that is not about the office: open lots, open floor plan, open house…
 NOT_HOURS_RE = re.compile(
@@ -290,9 +293,9 @@ class Answer:
 class OfflineResponder:
     """Answers one ReplyContext. Pure: the same context always gives the same reply."""
 
-    def __init__(self, ctx: ReplyContext):
+    def __init__(self, ctx: ReplyContext, question: str | None = None):
         self.ctx = ctx
-        self.raw = ctx.question
+        self.raw = ctx.question if question is None else question
         self.q = normalize(self.raw)
         self.words = words(self.raw)
         # A General inbox conversation that names a community is answered with that community's details.
@@ -319,6 +322,8 @@ class OfflineResponder:
                 self._greet(ans)
             return self._finish(ans)
         reply = self._answer_question(ans)
+        if not reply.handoff:
+            reply = self._hand_off_open_parts(reply)
         if ctx.trigger == "postback" and ctx.first_contact and reply.handoff_reason != "Customer asked for a person":
             # An Instagram icebreaker (or a persistent-menu button) opens the conversation with a question: greeted,
             # and answered when the knowledge answers it; what it cannot answer is a greeting, not a handoff.
@@ -415,6 +420,32 @@ class OfflineResponder:
                 )
                 ans.hand_off("No confident answer")
         return self._finish(ans)
+
+    def _hand_off_open_parts(self, reply: ProviderReply) -> ProviderReply:
+        """A message of several questions ("office hours? lake access?"): each part the reply did not answer is said
+        to be open and handed to a person, so nothing is dropped silently and analytics does not count it answered."""
+        parts = [p.strip(" ,.!-") for p in SPLIT_PARTS_RE.split(self.raw)]
+        parts = [p for p in parts if len(words(p)) >= 1 and any(ch.isalpha() for ch in p)]
+        if len(parts) < 2:
+            return reply
+        open_parts = []
+        for part in parts:
+            sub = OfflineResponder(self.ctx, question=part)._answer_question(Answer())
+            if "unknown" in sub.trace.get("intents", []):
+                open_parts.append(part)
+        if not open_parts or len(open_parts) == len(parts):
+            return reply
+        listed = "; ".join(f"\u201c{p}\u201d" for p in open_parts)
+        reply.text = (
+            f"{reply.text}\n\nI don't have an answer for {listed}, so I've asked a member of the {self._team()} team "
+            f"to follow up on that. {self._when_reply()}"
+        )
+        reply.handoff = True
+        reply.handoff_reason = "Still open: " + "; ".join(open_parts)
+        reply.quick_replies = []
+        reply.trace.setdefault("intents", []).append("open_parts")
+        reply.trace["open_parts"] = open_parts
+        return reply
 
     # --- understanding ---
 

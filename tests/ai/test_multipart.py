@@ -1,0 +1,21 @@
+"""A message of several questions gets every part answered, or the parts the knowledge cannot answer said to be open
+and handed to a person (the handoff reason names them), never half-answered silently (issue 18)."""
+
+from __future__ import annotations
+
+from chatpad import demo_data as D
+from tests.ai.test_greetings import first  # noqa: F401  (fixture)
+
+
+def test_a_part_the_knowledge_cannot_answer_is_handed_off_not_dropped(first):  # noqa: F811
+    reply = first("office hours? do you have a helipad?")
+    assert "9" in reply.text  # the hours are still answered
+    assert "helipad" in reply.text and "follow up" in reply.text, reply.text
+    assert reply.handoff is True
+    assert reply.extra["handoff_reason"] == "Still open: do you have a helipad"
+
+
+def test_every_part_answered_is_not_a_handoff(first):  # noqa: F811
+    reply = first("office hours? do you allow pets?")
+    assert D.AGENT_FAQS[0]["body"] in reply.text
+    assert reply.handoff is False, reply.text
