@@ -56,6 +56,29 @@ def test_one_list_of_every_channel_newest_first(client, shop):
     assert "1 waiting on a human" in html
 
 
+def test_new_means_a_person_has_something_to_do(client, db, shop):
+    """Unread messages the AI is answering, or of a resolved conversation, are not "new"; waiting on a human or
+    taken over and unread is (issue 21 triage)."""
+    shop.c_fb.human_takeover = False
+    db.session.commit()
+    login(client, shop.user.email)
+
+    def badges() -> dict[str, str]:
+        html = client.get("/admin/inbox/").get_data(as_text=True)
+        rows = re.findall(r'<li class="list-group-item inbox-row.*?</li>', html, re.S)
+        found = {}
+        for row in rows:
+            name = re.search(r'class="inbox-name stretched-link" href="[^"]+">([^<]+)</a>', row).group(1)
+            badge = re.search(r">(\d+ new)</span>", row)
+            found[name] = badge.group(1) if badge else ""
+        return found
+
+    assert badges() == {"John Smith": "", "Sarah Johnson": "1 new", "mike@example.com": ""}
+    shop.c_fb.human_takeover = True  # a person took John's over: his unread message is theirs to answer
+    db.session.commit()
+    assert badges()["John Smith"] == "1 new"
+
+
 def test_filters_combine_and_the_url_keeps_them(client, shop, inbox_make):
     """Channel, location, status and search narrow the list together; the form shows them from the URL."""
     login(client, shop.user.email)
