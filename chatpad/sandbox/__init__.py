@@ -25,6 +25,11 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     app.config.from_object(config_class)
     app.config.update(overrides)
     _configure_secrets(app)
+    # The sandbox's own process (python -m chatpad.sandbox, make run) logs every request line at INFO: the product's
+    # redaction (chatpad/redact.py) covers it too, so ?input_token=…, Authorization headers and tokens stay out.
+    from chatpad.redact import install_log_redaction
+
+    install_log_redaction(app.config)
 
     parts: list[tuple[str, str, str]] = []
     app.extensions["sandbox.parts"] = parts
