@@ -294,3 +294,17 @@ def test_reply_mime_survives_a_json_payload():
     raw = build_reply(_draft()).as_bytes()
     assert base64.b64decode(base64.b64encode(raw).decode()) == raw
     assert raw.isascii()
+
+
+def test_from_name_that_decodes_to_cr_lf_is_made_one_safe_line():
+    """A From name whose RFC 2047 word decodes to CR/LF (a header injection) is stored as one plain line, so the
+    reply's To header built from it stays valid instead of failing every reply (issue 16 item 7)."""
+    raw = (
+        b"From: =?utf-8?q?Eve=0D=0ABcc=3A_victim=40example=2Ecom?= <eve@example.com>\r\n"
+        b"To: palmharbor@mhpcommunities.com\r\nSubject: Hi\r\nMessage-ID: <crlf-1@example.com>\r\n"
+        b"Date: Mon, 7 Dec 2026 10:00:00 +0000\r\n\r\nDo you have a lot free?\r\n"
+    )
+    events = get_channel("email").parse(with_trace(raw, inbox="palmharbor@mhpcommunities.com", uid="7:43"))
+    name = events[0].message.metadata.sender_name
+    assert "\r" not in name and "\n" not in name
+    assert name == "Eve Bcc: victim@example.com"

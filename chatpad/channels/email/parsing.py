@@ -11,6 +11,8 @@ import hashlib
 import re
 from datetime import UTC, datetime
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -182,6 +184,17 @@ def all_msgids(value: str) -> list[str]:
     return list(seen)
 
 
+def _clean_name(name: str) -> str:
+    """A display name safe to put back in a header: RFC 2047 words can decode to CR/LF or other control
+    characters, which would make every reply's From/To header invalid (a crafted name broke every reply)."""
+    if "=?" in (name or ""):  # the lenient legacy path leaves encoded words undecoded
+        try:
+            name = str(make_header(decode_header(name)))
+        except (HeaderParseError, LookupError, UnicodeDecodeError, ValueError):
+            pass
+    return re.sub(r"\s+", " ", re.sub(r"[\x00-\x1f\x7f]", " ", name or "")).strip()[:200]
+
+
 def _addresses(msg: EmailMessage, name: str) -> list[tuple[str, str]]:
     result: list[tuple[str, str]] = []
     try:
@@ -192,14 +205,14 @@ def _addresses(msg: EmailMessage, name: str) -> list[tuple[str, str]]:
     if groups is not None:
         for addr in groups:
             if isinstance(addr, Address) and addr.addr_spec and "@" in addr.addr_spec:
-                result.append((addr.display_name or "", addr.addr_spec.lower()))
+                result.append((_clean_name(addr.display_name), addr.addr_spec.lower()))
         if result:
             return result
     # Malformed address lists: the lenient legacy parser still finds the addresses.
     raw = [v for k, v in msg.raw_items() if k.lower() == name]
     for display, address in getaddresses([str(v) for v in raw]):
         if "@" in address:
-            result.append((display, address.lower()))
+            result.append((_clean_name(display), address.lower()))
     return result
 
 
@@ -208,7 +221,7 @@ def _first_address(msg: EmailMessage, name: str) -> tuple[str, str]:
     if found:
         return found[0]
     display, address = parseaddr(_header(msg, name))
-    return display, address.lower() if "@" in address else ""
+    return _clean_name(display), address.lower() if "@" in address else ""
 
 
 def _parse_date(value: str) -> datetime | None:
