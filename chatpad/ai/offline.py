@@ -56,7 +56,9 @@ PERSON_RE = re.compile(
 )
 
 # Where one message asks several things: question marks, semicolons, new lines.
-SPLIT_PARTS_RE = re.compile(r"[?;\n]+")
+SPLIT_PARTS_RE = re.compile(
+    r"[?;\n]+|,?\s+and\s+(?=(?:do|does|is|are|can|what|whats|what's|how|when|where|will|any)\b)", re.IGNORECASE
+)
 
 HOURS_WORDS = ("open", "opens", "opened", "hours", "close", "closes", "closed", "closing", "what time")
 # "open" that is not about the office: open lots, open floor plan, open house…
@@ -433,6 +435,14 @@ class OfflineResponder:
             sub = OfflineResponder(self.ctx, question=part)._answer_question(Answer())
             if "unknown" in sub.trace.get("intents", []):
                 open_parts.append(part)
+            elif not sub.handoff:
+                # A part the whole-message matching left out ("what's the rent and do you allow pets?"): its answer
+                # is added, so every part the knowledge answers is answered.
+                missing = [p for p in sub.text.split("\n\n") if p.strip() and p.strip() not in reply.text]
+                if missing and len(missing) == len([p for p in sub.text.split("\n\n") if p.strip()]):
+                    reply.text = "\n\n".join([reply.text, *missing])
+                    reply.trace.setdefault("intents", []).extend(sub.trace.get("intents", []))
+                    reply.trace.setdefault("knowledge_ids", []).extend(sub.trace.get("knowledge_ids", []))
         if not open_parts or len(open_parts) == len(parts):
             return reply
         listed = "; ".join(f"\u201c{p}\u201d" for p in open_parts)

@@ -19,3 +19,12 @@ def test_every_part_answered_is_not_a_handoff(first):  # noqa: F811
     reply = first("office hours? do you allow pets?")
     assert D.AGENT_FAQS[0]["body"] in reply.text
     assert reply.handoff is False, reply.text
+
+
+def test_a_part_the_whole_message_matching_left_out_is_answered_too(first):  # noqa: F811
+    # Before: "office hours? lake access?" got the hours only, and "what's the rent and do you allow pets?" the pets.
+    reply = first("office hours? lake access?")
+    assert "open right now" in reply.text and "lake access" in reply.text, reply.text
+    reply = first("what's the rent and do you allow pets?")
+    assert "$685/month" in reply.text and D.AGENT_FAQS[0]["body"] in reply.text, reply.text
+    assert reply.handoff is False
