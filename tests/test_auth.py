@@ -104,3 +104,20 @@ def test_create_user_prompts_for_a_password(app, db, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(User).where(User.email == "agent@example.com")).check_password("typed-password-123")
+
+
+def test_an_unknown_address_costs_the_same_password_hash_as_a_known_one(client, make, monkeypatch):
+    """Account enumeration (issue 16 item 8): an unknown address answered in 6 ms, a known one in ~110 ms because
+    only the latter hashed the password. Both now run the same password-hash check (timings live in bench/)."""
+    import chatpad.models.org as org
+
+    checked = []
+    real = org.check_password_hash
+    monkeypatch.setattr(org, "check_password_hash", lambda h, p: checked.append(h.split("$")[0]) or real(h, p))
+    biz = make.business()
+
+    known = login(client, biz.user.email, "not the password")
+    unknown = login(client, "nobody-here@example.com", "not the password")
+    assert known.status_code == unknown.status_code == 401
+    assert "Wrong email or password." in unknown.get_data(as_text=True)
+    assert len(checked) == 2 and checked[0] == checked[1]  # one hash check each, same method and cost

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from chatpad.audit import record_audit
 from chatpad.extensions import db, limiter, login_manager
 from chatpad.models import User, utcnow
+from chatpad.models.org import verify_sign_in
 
 from . import bp
 from .forms import LoginForm
@@ -46,7 +47,7 @@ def login():
             flash(f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.", "error")
             return render_template("auth/login.html", form=form), 429
         user = db.session.scalar(select(User).where(func.lower(User.email) == email))
-        if user and user.active and user.check_password(form.password.data):
+        if verify_sign_in(user, form.password.data):
             clear_failures(email)
             login_user(user, remember=form.remember.data)
             user.last_login_at = utcnow()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import datetime
 
@@ -92,6 +93,26 @@ class User(UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+
+def verify_sign_in(user: User | None, password: str) -> bool:
+    """True when ``user`` exists, is active and ``password`` is theirs. The same password-hash work is done whether
+    or not the address exists (a dummy hash for an unknown or deactivated user), so sign-in time does not say which
+    addresses have accounts (issue 16 item 8)."""
+    if user is not None and user.active and user.password_hash:
+        return check_password_hash(user.password_hash, password)
+    check_password_hash(_dummy_password_hash(), password)
+    return False
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_password_hash() -> str:
+    """A hash made with the same method and cost as real ones, of a random password nobody knows."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(generate_password_hash(secrets.token_hex(16)))
+    return _DUMMY_HASH[0]
 
     def __str__(self) -> str:
         return self.name or self.email
