@@ -28,7 +28,11 @@ def init_integrations(app: Flask) -> None:
 
 
 def reauth_accounts() -> list:
-    """The signed-in user's organization's accounts that need reconnection (for the admin banner)."""
+    """The signed-in user's organization's accounts that need reconnection (for the admin banner).
+
+    Only needs_reauth (the provider refused the credentials: invalid_grant, AUTHENTICATIONFAILED). An account in
+    "error" (a mail server unreachable: DNS, refused, timeout) is not fixed by reconnecting; Integrations shows it
+    with its red dot and the network reason instead."""
     from chatpad.models import SocialAccount
 
     if not current_user or not current_user.is_authenticated:
@@ -38,7 +42,7 @@ def reauth_accounts() -> list:
             select(SocialAccount)
             .where(
                 SocialAccount.tenant_clause(current_user.organization_id),
-                SocialAccount.status.in_(("needs_reauth", "error")),
+                SocialAccount.status == "needs_reauth",
                 SocialAccount.is_active.is_(True),
             )
             .order_by(SocialAccount.account_name)

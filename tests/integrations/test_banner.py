@@ -70,3 +70,26 @@ def test_tab_lists_every_channel_with_location_health_and_last_message(app, make
     widget = html.split('data-channel="widget"')[1].split("</section>")[0]
     assert "forgelake.com" in widget
     assert "+ Connect More Pages" in html and "+ Connect Instagram" in html and "+ Connect Email" in html
+
+
+def test_network_failure_shows_its_reason_and_no_reconnect_banner(app, make, db):
+    """An inbox whose mail server can't be reached (DNS) is failing, with the network reason on Integrations, but no
+    page asks to reconnect it: reconnecting can't fix DNS (issue 16 item 13)."""
+    biz = make.business("Dunes")
+    reason = "imap.gmail.com:993: could not resolve the server's name (DNS)"
+    make.account(
+        biz.agent,
+        "email",
+        account_name="leasing@dunes.test",
+        account_id="leasing@dunes.test",
+        status="error",
+        last_error=reason,
+    )
+    db.session.commit()
+    client = app.test_client()
+    login(client, biz.user.email)
+    assert "to be reconnected" not in client.get("/admin/").get_data(as_text=True)
+    html = client.get("/admin/integrations/").get_data(as_text=True)
+    assert "to be reconnected" not in html
+    email = html.split('id="email"')[1].split("</section>")[0]
+    assert "status-bad" in email and "could not resolve the server&#39;s name (DNS)" in email
