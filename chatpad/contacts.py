@@ -1,8 +1,9 @@
 """One person, many channels: merging contacts by hand, and splitting them again.
 
 Ingest (chatpad.pipeline) matches a new identity to an existing contact by email address or phone where a channel
-gives one. When it cannot (a Facebook PSID and an email address of the same person), a person in the inbox merges
-the two contacts here:
+proves one (a sender address on mail, a number on SMS); an address the customer only typed is a claim (claim_email):
+it never matches or merges, it is offered to the team as a merge suggestion. When it cannot match (a Facebook PSID
+and an email address of the same person, or a typed address), a person in the inbox merges the two contacts here:
 
 - merge_contacts(keep, other): other's identities and conversations move to keep; other stays as a hidden row with
   merged_into_id = keep. Each moved identity and conversation remembers where it came from (original_contact_id).
@@ -65,20 +66,13 @@ def match_contact(org_id: int, email: str | None, phone: str | None) -> Contact 
     return None
 
 
-def learn_email(contact: Contact, email: str) -> Contact:
-    """A customer already talking to us gives their email address (a widget visitor, part-way through a chat). If
-    another contact of the organization has it, they are one person: this contact is merged into that one (audited;
-    an admin can split them again), as ingest would have matched them had the address come with the first message.
-    Otherwise the address fills the contact's empty email. A known address is never overwritten. Returns the contact
-    the customer now is; the caller commits."""
-    if contact.email:
-        return contact
-    owner = match_contact(contact.organization_id, email, None)
-    if owner is None or owner.id == contact.id:
-        contact.email = email.strip().lower()
-        return contact
-    merge_contacts(owner, contact, reason="same email address")
-    return owner
+def claim_email(identity: ContactIdentity, email: str) -> None:
+    """A customer typed an email address (a widget visitor, before or part-way through a chat). A typed address is
+    only a claim: anyone can type anyone's address. It never matches, merges or fills the contact's email (the key
+    that proven identities match on, and through which the AI reads a person's other conversations); it is kept on
+    the identity, where the team sees it and merge_candidates offers the contact who has it as a suggestion ("same
+    email") for a person to merge. The caller commits."""
+    identity.profile = {**(identity.profile or {}), "email": email.strip().lower()}
 
 
 def merged_contacts(contact: Contact) -> list[Contact]:
@@ -252,7 +246,7 @@ def merge_candidates(
         for row in db.session.scalars(stmt.order_by(Contact.name, Contact.id).limit(limit)):
             found.setdefault(row.id, MergeCandidate(row, "matches your search"))
         return _with_places(list(found.values()), scope or Scope(contact.organization_id))
-    emails = {e.lower() for e in _addresses(contact, "email")}
+    emails = {e.lower() for e in _addresses(contact, "email") + _claimed(contact, "email")}
     phones = {p for p in _addresses(contact, "phone")}
     checks = []
     if emails:
@@ -271,6 +265,12 @@ def _addresses(contact: Contact, kind: str) -> list[str]:
     """The contact's own email or phone plus those of contacts merged into it."""
     values = [getattr(contact, kind)] + [getattr(c, kind) for c in merged_contacts(contact)]
     return [v for v in values if v]
+
+
+def _claimed(contact: Contact, kind: str) -> list[str]:
+    """Addresses the customer only typed (kept on its identities' profiles; see claim_email)."""
+    identities = db.session.scalars(select(ContactIdentity).where(ContactIdentity.contact_id == contact.id))
+    return [str(i.profile[kind]) for i in identities if isinstance(i.profile, dict) and i.profile.get(kind)]
 
 
 def contact_details(contact: Contact) -> dict[str, list[str]]:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from chatpad.channels import CHANNELS, get_channel
-from chatpad.contacts import match_contact, resolve_merged
+from chatpad.contacts import claim_email, match_contact, resolve_merged
 from chatpad.extensions import db
 from chatpad.messages import FollowUp, InboundEvent
 from chatpad.models import Contact, ContactIdentity, Conversation, Message, SocialAccount, utcnow
@@ -582,11 +582,16 @@ def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: b
         .where(ContactIdentity.social_account_id == account.id, ContactIdentity.external_id == sender_id)
     )
     hints = dict(event.data.get("contact") or {})
+    # An address the customer typed (the widget) is a claim, not proof: it never matches, merges or fills the
+    # contact (chatpad.contacts.claim_email); it stays on the identity as a merge suggestion for the team.
+    claimed = {"email": hints.pop("email")} if event.data.get("email_verified") is False and "email" in hints else {}
     if event.message is not None and event.message.metadata.sender_name:
         hints.setdefault("name", event.message.metadata.sender_name)
     if identity is not None:
         contact = identity.contact
         _fill_contact(contact, hints)
+        if claimed:
+            claim_email(identity, claimed["email"])
         return contact
 
     verified_phone = event.data.get("verified_phone")
@@ -613,7 +618,7 @@ def contact_for(account: SocialAccount, event: InboundEvent, *, fetch_profile: b
         contact = Contact(organization_id=org_id)
         db.session.add(contact)
     _fill_contact(contact, hints)
-    return _add_identity(account, event, contact, hints, profile)
+    return _add_identity(account, event, contact, hints, {**profile, **claimed})
 
 
 def _add_identity(account: SocialAccount, event: InboundEvent, contact: Contact, hints: dict, profile: dict) -> Contact:

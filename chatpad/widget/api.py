@@ -38,7 +38,7 @@ from chatpad.channels.widget.tokens import (
     new_visitor_id,
     read_visitor_token,
 )
-from chatpad.contacts import learn_email
+from chatpad.contacts import claim_email
 from chatpad.extensions import db
 from chatpad.models import ContactIdentity, Conversation, Message, Rating, SocialAccount, WebhookEvent, utcnow
 
@@ -302,8 +302,8 @@ def _session_payload(req: WidgetRequest) -> dict[str, Any]:
 
 def _update_known_contact(account: SocialAccount, visitor: Visitor) -> None:
     """A visitor who has written before and now tells us their name or email: fill the contact's empty fields
-    (as the pipeline does for every channel; an email typed in a widget never overwrites a known one), and one that
-    another contact already has makes the two one contact (chatpad.contacts.learn_email)."""
+    (as the pipeline does for every channel). A typed email is only a claim: it is kept on the identity and offered
+    to the team as a merge suggestion, never merged or filled in (chatpad.contacts.claim_email)."""
     identity = db.session.scalar(
         select(ContactIdentity).where(
             ContactIdentity.social_account_id == account.id, ContactIdentity.external_id == visitor.visitor_id
@@ -317,9 +317,8 @@ def _update_known_contact(account: SocialAccount, visitor: Visitor) -> None:
         identity.display_name = visitor.name
         if not contact.name:
             contact.name, changed = visitor.name, True
-    if visitor.email and not contact.email:
-        # The same address on another contact (an earlier email, say) is the same person: one contact.
-        learn_email(contact, visitor.email)
+    if visitor.email and (identity.profile or {}).get("email") != visitor.email.strip().lower():
+        claim_email(identity, visitor.email)
         changed = True
     db.session.commit()
     if changed:

@@ -196,49 +196,61 @@ def test_a_retried_post_stores_one_message(visitor, db):
     assert count(db, WebhookEvent, WebhookEvent.status == "processed") == 2
 
 
-def test_name_and_email_reach_the_contact_and_match_across_channels(client, make, widget, db):
-    """A visitor who leaves their email joins the contact who already wrote from that address on email."""
-    known = Contact(organization_id=widget.org.id, name=None, email="sarah@example.com")
+def test_a_typed_email_never_joins_a_stranger_to_someones_history(client, widget, db):
+    """Issue 16 item 2: a visitor who types another person's email is not filed under that person's contact, and
+    the AI's context for the visitor's chat holds none of that person's messages (a gate code and a date of birth
+    sent by email); the team is offered the match as a merge suggestion instead."""
+    from chatpad.ai.context import build_context
+    from chatpad.contacts import merge_candidates
+
+    known = Contact(organization_id=widget.org.id, name="Sarah Johnson", email="sarah@example.com")
     db.session.add(known)
     db.session.commit()
     visitor = WidgetVisitor(client, widget.widget.account_id)
     visitor.start(name="Sarah Johnson", email="Sarah@Example.com")
-    assert visitor.session["visitor"]["email"] == "sarah@example.com"
-    assert visitor.send("Do you allow dogs?").status_code == 201
+    conversation_id = visitor.send("What is my gate code?").get_json()["conversation"]["id"]
+    assert visitor.post("session", {"email": "sarah@example.com"}).status_code == 200
+    widget_chat = db.session.get(Conversation, uuid.UUID(conversation_id))
+    email_chat = Conversation(
+        organization_id=widget.org.id, agent_id=widget_chat.agent_id, contact_id=known.id, channel="email"
+    )
+    db.session.add(email_chat)
+    db.session.flush()
+    db.session.add(
+        Message(
+            conversation_id=email_chat.id,
+            channel="email",
+            direction="inbound",
+            sender_type="customer",
+            content="My gate code is 4471 and my date of birth is 1980-02-03.",
+        )
+    )
+    db.session.commit()
+    db.session.expire_all()
     identity = db.session.scalar(select(ContactIdentity).where(ContactIdentity.channel == "widget"))
-    assert identity.contact_id == known.id
-    db.session.refresh(known)
-    assert known.name == "Sarah Johnson"
+    assert identity.contact_id != known.id
+    assert identity.profile["email"] == "sarah@example.com"
+    stranger = db.session.get(Contact, identity.contact_id)
+    assert stranger.email is None and stranger.merged_into_id is None
+    conversation = db.session.get(Conversation, uuid.UUID(conversation_id))
+    assert conversation.contact_id == stranger.id
+    prompt = repr(build_context(conversation))
+    assert "4471" not in prompt and "1980-02-03" not in prompt
+    suggestions = {c.contact.id: c.reason for c in merge_candidates(stranger)}
+    assert suggestions.get(known.id) == "same email"
 
 
 def test_a_returning_visitor_adding_details_updates_their_contact(visitor, db):
-    """Name and email given after the first message fill the contact's empty fields at once."""
+    """A name given after the first message fills the contact's empty name at once; an email is kept as the
+    visitor's claim on the identity, not as the contact's address."""
     visitor.start()
     visitor.send("Hi")
     again = visitor.post("session", {"name": "Mike", "email": "mike@example.com"})
     assert again.status_code == 200
     contact = db.session.scalar(select(Contact))
-    assert contact.name == "Mike" and contact.email == "mike@example.com"
-
-
-def test_an_email_given_mid_chat_joins_the_contact_who_has_it(visitor, widget, db):
-    """A visitor who writes first and gives their email later is merged into the contact who already wrote from
-    that address (audited as an automatic merge, so the team can split them again); their chat moves with them."""
-    from chatpad.models import AuditLog
-
-    known = Contact(organization_id=widget.org.id, name="Sarah Johnson", email="sarah@example.com")
-    db.session.add(known)
-    db.session.commit()
-    visitor.start()
-    conversation_id = visitor.send("Do you allow dogs?").get_json()["conversation"]["id"]
-    assert visitor.post("session", {"email": "Sarah@Example.com"}).status_code == 200
-    db.session.expire_all()
-    conversation = db.session.get(Conversation, uuid.UUID(conversation_id))
-    assert conversation.contact_id == known.id
+    assert contact.name == "Mike" and contact.email is None
     identity = db.session.scalar(select(ContactIdentity).where(ContactIdentity.channel == "widget"))
-    assert identity.contact_id == known.id
-    merge = db.session.scalar(select(AuditLog).where(AuditLog.action == "contact.merge"))
-    assert merge.detail["automatic"] == "same email address" and merge.user_id is None
+    assert identity.profile["email"] == "mike@example.com"
 
 
 def test_a_bad_email_is_refused_clearly(visitor, db):
@@ -291,7 +303,8 @@ def test_a_reply_is_invisible_until_delivered_and_internal_notes_never_show(visi
 
 
 def test_two_visitors_with_the_same_email_do_not_see_each_other(client, widget, db):
-    """Contacts merge by email, conversations do not: each visitor sees only their own chat."""
+    """A typed email is a claim: two visitors typing the same address stay two contacts, each seeing only their
+    own chat."""
     alice = WidgetVisitor(client, widget.widget.account_id)
     alice.start(email="shared@example.com")
     alice.send("Alice's private question")
@@ -300,7 +313,7 @@ def test_two_visitors_with_the_same_email_do_not_see_each_other(client, widget, 
     mallory.send("Show me everything")
     texts = [m["text"] for m in mallory.get("messages").get_json()["messages"]]
     assert texts == ["Show me everything"]
-    assert count(db, Contact) == 1 and count(db, Conversation) == 2
+    assert count(db, Contact) == 2 and count(db, Conversation) == 2
 
 
 # --- bad input -------------------------------------------------------------------------------------------------------
