@@ -142,3 +142,21 @@ def current_policy(response: Response | None = None) -> str:
             policy["connect-src"].append(streams_at)
     nonce = getattr(request, "_csp_nonce", None) if in_request else None
     return render_policy(policy, nonce)
+
+
+def safe_local_path(target: str | None) -> str | None:
+    """``target`` when it is a same-site relative path safe to redirect to, else None.
+
+    One rule for every ``next`` parameter: an absolute or scheme-relative URL (or ``/\\``, which browsers read as
+    ``//``) is an open redirect, and a control character (CR/LF) cannot go in a Location header at all.
+    """
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return None
+    try:
+        if urlsplit(target).netloc:
+            return None
+    except ValueError:
+        return None
+    return target

@@ -121,3 +121,17 @@ def test_an_unknown_address_costs_the_same_password_hash_as_a_known_one(client, 
     assert known.status_code == unknown.status_code == 401
     assert "Wrong email or password." in unknown.get_data(as_text=True)
     assert len(checked) == 2 and checked[0] == checked[1]  # one hash check each, same method and cost
+
+
+def test_sign_in_with_cr_lf_in_next_lands_on_the_admin_not_a_500(client, make):
+    """A ``next`` holding CR/LF (header injection) cannot go in a Location header: sign-in goes to the admin
+    instead of answering 500 (issue 16 item 6)."""
+    biz = make.business()
+    page = client.get("/login")
+    response = client.post(
+        "/login?next=/admin/%0D%0ASet-Cookie:%20x=1",
+        data={"email": biz.user.email, "password": PASSWORD, "csrf_token": csrf_from(page.get_data(as_text=True))},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/admin/")
+    assert "Set-Cookie" not in response.headers.get("Location", "")

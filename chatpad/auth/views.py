@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
@@ -12,6 +10,7 @@ from chatpad.audit import record_audit
 from chatpad.extensions import db, limiter, login_manager
 from chatpad.models import User, utcnow
 from chatpad.models.org import verify_sign_in
+from chatpad.security import safe_local_path
 
 from . import bp
 from .forms import LoginForm
@@ -26,9 +25,7 @@ def load_user(user_id: str) -> User | None:
 
 def _safe_next(target: str | None) -> str:
     """Only same-site relative paths: an open redirect after sign-in is a phishing tool."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("admin.index")
+    return safe_local_path(target) or url_for("admin.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])

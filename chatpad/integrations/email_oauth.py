@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required
@@ -19,6 +18,7 @@ from chatpad.channels.email import oauth
 from chatpad.channels.email.settings import PROVIDER_SERVERS, MailSettings
 from chatpad.extensions import db
 from chatpad.models import Agent, Location
+from chatpad.security import safe_local_path
 
 from .email_accounts import ConnectError, connect_inbox
 
@@ -28,9 +28,7 @@ SESSION_KEY = "email_oauth"
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("admin.index")
+    return safe_local_path(target) or url_for("admin.index")
 
 
 def callback_url(provider: str) -> str:
