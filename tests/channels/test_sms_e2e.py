@@ -240,3 +240,26 @@ def test_a_twilio_outage_is_retried(db, sms_account, twilio_sandbox, workers):
 def test_get_on_the_sms_webhook_has_no_handshake(client):
     assert client.get("/api/webhooks/sms").status_code == 404
     assert requests  # the module's HTTP client is used by the sandbox helpers
+
+
+def test_the_simulate_command_texts_as_a_customer_and_says_when_the_sandbox_is_down(
+    app, db, sms_account, twilio_sandbox, workers
+):
+    """`flask chatpad simulate sms --location … TEXT` posts through the sandbox's Twilio and ChatPad stores the text;
+    with no sandbox listening it says so in one line instead of a traceback."""
+    from chatpad.sandbox.twilio.cli import simulate_sms  # registered by the sandbox where enabled
+
+    sms_account()
+    app.config["SANDBOX_URL"] = twilio_sandbox.url
+    with app.app_context():
+        result = app.test_cli_runner().invoke(
+            simulate_sms, ["--location", twilio_sandbox.number(0), "--wait", "0", "Hello from the CLI"]
+        )
+    assert result.exit_code == 0 and "webhook delivered" in result.output, result.output
+    workers.run()
+    assert [m.content for m in messages(db, direction="inbound")] == ["Hello from the CLI"]
+
+    app.config["SANDBOX_URL"] = "http://127.0.0.1:9"  # the discard port: nothing listens
+    with app.app_context():
+        down = app.test_cli_runner().invoke(simulate_sms, ["--location", "0", "--wait", "0", "Anyone there?"])
+    assert down.exit_code == 1 and "is not reachable" in down.output and "Traceback" not in down.output

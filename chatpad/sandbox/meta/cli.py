@@ -10,14 +10,8 @@ import time
 
 import click
 import requests
-from flask import current_app
 
-
-def _sandbox_url() -> str:
-    url = current_app.config.get("SANDBOX_URL")
-    if not url:
-        raise click.ClickException("SANDBOX_URL is not set: the sandbox runs in development (make run starts it).")
-    return url.rstrip("/")
+from chatpad.sandbox.control_client import sandbox_url, simulate
 
 
 @click.command("facebook")
@@ -37,17 +31,11 @@ def simulate_facebook(
     page: str, sender: str, kind: str, payload: str | None, url: str | None, wait: float, text: str
 ) -> None:
     """Send TEXT to a Facebook Page as a customer, through the sandbox, and print the Page's reply."""
-    base = _sandbox_url()
+    base = sandbox_url()
     spec = {"page": page, "from": sender, "kind": kind, "text": text or None, "payload": payload, "url": url}
     if kind == "postback":
         spec["title"] = text
-    try:
-        response = requests.post(f"{base}/sandbox-api/meta/simulate", json=spec, timeout=30)
-    except requests.RequestException as exc:
-        raise click.ClickException(f"The sandbox at {base} is not reachable ({type(exc).__name__}). Is it running?")
-    data = response.json()
-    if not response.ok:
-        raise click.ClickException(data.get("error", f"HTTP {response.status_code}"))
+    data = simulate(base, "/sandbox-api/meta/simulate", spec)
     click.echo(f"{sender} → {data['page']}: {text or kind}")
     for delivery in data.get("deliveries", []):
         attempt = (delivery.get("attempts") or [{}])[-1]

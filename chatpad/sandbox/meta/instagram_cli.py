@@ -12,7 +12,8 @@ import time
 import click
 import requests
 
-from .cli import _sandbox_url
+from chatpad.sandbox.control_client import sandbox_url, simulate
+
 from .instagram import EVENT_KINDS, INBOUND_ATTACHMENTS
 
 
@@ -42,7 +43,7 @@ def simulate_instagram(
     text: str,
 ) -> None:
     """Act as a customer of an Instagram account through the sandbox, and print the account's reply."""
-    base = _sandbox_url()
+    base = sandbox_url()
     spec = {
         "account": account,
         "from": sender,
@@ -57,13 +58,7 @@ def simulate_instagram(
     }
     if kind == "postback":
         spec["title"] = text
-    try:
-        response = requests.post(f"{base}/sandbox-api/meta/instagram/simulate", json=spec, timeout=30)
-    except requests.RequestException as exc:
-        raise click.ClickException(f"The sandbox at {base} is not reachable ({type(exc).__name__}). Is it running?")
-    data = response.json()
-    if not response.ok:
-        raise click.ClickException(data.get("error", f"HTTP {response.status_code}"))
+    data = simulate(base, "/sandbox-api/meta/instagram/simulate", spec)
     click.echo(f"{sender} → @{data['username']}: {text or kind}")
     if data.get("story_url"):
         click.echo(f"  story {data['story_id']}: {data['story_url']}")

@@ -8,7 +8,8 @@ import time
 
 import click
 import requests
-from flask import current_app
+
+from chatpad.sandbox.control_client import sandbox_url, simulate
 
 
 @click.command("whatsapp")
@@ -19,17 +20,9 @@ from flask import current_app
 @click.argument("text", required=False, default="")
 def simulate_whatsapp(location: str, sender: str, photo: bool, wait: float, text: str) -> None:
     """Write TEXT to a community's WhatsApp number as a customer and print the reply."""
-    base = str(current_app.config.get("SANDBOX_URL") or "").rstrip("/")
-    if not base:
-        raise click.ClickException("SANDBOX_URL is not set: the sandbox runs in development (make run starts it).")
+    base = sandbox_url()
     spec = {"location": location, "from": sender, "text": text, "photo": photo}
-    try:
-        response = requests.post(f"{base}/sandbox-api/whatsapp/simulate", json=spec, timeout=30)
-    except requests.RequestException as exc:
-        raise click.ClickException(f"The sandbox at {base} is not reachable ({type(exc).__name__}). Is it running?")
-    data = response.json()
-    if not response.ok:
-        raise click.ClickException(data.get("error", f"HTTP {response.status_code}"))
+    data = simulate(base, "/sandbox-api/whatsapp/simulate", spec)
     click.echo(f"{data['from']} → {data['number']} (WhatsApp): {text or '(photo)'}")
     delivery = data["delivery"]
     attempt = (delivery.get("attempts") or [{}])[-1]

@@ -10,14 +10,8 @@ import time
 
 import click
 import requests
-from flask import current_app
 
-
-def _sandbox_url() -> str:
-    url = current_app.config.get("SANDBOX_URL")
-    if not url:
-        raise click.ClickException("SANDBOX_URL is not set: the sandbox runs in development (make run starts it).")
-    return url.rstrip("/")
+from chatpad.sandbox.control_client import sandbox_url, simulate
 
 
 @click.command("sms")
@@ -28,15 +22,9 @@ def _sandbox_url() -> str:
 @click.argument("text", required=False, default="")
 def simulate_sms(location: str, sender: str, photo: bool, wait: float, text: str) -> None:
     """Text TEXT to a community's number as a customer, through the sandbox's Twilio, and print the reply."""
-    base = _sandbox_url()
+    base = sandbox_url()
     spec = {"location": location, "from": sender, "text": text, "photo": photo, "wait": True}
-    try:
-        response = requests.post(f"{base}/sandbox-api/twilio/simulate", json=spec, timeout=30)
-    except requests.RequestException as exc:
-        raise click.ClickException(f"The sandbox at {base} is not reachable ({type(exc).__name__}). Is it running?")
-    data = response.json()
-    if not response.ok:
-        raise click.ClickException(data.get("error", f"HTTP {response.status_code}"))
+    data = simulate(base, "/sandbox-api/twilio/simulate", spec)
     click.echo(f"{data['from']} → {data['number']}: {text or '(photo)'}")
     delivery = data["delivery"]
     attempt = (delivery.get("attempts") or [{}])[-1]
