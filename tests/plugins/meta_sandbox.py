@@ -4,7 +4,7 @@ sent. `meta_sandbox` resets it before each test and points its webhooks at the l
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -121,8 +121,10 @@ class MetaSandbox:
 
 
 @pytest.fixture
-def meta_sandbox(sandbox_server, live_server) -> MetaSandbox:
-    """The sandbox's Meta, reset, with its webhooks going to the live app server."""
+def meta_sandbox(sandbox_server, live_server) -> Iterator[MetaSandbox]:
+    """The sandbox's Meta, reset, with its webhooks going to the live app server; reset again when the test ends, so
+    webhooks it still had to send (WhatsApp's statuses come a moment after the send) never reach the next test."""
     sandbox = MetaSandbox(sandbox_server.url, live_server.url)
     sandbox.reset()
-    return sandbox
+    yield sandbox
+    sandbox.reset()
