@@ -125,3 +125,12 @@ def test_message_reads_as_the_seeds_unified_message(make, db):
     assert unified.metadata.sender_name == "Jo"
     assert unified.media[0].url == "https://cdn.example/1.jpg"
     assert unified.to_dict()["direction"] == "inbound"
+
+
+def test_a_person_is_shown_by_name_or_else_email(db, make):
+    """The assignment dropdown, notifications and the audit log show people as str(user): never "<User 1>"."""
+    biz = make.business()
+    pat = make.user(biz.org, email="pat@lakeside.example.com")
+    assert str(pat) == "pat@lakeside.example.com"
+    pat.name = "Pat Agent"
+    assert str(pat) == "Pat Agent"

@@ -94,6 +94,9 @@ class User(UserMixin, db.Model):
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
+    def __str__(self) -> str:
+        return self.name or self.email
+
 
 def verify_sign_in(user: User | None, password: str) -> bool:
     """True when ``user`` exists, is active and ``password`` is theirs. The same password-hash work is done whether
@@ -113,9 +116,6 @@ def _dummy_password_hash() -> str:
     if not _DUMMY_HASH:
         _DUMMY_HASH.append(generate_password_hash(secrets.token_hex(16)))
     return _DUMMY_HASH[0]
-
-    def __str__(self) -> str:
-        return self.name or self.email
 
 
 class LocationMember(db.Model):
