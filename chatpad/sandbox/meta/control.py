@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+
+from chatpad.sandbox.recording import answer_bad_requests, control_spec
 
 from . import simulator
 from .simulator import SimulationError
@@ -27,20 +28,8 @@ def _dispatcher():
     return current_app.extensions["sandbox.meta.dispatcher"]
 
 
-def _spec() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if data is None:
-        data = request.form.to_dict()
-    if not isinstance(data, dict):
-        raise SimulationError("expected a JSON object")
-    return data
-
-
-@bp.errorhandler(SimulationError)
-@bp.errorhandler(ValueError)
-@bp.errorhandler(TypeError)
-def _bad_request(exc: Exception):
-    return jsonify(error=str(exc)), 400
+_spec = control_spec
+answer_bad_requests(bp)
 
 
 @bp.post("/reset")

@@ -27,6 +27,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
+from chatpad.sandbox.recording import answer_bad_requests, control_spec
+
 from .graph import GraphError, GraphRequest, route
 from .send_api import MESSAGING_TYPES, SENDER_ACTIONS, length_error, param_error
 from .simulator import SimulationError
@@ -579,20 +581,8 @@ def _world() -> World:
     return current_app.extensions["sandbox.meta.world"]
 
 
-def _spec() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if data is None:
-        data = request.form.to_dict()
-    if not isinstance(data, dict):
-        raise SimulationError("expected a JSON object")
-    return data
-
-
-@bp.errorhandler(SimulationError)
-@bp.errorhandler(ValueError)
-@bp.errorhandler(TypeError)
-def _bad_request(exc: Exception):
-    return jsonify(error=str(exc)), 400
+_spec = control_spec
+answer_bad_requests(bp)
 
 
 @bp.get("/accounts")

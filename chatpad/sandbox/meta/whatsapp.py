@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from chatpad import demo_data as D
+from chatpad.sandbox.recording import answer_bad_requests
 
 from .graph import GraphError, GraphRequest, route
 from .world import SEED_HOOKS, World
@@ -276,9 +277,7 @@ def _customer_message(world: World, number: WaNumber, wa_id: str, spec: dict[str
     return message
 
 
-@bp.errorhandler(ValueError)
-def _bad_request(exc: Exception):
-    return jsonify(error=str(exc)), 400
+answer_bad_requests(bp)
 
 
 @bp.post("/simulate")

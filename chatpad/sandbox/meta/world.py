@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import random
 import re
 import secrets
 import threading
@@ -23,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chatpad import demo_data as D
+from chatpad.sandbox.recording import Recorder
 
 # Messenger webhook fields a Page can be subscribed to (Page-level subscribed_apps), in Meta's names.
 MESSENGER_FIELDS = (
@@ -270,8 +270,12 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 
 
-class World:
+class World(Recorder):
     """All of the sandbox's Meta state. Every public method takes the lock."""
+
+    FAILURE_KINDS = FAILURE_KINDS
+    FailureRule = FailureRule
+    RequestRecord = RequestRecord
 
     def __init__(self, app_id: str, app_secret: str, base_url: str = "", webhook_base: str | None = None):
         self.lock = threading.RLock()
@@ -396,49 +400,3 @@ class World:
             if owner is None:
                 return None
             return self.pages[owner[0]], self.people[owner[1]]
-
-    # --- failures ---
-
-    def add_failure(self, kind: str, **options: Any) -> FailureRule:
-        if kind not in FAILURE_KINDS:
-            raise ValueError(f"unknown failure kind {kind!r}; one of {', '.join(FAILURE_KINDS)}")
-        with self.lock:
-            rule = FailureRule(id=next(self._ids), kind=kind, **options)
-            if rule.percent is not None and "count" not in options:
-                rule.count = None
-            self.failures.append(rule)
-            return rule
-
-    def take_failure(self, method: str, path: str) -> FailureRule | None:
-        """The failure to inject into this request, if a rule matches (counting it down)."""
-        with self.lock:
-            for rule in list(self.failures):
-                if not rule.matches(method, path):
-                    continue
-                if rule.skip > 0:
-                    rule.skip -= 1
-                    continue
-                if rule.percent is not None and random.random() * 100 >= rule.percent:
-                    continue
-                if rule.count is not None:
-                    rule.count -= 1
-                    if rule.count <= 0:
-                        self.failures.remove(rule)
-                return rule
-            return None
-
-    # --- the request log ---
-
-    def record_request(self, **fields: Any) -> RequestRecord:
-        with self.lock:
-            record = RequestRecord(id=next(self._ids), at=time.time(), **fields)
-            self.requests.append(record)
-            return record
-
-    def request_log(self, path: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
-        with self.lock:
-            return [
-                asdict(r)
-                for r in self.requests
-                if (path is None or path in r.path) and (method is None or r.method == method.upper())
-            ]

@@ -56,7 +56,7 @@ def _record_and_check(account_sid: str) -> Any:
     """Log the request, apply an injected failure, and authenticate it (20003 otherwise). Returns the account."""
     w = world()
     auth = request.authorization
-    record = w.record(
+    record = w.record_request(
         method=request.method,
         path=request.path,
         form={k: (v if len(v) > 1 else v[0]) for k, v in request.form.lists()},
@@ -198,12 +198,12 @@ def media(account_sid: str, message_sid: str, media_sid: str):
     w = world()
     rule = w.take_failure("GET", request.path)
     if rule is not None and rule.kind == "media_unavailable":
-        w.record(method="GET", path=request.path, form={}, auth_user=None, status=503, failure=rule.kind)
+        w.record_request(method="GET", path=request.path, form={}, auth_user=None, status=503, failure=rule.kind)
         return Response("Service Unavailable", status=503, mimetype="text/plain")
     if w.settings.get("enforce_media_auth"):
         _record_and_check(account_sid)
     else:
-        w.record(method="GET", path=request.path, form={}, auth_user=None)
+        w.record_request(method="GET", path=request.path, form={}, auth_user=None)
     item = w.media.get(media_sid)
     if item is None:
         raise _not_found(request.path.removeprefix("/twilio"))

@@ -7,11 +7,11 @@ numbers, accounts (with their secrets: this is a sandbox), API keys, opt-outs.
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
 from chatpad.channels.phone import maybe_e164
+from chatpad.sandbox.recording import answer_bad_requests, control_spec
 
 from . import simulator
 from .simulator import SimulationError
@@ -24,20 +24,8 @@ def _world() -> TwilioWorld:
     return current_app.extensions["sandbox.twilio.world"]
 
 
-def _spec() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if data is None:
-        data = request.form.to_dict()
-    if not isinstance(data, dict):
-        raise SimulationError("expected a JSON object")
-    return data
-
-
-@bp.errorhandler(SimulationError)
-@bp.errorhandler(ValueError)
-@bp.errorhandler(TypeError)
-def _bad_request(exc: Exception):
-    return jsonify(error=str(exc)), 400
+_spec = control_spec
+answer_bad_requests(bp)
 
 
 @bp.post("/reset")

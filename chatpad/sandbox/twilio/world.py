@@ -25,6 +25,7 @@ from typing import Any
 
 from chatpad import demo_data as D
 from chatpad.channels.sms import keywords
+from chatpad.sandbox.recording import Recorder
 
 # Customer numbers that behave like Twilio's failure cases.
 UNREACHABLE = "+15005550003"  # status callback undelivered, 30003
@@ -219,8 +220,12 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 
 
-class TwilioWorld:
+class TwilioWorld(Recorder):
     """All of the sandbox's Twilio state. Public methods take the lock."""
+
+    FAILURE_KINDS = FAILURE_KINDS
+    FailureRule = FailureRule
+    RequestRecord = RequestRecord
 
     def __init__(self, app_secret: str, webhook_base: str | None = None):
         self.lock = threading.RLock()
@@ -347,40 +352,6 @@ class TwilioWorld:
         return [m.public() | {"sender": "customer" if m.from_ == customer else "business"} for m in rows]
 
     # --- failures and the request log ---
-
-    def add_failure(self, kind: str, **options: Any) -> FailureRule:
-        if kind not in FAILURE_KINDS:
-            raise ValueError(f"unknown failure kind {kind!r}; one of {', '.join(FAILURE_KINDS)}")
-        with self.lock:
-            rule = FailureRule(id=next(self._ids), kind=kind, **options)
-            self.failures.append(rule)
-            return rule
-
-    def take_failure(self, method: str, path: str) -> FailureRule | None:
-        with self.lock:
-            for rule in list(self.failures):
-                if not rule.matches(method, path):
-                    continue
-                if rule.count is not None:
-                    rule.count -= 1
-                    if rule.count <= 0:
-                        self.failures.remove(rule)
-                return rule
-            return None
-
-    def record(self, **fields: Any) -> RequestRecord:
-        with self.lock:
-            record = RequestRecord(id=next(self._ids), at=time.time(), **fields)
-            self.requests.append(record)
-            return record
-
-    def request_log(self, path: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
-        with self.lock:
-            return [
-                asdict(r)
-                for r in self.requests
-                if (path is None or path in r.path) and (method is None or r.method == method.upper())
-            ]
 
     def store_media(self, content_type: str, data: bytes) -> str:
         media_sid = "ME" + hashlib.sha256(data + secrets.token_bytes(4)).hexdigest()[:32]
