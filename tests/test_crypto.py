@@ -76,3 +76,28 @@ def test_a_dropped_key_no_longer_decrypts_even_after_its_tokens_were_read():
     assert both.decrypt_column(token) == both.decrypt_column(token) == "page-token"
     with pytest.raises(InvalidToken):
         TokenCipher([new]).decrypt_column(token)
+
+
+def test_rotate_keys_reencrypts_calendar_secrets_too(app, make, db, database_url, redis_url):
+    """A calendar's OAuth tokens (or CalDAV password) must survive dropping the old key like an account's."""
+    from chatpad.models import Calendar
+
+    biz = make.business()
+    calendar = Calendar(
+        agent_id=biz.agent.id, location_id=biz.location.id, provider="caldav", name="Tours", account="ana",
+        remote_id="https://dav.example.com/ana/tours/", access_token="caldav-password-1",
+    )  # fmt: skip
+    db.session.add(calendar)
+    db.session.commit()
+    old_key, new_key = app.config["TOKEN_ENCRYPTION_KEYS"], Fernet.generate_key().decode()
+    overrides = dict(SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url)
+    rotating = create_app(TestConfig, TOKEN_ENCRYPTION_KEYS=f"{new_key},{old_key}", **overrides)
+    with rotating.app_context():
+        result = rotating.test_cli_runner().invoke(args=["chatpad", "rotate-keys"])
+    assert result.exit_code == 0, result.output
+    only_new = create_app(TestConfig, TOKEN_ENCRYPTION_KEYS=new_key, **overrides)
+    with only_new.app_context():
+        from chatpad.extensions import db as db2
+
+        assert db2.session.get(Calendar, calendar.id).access_token == "caldav-password-1"
+        db2.session.remove()

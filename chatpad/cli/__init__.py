@@ -12,10 +12,12 @@ from chatpad.crypto import get_cipher
 from chatpad.extensions import db
 from chatpad.models import ROLES, Organization, User
 
+from .calendar import connect_calendar
 from .email import connect_email
 
 bp = Blueprint("chatpad", __name__, cli_group="chatpad")
 bp.cli.add_command(connect_email)
+bp.cli.add_command(connect_calendar)
 
 
 @bp.cli.command("create-user")
@@ -83,7 +85,10 @@ def demo() -> None:
 
 
 # Tables and columns that hold encrypted secrets.
-ENCRYPTED_COLUMNS = {"social_accounts": ("access_token", "refresh_token")}
+ENCRYPTED_COLUMNS = {
+    "social_accounts": ("access_token", "refresh_token"),
+    "calendars": ("access_token", "refresh_token"),
+}
 
 
 @bp.cli.command("rotate-keys")

@@ -11,6 +11,7 @@ file replaces the urllib3 every other client of this app uses (docs/booking.md).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -124,9 +125,32 @@ class CalDAVClient(CalendarClient):
             raise _status_error(response.status, response.reason, "cancelling the event")
 
 
+@dataclass(frozen=True)
+class FoundCalendar:
+    """A calendar collection the server lists for the signed-in user."""
+
+    name: str
+    url: str
+
+
+def discover(url: str, username: str, password: str, timeout: float = 10.0) -> list[FoundCalendar]:
+    """The calendars of the user who signs in at `url` (a server, principal or calendar address): their principal's
+    calendar home, listed. Raises CalendarError with what failed (refused sign-in, unreachable, not CalDAV)."""
+    import caldav
+
+    try:
+        client = caldav.DAVClient(url=url, username=username, password=password, timeout=int(max(1, timeout)))
+        found = [
+            FoundCalendar(name=str(c.name or c.id or c.url), url=str(c.url)) for c in client.principal().calendars()
+        ]
+    except Exception as exc:  # noqa: BLE001 (the library raises its own and requests' errors)
+        raise _translate(exc, "finding the calendars") from None
+    return found
+
+
 def _status_error(status: int, reason: str | None, what: str) -> CalendarError:
     text = f"{LABEL} answered {status} {reason or ''}".rstrip() + f" while {what}"
     return CalendarError(text, transient=status in (429, 500, 502, 503, 504), status=status)
 
 
-__all__ = ["CalDAVClient", "EventGone", "parse_free_busy"]
+__all__ = ["CalDAVClient", "EventGone", "FoundCalendar", "discover", "parse_free_busy"]
