@@ -1,6 +1,7 @@
 """The token lifecycle: a daily health check of every Meta account, and refresh before expiry.
 
-Health (Facebook Pages, Instagram accounts): debug_token with the app token says whether the token is valid, until
+Health (Facebook Pages, Instagram accounts): debug_token with the app token (asked through the batch API, so the
+Page token is in a POST body, never a URL) says whether the token is valid, until
 when, and which permissions it still holds; GET subscribed_apps says whether Meta still delivers the Page's webhooks
 (Meta unsubscribes an app whose webhook endpoint failed for too long, platform-reference.md §A.3) and a missing
 subscription is renewed on the spot. Classification is by Meta's code and subcode, never by message text: 190 and the
@@ -9,9 +10,10 @@ entry, once per outage); transient codes mean "ask again later". An account that
 what waited for it is sent.
 
 Refresh: Instagram Login's 60-day tokens are renewed INSTAGRAM_REFRESH_BEFORE_DAYS before they expire
-(GET graph.instagram.com/refresh_access_token). Page tokens read with a long-lived user token never expire, so
-Facebook Pages and Page-linked Instagram accounts need no refresh. Google and Microsoft inboxes are refreshed by the
-email channel's own job (jobs.mail.refresh_mail_tokens), which uses the same account_needs_reauth.
+(GET graph.instagram.com/refresh_access_token, the token in the Authorization header). Page tokens read with a
+long-lived user token never expire, so Facebook Pages and Page-linked Instagram accounts need no refresh. Google and
+Microsoft inboxes are refreshed by the email channel's own job (jobs.mail.refresh_mail_tokens), which uses the same
+account_needs_reauth.
 """
 
 from __future__ import annotations
@@ -220,9 +222,11 @@ def refresh_instagram_token(account: SocialAccount) -> str:
     base = current_app.config["INSTAGRAM_GRAPH_URL"].rstrip("/")
     timeout = float(current_app.config.get("PLATFORM_HTTP_TIMEOUT", 10))
     try:
+        # The token as a Bearer header, never ?access_token= (docs/security.md: no token in a URL).
         response = requests.get(
             f"{base}/refresh_access_token",
-            params={"grant_type": "ig_refresh_token", "access_token": account.access_token},
+            params={"grant_type": "ig_refresh_token"},
+            headers={"Authorization": f"Bearer {account.access_token}"},
             timeout=timeout,
         )
         body = response.json()

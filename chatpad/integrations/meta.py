@@ -393,10 +393,13 @@ def app_token(config: Mapping[str, Any] | None = None) -> str:
 
 
 def debug_token(token: str, config: Mapping[str, Any] | None = None) -> TokenInfo:
-    """GET /debug_token?input_token=… with the app token. A dead input token is a TokenInfo with is_valid False and
-    Meta's error code/subcode; an error about the call itself (the app token, Meta down) raises SendError."""
+    """debug_token about `token`, asked with the app token. A dead input token is a TokenInfo with is_valid False and
+    Meta's error code/subcode; an error about the call itself (the app token, Meta down) raises SendError.
+
+    Meta documents debug_token only as GET ?input_token=<token>, which would put the Page token in a URL; it is asked
+    through the batch API instead (the relative URL in a POST body, the app token in the Authorization header)."""
     config = config or current_app.config
-    body = _graph(config).get("debug_token", token=app_token(config), params={"input_token": token})
+    body = _graph(config).get_in_body("debug_token", token=app_token(config), params={"input_token": token})
     data = body.get("data") or {}
     error = data.get("error") or {}
     expires = _int(data.get("expires_at"))

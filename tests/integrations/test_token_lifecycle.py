@@ -238,3 +238,42 @@ def test_reconnection_needed_emails_the_admins(forge, meta_sandbox, db, workers,
     mail = alert_smtp.messages[0]
     assert biz.user.email in mail["to"]
     assert b"Forge Lake Community needs to be reconnected" in mail["data"]
+
+
+def test_health_check_and_refresh_put_no_token_in_a_url(forge, app, db, make, meta_sandbox, workers):
+    """Issue 16 item 9: the daily check (debug_token, the webhook subscription) and Instagram's token refresh send
+    no token in a URL, where proxies and access logs keep it: every request the sandbox received had its tokens in
+    a header or a POST body, and the check still read the token's scopes."""
+    from jobs.accounts import refresh_expiring_tokens
+
+    _client, biz, account = forge
+    issued = meta_sandbox._call(
+        "POST",
+        "oauth/tokens",
+        json={"kind": "instagram", "subject": "17841400000000002", "expires_in": 5 * 86400, "age": 2 * 86400},
+    )
+    ig = make.account(
+        biz.agent,
+        "instagram",
+        account_id="17841400000000002",
+        access_token=issued["access_token"],
+        token_expires_at=utcnow() + timedelta(days=5),
+        meta={"login": "instagram", "username": "forgelakeig"},
+    )
+    assert check_account(fresh(db, account)).status == "ok"
+    assert refresh_expiring_tokens() == 1
+    workers.run("default")
+    assert fresh(db, ig).access_token != issued["access_token"]
+
+    secrets = {fresh(db, account).access_token, issued["access_token"], f"{app.config['META_APP_ID']}|"}
+    received = meta_sandbox.requests()
+    direct = [r for r in received if not r.get("batch")]
+    assert any(r["path"] == "instagram/refresh_access_token" for r in direct)
+    for record in direct:
+        assert record["token_source"] != "query", record
+        url_part = repr(sorted(record["query"].items()))
+        assert not any(secret in url_part for secret in secrets), record
+    inspected = [r for r in received if r["path"] == "debug_token"]
+    assert inspected and all(r["batch"] for r in inspected)
+    assert inspected[-1]["query"]["input_token"] == fresh(db, account).access_token
+    assert "pages_messaging" in fresh(db, account).meta["health"]["scopes"]

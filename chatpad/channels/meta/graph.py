@@ -3,16 +3,23 @@
 GRAPH_API_URL is the only difference between Meta and the sandbox. Tokens travel in the Authorization header (so they
 never appear in URLs or access logs), with appsecret_proof on every call ("Require App Secret" may be on).
 https://developers.facebook.com/docs/graph-api/securing-requests#appsecret_proof
+
+A read whose parameters are themselves secrets (debug_token's input_token: Meta documents it only as a query
+parameter) goes through the batch API instead (GraphClient.get_in_body): the request is POSTed, its relative URL in
+the form body, so the token reaches no request line, proxy or access log.
+https://developers.facebook.com/docs/graph-api/batch-requests
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json as jsonlib
 import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -59,7 +66,8 @@ class GraphClient:
         self.session.headers.setdefault("User-Agent", "ChatPad/1.0")
 
     def url(self, path: str) -> str:
-        return f"{self.base_url}/{self.version}/{path.lstrip('/')}"
+        path = path.lstrip("/")
+        return f"{self.base_url}/{self.version}/{path}" if path else f"{self.base_url}/{self.version}"
 
     def request(
         self,
@@ -69,18 +77,22 @@ class GraphClient:
         token: str,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        data: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """One Graph call; the decoded JSON body on success, else the classified SendError is raised."""
+    ) -> Any:
+        """One Graph call; the decoded JSON body on success, else the classified SendError is raised. `data` is a
+        form body (appsecret_proof then goes in it too)."""
         query = dict(params or {})
+        form = dict(data) if data is not None else None
         if self.app_secret:
-            query["appsecret_proof"] = appsecret_proof(token, self.app_secret)
+            (form if form is not None else query)["appsecret_proof"] = appsecret_proof(token, self.app_secret)
         try:
             response = self.session.request(
                 method,
                 self.url(path),
                 params=query,
                 json=json,
+                data=form,
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=timeout or self.timeout,
             )
@@ -92,7 +104,7 @@ class GraphClient:
             body = response.json()
         except ValueError:
             body = None
-        if response.ok and isinstance(body, dict) and "error" not in body:
+        if response.ok and (isinstance(body, list) or (isinstance(body, dict) and "error" not in body)):
             return body
         error = body.get("error") if isinstance(body, dict) else None
         exc = classify_graph_error(error, response.status_code, response.headers, platform=self.platform)
@@ -116,6 +128,32 @@ class GraphClient:
         self, path: str, *, token: str, json: Any = None, params: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         return self.request("POST", path, token=token, json=json, params=params)
+
+    def get_in_body(self, path: str, *, token: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """GET `path` with `params` through the batch API: POST /vX.Y with batch=[{method, relative_url}] in the
+        form body, so secret parameters stay out of every URL. The answer (or its classified SendError) is the one
+        Graph gave that request."""
+        relative = path.lstrip("/") + ("?" + urlencode(dict(params)) if params else "")
+        batch = [{"method": "GET", "relative_url": relative}]
+        answers = self.request("POST", "", token=token, data={"batch": jsonlib.dumps(batch)})
+        answer = answers[0] if isinstance(answers, list) and answers else None
+        if not isinstance(answer, dict):
+            # Graph answers null for a request of the batch that did not finish in time.
+            raise TransientSendError(f"{self.platform} did not finish the request (batch answer was empty)")
+        try:
+            body = jsonlib.loads(answer.get("body") or "null")
+        except ValueError:
+            body = None
+        status = int(answer.get("code") or 0)
+        if 200 <= status < 300 and isinstance(body, dict) and "error" not in body:
+            return body
+        headers = {h.get("name"): h.get("value") for h in answer.get("headers") or [] if isinstance(h, dict)}
+        error = body.get("error") if isinstance(body, dict) else None
+        exc = classify_graph_error(error, status or 500, headers, platform=self.platform)
+        if isinstance(exc, TransientSendError) and exc.retry_after is None:
+            exc.retry_after = retry_after_from(headers)
+        log.warning("graph batch GET %s -> HTTP %s code=%s subcode=%s", path, status, exc.code, exc.subcode)
+        raise exc
 
 
 _clients: dict[tuple, GraphClient] = {}

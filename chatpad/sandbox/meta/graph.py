@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
@@ -25,7 +26,7 @@ from .world import FailureRule, Token, World
 
 bp = Blueprint("sandbox_meta_graph", __name__, url_prefix="/graph")
 
-_VERSION = re.compile(r"^(v\d+\.\d+)/(.*)$")
+_VERSION = re.compile(r"^(v\d+\.\d+)(?:/(.*))?$")
 
 
 class GraphError(Exception):
@@ -231,7 +232,7 @@ def dispatch(path: str) -> Response:
     version = None
     matched = _VERSION.match(path)
     if matched:
-        version, path = matched.group(1), matched.group(2)
+        version, path = matched.group(1), matched.group(2) or ""
     path = path.strip("/")
     params = request.args.to_dict()
     form = request.form.to_dict() if request.form else {}
@@ -262,11 +263,67 @@ def dispatch(path: str) -> Response:
     if rule is not None:
         record.failure = rule.kind
         response = _injected(rule)
+    if response is None and request.method == "POST" and path == "" and "batch" in form:
+        response = _batch(world, version, form, token_value)
     if response is None:
         response = _handle(world, request.method, path, params, body, token_value)
     record.status = response.status_code
     record.response = response.get_json(silent=True) if response.is_json else response.get_data(as_text=True)[:500]
     return response
+
+
+BATCH_LIMIT = 50
+
+
+def _batch(world: World, version: str | None, form: dict[str, str], token: str | None) -> Response:
+    """POST /vX.Y with batch=[{"method", "relative_url", "body"?}] (https://developers.facebook.com/docs/graph-api/
+    batch-requests): each request is answered as {"code", "headers", "body": "<JSON text>"}, failures included,
+    inside one HTTP 200. A request may carry its own access_token; otherwise the batch's token is used. Each one is
+    recorded like a direct call, with batch=True (its parameters were in the POST body, not a URL)."""
+    try:
+        items = json.loads(form.get("batch") or "")
+    except ValueError:
+        items = None
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        error = GraphError("(#100) The parameter batch must be a JSON array of requests", 100)
+        return _json_response(error.body(), error.status)
+    if len(items) > BATCH_LIMIT:
+        error = GraphError(f"(#1) The batch may hold at most {BATCH_LIMIT} requests", 1)
+        return _json_response(error.body(), error.status)
+    answers = []
+    for item in items:
+        method = str(item.get("method") or "GET").upper()
+        parts = urlsplit(str(item.get("relative_url") or ""))
+        path = parts.path.strip("/")
+        matched = _VERSION.match(path)
+        if matched:
+            path = (matched.group(2) or "").strip("/")
+        query = dict(parse_qsl(parts.query))
+        inner_body = {k: _maybe_json(v) for k, v in parse_qsl(str(item.get("body") or ""))} or None
+        inner_token = query.get("access_token") or token
+        if "appsecret_proof" in form and "access_token" not in query:
+            query.setdefault("appsecret_proof", form["appsecret_proof"])
+        record = world.record_request(
+            method=method, path=path, version=version, query=query, json=None, form={}, token=inner_token,
+            token_source="batch", batch=True,  # noqa: S106
+        )  # fmt: skip
+        response = None
+        rule = world.take_failure(method, "/" + path)
+        if rule is not None:
+            record.failure = rule.kind
+            response = _injected(rule)
+        if response is None:
+            response = _handle(world, method, path, query, inner_body, inner_token)
+        record.status = response.status_code
+        record.response = response.get_json(silent=True) if response.is_json else response.get_data(as_text=True)[:500]
+        answers.append(
+            {
+                "code": response.status_code,
+                "headers": [{"name": k, "value": v} for k, v in response.headers.items()],
+                "body": response.get_data(as_text=True),
+            }
+        )
+    return _json_response(answers)
 
 
 def _maybe_json(value: str) -> Any:

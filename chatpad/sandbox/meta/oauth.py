@@ -591,9 +591,15 @@ def instagram_refresh(version: str | None = None):
     at least 24 hours old (https://developers.facebook.com/docs/instagram-platform/reference/refresh_access_token)."""
     world = _world()
     value = request.args.get("access_token") or ""
+    source = "query" if value else None
     auth = request.headers.get("Authorization", "")
     if not value and auth.lower().startswith("bearer "):
-        value = auth.split(None, 1)[1].strip()
+        value, source = auth.split(None, 1)[1].strip(), "bearer"
+    # Recorded with the Graph calls, so tests can see where the token travelled.
+    world.record_request(
+        method="GET", path="instagram/refresh_access_token", version=version, query=request.args.to_dict(),
+        json=None, form={}, token=value or None, token_source=source,
+    )  # fmt: skip
     if request.args.get("grant_type") != "ig_refresh_token":
         return _ig_error("Unsupported grant_type: expected ig_refresh_token", 100)
     with world.lock:

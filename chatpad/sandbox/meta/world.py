@@ -221,7 +221,8 @@ class RequestRecord:
     json: Any
     form: dict[str, Any]
     token: str | None
-    token_source: str | None  # "query" | "bearer" | "form"
+    token_source: str | None  # "query" | "bearer" | "form" | "batch"
+    batch: bool = False  # one request of a batch: its URL and parameters came in a POST body
     status: int | None = None
     response: Any = None
     failure: str | None = None
