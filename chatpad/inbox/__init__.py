@@ -9,7 +9,7 @@ from flask import Flask
 from flask_admin import Admin
 from flask_login import current_user
 
-from chatpad.models import utcnow
+from chatpad.models import channel_label, utcnow
 
 
 def reltime(when: datetime | None, now: datetime | None = None) -> str:
@@ -40,6 +40,7 @@ def init_inbox(admin: Admin, app: Flask) -> None:
     admin.add_view(AnalyticsView(name="Analytics", endpoint="analytics", url="/admin/analytics"))
     app.jinja_env.filters["reltime"] = reltime
     app.jinja_env.filters["duration"] = format_duration
+    app.jinja_env.filters["channel_label"] = channel_label
 
     @app.context_processor
     def _bell():

@@ -38,11 +38,10 @@ from chatpad.models import (
     Message,
     Scope,
     SocialAccount,
+    channel_label,
     utcnow,
 )
 
-# How channels are named where .title() would not do ("Sms").
-CHANNEL_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
 PERIOD_DAYS = (7, 30, 90)
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -424,9 +423,7 @@ def build_report(scope: Scope | int, period: Period) -> Report:
         grouped = _grouped_python(rows)
 
     by_channel = [
-        _to_stats(key, CHANNEL_LABELS.get(key, key.title()), values)
-        for (dim, key), values in grouped.items()
-        if dim == "channel"
+        _to_stats(key, channel_label(key), values) for (dim, key), values in grouped.items() if dim == "channel"
     ]
     by_channel.sort(key=lambda s: (-s.conversations, s.key))
     location_keys = [key for (dim, key) in grouped if dim == "location"]

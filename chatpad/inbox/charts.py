@@ -9,6 +9,8 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
+from chatpad.models import channel_label
+
 CHANNEL_COLORS = {
     "facebook": "#1877f2",
     "instagram": "#c13584",
@@ -169,7 +171,7 @@ def daily_columns(
         body.append(
             f'<rect x="{legend_x}" y="{height - 16}" width="10" height="10" '
             f'fill="{CHANNEL_COLORS.get(channel, "#999")}"></rect>'
-            f'<text x="{legend_x + 14}" y="{height - 7}" fill="#343a40">{escape(channel.title())}</text>'
+            f'<text x="{legend_x + 14}" y="{height - 7}" fill="#343a40">{escape(channel_label(channel))}</text>'
         )
         legend_x += 30 + 7 * len(channel)
     return _svg(width, height, title, body)

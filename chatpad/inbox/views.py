@@ -44,6 +44,7 @@ from chatpad.models import (
     Scope,
     SocialAccount,
     User,
+    channel_label,
     utcnow,
 )
 from chatpad.notify import notify_assigned
@@ -613,7 +614,10 @@ class AnalyticsView(SecureViewMixin, BaseView):
             ),
             "locations": hbar_chart(location_rows, title="Conversations per location (top 20)", color="#28a745"),
             "failures": hbar_chart(
-                [(f"{f['channel'].title()}: {f['reason']}", f["count"], str(f["count"])) for f in report.failures[:12]],
+                [
+                    (f"{channel_label(f['channel'])}: {f['reason']}", f["count"], str(f["count"]))
+                    for f in report.failures[:12]
+                ],
                 title="Failed sends by reason",
                 color="#dc3545",
                 label_width=260,

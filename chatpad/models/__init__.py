@@ -1,6 +1,6 @@
 """The data model (docs/architecture.md §3). Every row a user can reach is scoped by organization."""
 
-from .account import ACCOUNT_STATUSES, CHANNELS, SocialAccount
+from .account import ACCOUNT_STATUSES, CHANNEL_LABELS, CHANNELS, SocialAccount, channel_label
 from .agent import KNOWLEDGE_KINDS, Agent, KnowledgeItem, Location, agent_ids_of
 from .base import utcnow
 from .booking import (
@@ -50,6 +50,8 @@ __all__ = [
     "ACCOUNT_STATUSES",
     "ACTIVITY_COUNTERS",
     "CHANNELS",
+    "CHANNEL_LABELS",
+    "channel_label",
     "CONVERSATION_STATUSES",
     "DELETION_REQUEST_STATUSES",
     "EVENT_STATUSES",

@@ -15,6 +15,21 @@ from .agent import Agent, Location, agent_ids_of
 from .base import JSONType, UTCDateTime, created_at_column, updated_at_column, uuid_pk
 
 CHANNELS = ("widget", "facebook", "instagram", "email", "sms", "whatsapp")
+# How each channel is named on screens (|channel_label in templates): "SMS" and "WhatsApp", not "Sms", "Whatsapp".
+CHANNEL_LABELS = {
+    "widget": "Widget",
+    "facebook": "Facebook",
+    "instagram": "Instagram",
+    "email": "Email",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+}
+
+
+def channel_label(key: str | None) -> str:
+    """A channel key as the admin reads it ("whatsapp" → "WhatsApp")."""
+    return CHANNEL_LABELS.get(key or "", (key or "").title())
+
 
 # Health of an account, shown as a dot on the Integrations tab.
 ACCOUNT_STATUSES = ("connected", "needs_reauth", "error", "disconnected")

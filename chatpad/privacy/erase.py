@@ -24,6 +24,7 @@ from flask import current_app
 from sqlalchemy import delete, func, or_, select, text
 
 from chatpad.audit import record_audit
+from chatpad.channels import CHANNELS, get_channel
 from chatpad.extensions import db
 from chatpad.models import (
     Attachment,
@@ -304,28 +305,32 @@ def _escape_like(value: str) -> str:
 
 
 def _delete_events_mentioning(identities: Iterable[ContactIdentity]) -> int:
-    """Raw deliveries still kept (see WEBHOOK_EVENT_RETENTION_DAYS) that carry one of these platform ids: duplicates
-    and deliveries whose message was never stored are not linked from any message, but they hold the person's data
-    all the same. Meta ids are matched as JSON strings ("1234…"), addresses as they appear in the raw mail."""
+    """Raw deliveries still kept (see WEBHOOK_EVENT_RETENTION_DAYS) that carry one of these platform ids: duplicates,
+    delivery receipts and deliveries whose message was never stored are not linked from any message, but they hold
+    the person's data all the same. Each channel says how its raw bodies write the id (Channel.webhook_needles):
+    Meta ids as JSON strings ("1234…"), addresses as in the raw mail, a WhatsApp number as digits without "+"
+    ("16505551234"), an SMS number form-encoded (From=%2B1…)."""
     deleted = 0
     dialect = db.engine.dialect.name
+    if dialect == "postgresql":
+        condition = "position(CAST(:needle AS bytea) in body) > 0"
+    else:
+        condition = "instr(body, CAST(:needle AS BLOB)) > 0"
     for identity in identities:
         if not identity.external_id:
             continue
-        needle = identity.external_id if "@" in identity.external_id else f'"{identity.external_id}"'
-        if dialect == "postgresql":
-            condition = text("position(CAST(:needle AS bytea) in body) > 0")
-        else:
-            condition = text("instr(body, CAST(:needle AS BLOB)) > 0")
-        ids = list(
-            db.session.scalars(
-                select(WebhookEvent.id).where(
-                    WebhookEvent.channel == identity.channel, condition.bindparams(needle=needle.encode())
+        if identity.channel not in CHANNELS:
+            continue  # no adapter, so no raw deliveries of its own
+        for needle in get_channel(identity.channel).webhook_needles(identity.external_id):
+            ids = list(
+                db.session.scalars(
+                    select(WebhookEvent.id).where(
+                        WebhookEvent.channel == identity.channel, text(condition).bindparams(needle=needle)
+                    )
                 )
             )
-        )
-        if ids:
-            deleted += _rowcount(delete(WebhookEvent).where(WebhookEvent.id.in_(ids)))
+            if ids:
+                deleted += _rowcount(delete(WebhookEvent).where(WebhookEvent.id.in_(ids)))
     return deleted
 
 
