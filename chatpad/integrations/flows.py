@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flask import current_app, session
+from flask import current_app, request, session, url_for
 
 from chatpad.crypto import get_cipher
 from chatpad.queue import get_redis
@@ -123,3 +123,11 @@ def end_flow(flow: Flow) -> None:
     """Forget the flow (its tokens with it)."""
     get_redis().delete(_key(flow.id))
     session[SESSION_KEY] = [i for i in session.get(SESSION_KEY, []) if i != flow.id]
+
+
+def redirect_uri_for(endpoint: str) -> str:
+    """The OAuth redirect URI: PUBLIC_URL in production (what the Meta/Google/Microsoft apps list), else the address
+    the browser is using, so the session cookie survives the round trip on a laptop."""
+    path = url_for(endpoint)
+    base = current_app.config.get("PUBLIC_URL") if current_app.config.get("ENV_NAME") == "production" else None
+    return (base or request.host_url).rstrip("/") + path

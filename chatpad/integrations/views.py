@@ -24,9 +24,10 @@ from chatpad.extensions import db
 from chatpad.models import Agent, SocialAccount, utcnow
 
 from . import connect, meta, sms
+from .calendar_views import CalendarScreens
 from .connect import Holder
 from .email_views import EmailScreens
-from .flows import Flow, FlowError, end_flow, load_flow, save_flow, start_flow
+from .flows import Flow, FlowError, end_flow, load_flow, redirect_uri_for, save_flow, start_flow
 from .matching import best_match
 from .sms_views import SmsScreens
 
@@ -54,15 +55,7 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     return "just now"
 
 
-def redirect_uri_for(endpoint: str) -> str:
-    """The OAuth redirect URI: PUBLIC_URL in production (what the Meta/Google/Microsoft apps list), else the address
-    the browser is using, so the session cookie survives the round trip on a laptop."""
-    path = url_for(endpoint)
-    base = current_app.config.get("PUBLIC_URL") if current_app.config.get("ENV_NAME") == "production" else None
-    return (base or request.host_url).rstrip("/") + path
-
-
-class IntegrationsView(EmailScreens, SmsScreens, SecureViewMixin, BaseView):
+class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, SecureViewMixin, BaseView):
     """/admin/integrations: one agent's accounts by channel, and the connection flows."""
 
     # --- helpers ---
@@ -158,6 +151,7 @@ class IntegrationsView(EmailScreens, SmsScreens, SecureViewMixin, BaseView):
             widget_settings_url=self._widget_settings_url(),
             widget_url=_widget_url,
             email_ready=self.email_available(),
+            calendars=self.calendar_groups(agent),
         )
 
     def _widget_settings_url(self) -> str | None:
