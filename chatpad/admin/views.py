@@ -26,8 +26,8 @@ from sqlalchemy import false as sa_false
 from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 from werkzeug.utils import secure_filename
-from wtforms import PasswordField, SelectField, TextAreaField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+from wtforms import IntegerField, PasswordField, SelectField, TextAreaField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from chatpad import csvfile
 from chatpad.audit import record_audit
@@ -44,6 +44,7 @@ from chatpad.models import (
     Notification,
     Scope,
     SocialAccount,
+    TourType,
     User,
     utcnow,
 )
@@ -244,6 +245,27 @@ class AgentView(TenantModelView):
         return self.model(organization_id=current_org_id())
 
 
+# The location's tour type (chatpad.booking): (column, label, lowest, highest, help). Minutes unless named otherwise.
+TOUR_FIELDS = (
+    ("duration_minutes", "Tour length (minutes)", 10, 480, "How long a tour takes."),
+    ("interval_minutes", "Start a tour every (minutes)", 5, 240, "Tours start on this grid from the opening time."),
+    ("buffer_before_minutes", "Free time before a tour (minutes)", 0, 240, "Kept clear of other events."),
+    ("buffer_after_minutes", "Free time after a tour (minutes)", 0, 240, "Kept clear of other events."),
+    ("min_notice_minutes", "Minimum notice (minutes)", 0, 20160, "No tour sooner than this from now."),
+    ("horizon_days", "Book up to (days ahead)", 1, 90, "How far ahead customers can book."),
+    ("max_per_day", "Most tours a day", 0, 100, "Across the location's calendars; 0 for no limit."),
+)
+
+
+def _tour_fields() -> dict:
+    return {
+        column: IntegerField(
+            label, validators=[Optional(), NumberRange(min=low, max=high)], description=f"{hint} {low}–{high}."
+        )
+        for column, label, low, high, hint in TOUR_FIELDS
+    }
+
+
 class LocationView(TenantModelView):
     column_list = ["name", "agent", "timezone", "address", "phone"]
     column_searchable_list = ["name", "address", "phone"]
@@ -261,7 +283,9 @@ class LocationView(TenantModelView):
         "website",
         "booking_url",
         "hours",
+        *(column for column, *_ in TOUR_FIELDS),
     ]
+    form_extra_fields = _tour_fields()
     form_overrides = {"hours": HoursField, "timezone": SelectField}
     form_args = {
         "name": {"validators": [DataRequired(), Length(max=200)]},
@@ -277,10 +301,48 @@ class LocationView(TenantModelView):
             form.agent.data = _default_agent()
         return form
 
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        if request.method == "GET" and obj is not None:
+            row = db.session.get(TourType, obj.id) or _default_tour_type()
+            for column, *_ in TOUR_FIELDS:
+                getattr(form, column).data = getattr(row, column)
+        return form
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        if request.method == "GET":
+            defaults = _default_tour_type()
+            for column, *_ in TOUR_FIELDS:
+                getattr(form, column).data = getattr(defaults, column)
+        return form
+
     def on_model_change(self, form, model, is_created):
         if not valid_timezone(model.timezone):
             raise ValidationError(f"Unknown timezone {model.timezone!r}.")
         super().on_model_change(form, model, is_created)
+
+    def after_model_change(self, form, model, is_created):
+        """The tour type is saved beside the location (a field left empty keeps its value)."""
+        row = db.session.get(TourType, model.id)
+        if row is None:
+            row = _default_tour_type()
+            row.location_id = model.id
+            db.session.add(row)
+        for column, *_ in TOUR_FIELDS:
+            value = getattr(form, column).data
+            if value is not None:
+                setattr(row, column, value)
+        db.session.commit()
+
+
+def _default_tour_type() -> TourType:
+    """A TourType with the model's defaults filled in (SQLAlchemy sets them only on insert)."""
+    row = TourType()
+    for column in TourType.__table__.columns:
+        if getattr(row, column.key) is None and column.default is not None and not callable(column.default.arg):
+            setattr(row, column.key, column.default.arg)
+    return row
 
 
 class _PerRequest:

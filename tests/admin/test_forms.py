@@ -97,3 +97,49 @@ def test_user_form_sets_password_and_refuses_self_demotion(client, db, make):
     assert "You cannot deactivate yourself or change your own role." in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(User, biz.user.id).role == "owner"
+
+
+def test_tour_type_is_edited_with_the_location_and_books_by_it(client, db, make):
+    """Duration, interval, buffers, notice, horizon and the daily limit are set in the location's form, and the
+    slots offered follow them."""
+    from datetime import UTC, datetime
+
+    from chatpad.booking.service import rules_of, schedule_of, tour_type, zone_of
+    from chatpad.booking.slots import compute_slots
+    from chatpad.models import TourType
+
+    biz = make.business()
+    login(client, biz.user.email)
+    edit_url = f"/admin/locations/edit/?id={biz.location.id}"
+    page = client.get(edit_url).get_data(as_text=True)
+    assert 'name="duration_minutes"' in page and 'value="30"' in page  # the defaults are shown
+    form = _location_form(page, biz.agent.id, name=biz.location.name, duration_minutes="60", interval_minutes="60",
+                          buffer_before_minutes="10", buffer_after_minutes="20", min_notice_minutes="1440",
+                          horizon_days="7", max_per_day="3")  # fmt: skip
+    response = client.post(edit_url, data=form)
+    assert response.status_code == 302
+    db.session.expire_all()
+    row = db.session.get(TourType, biz.location.id)
+    assert (row.duration_minutes, row.interval_minutes, row.buffer_before_minutes, row.buffer_after_minutes,
+            row.min_notice_minutes, row.horizon_days, row.max_per_day) == (60, 60, 10, 20, 1440, 7, 3)  # fmt: skip
+    location = db.session.get(Location, biz.location.id)
+    now = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)  # a Sunday; the form opens Mondays only
+    slots = compute_slots(schedule_of(location), zone_of(location), rules_of(tour_type(location)), {"c": []}, now=now)
+    assert slots and all((s.end - s.start).total_seconds() == 3600 for s in slots)
+    assert min(s.start for s in slots) == datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a day's notice: Monday 9:00
+    assert 'value="60"' in client.get(edit_url).get_data(as_text=True)
+
+
+def test_a_tour_setting_out_of_range_is_explained_and_nothing_saved(client, db, make):
+    from chatpad.models import TourType
+
+    biz = make.business()
+    login(client, biz.user.email)
+    edit_url = f"/admin/locations/edit/?id={biz.location.id}"
+    page = client.get(edit_url).get_data(as_text=True)
+    response = client.post(edit_url, data=_location_form(page, biz.agent.id, name="Renamed", duration_minutes="0"))
+    assert response.status_code == 200
+    assert "Number must be between 10 and 480" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(TourType, biz.location.id) is None
+    assert db.session.get(Location, biz.location.id).name != "Renamed"
