@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask import g, has_app_context
+from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import create_engine, inspect, make_url, text
 from werkzeug.serving import make_server
@@ -191,6 +193,23 @@ def login(client, email: str, password: str = factories.PASSWORD):
         "/login",
         data={"email": email, "password": password, "csrf_token": csrf_from(page.get_data(as_text=True))},
     )
+
+
+class OwnBrowser(FlaskClient):
+    """A test client that behaves like a browser of its own: before each request it drops what Flask-Login and
+    Flask-WTF cached on `g` (the test's app context outlives requests, so `g` would carry another client's signed-in
+    user into this one, and a replayed cookie would seem to work or fail for the wrong reason)."""
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            g.pop("_login_user", None)
+            g.pop("csrf_token", None)
+        return super().open(*args, **kwargs)
+
+
+def own_browser(app) -> OwnBrowser:
+    """A fresh browser (no cookies) whose requests see only its own cookies."""
+    return OwnBrowser(app, app.response_class, use_cookies=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from sqlalchemy import select
 
 from chatpad.models import AuditLog, User
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, login, own_browser
 from tests.factories import PASSWORD
 
 
@@ -135,3 +135,154 @@ def test_sign_in_with_cr_lf_in_next_lands_on_the_admin_not_a_500(client, make):
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/admin/")
     assert "Set-Cookie" not in response.headers.get("Location", "")
+
+
+# --- sessions end when they should (issue 16 item 4) ----------------------------------------------------------------
+
+
+def _cookie(browser, name: str) -> str:
+    cookie = browser.get_cookie(name)
+    assert cookie is not None, f"no {name} cookie"
+    return cookie.value
+
+
+def _replay(app, **cookies: str):
+    """A new browser that holds only these copied cookies, asking for the admin."""
+    thief = own_browser(app)
+    for name, value in cookies.items():
+        thief.set_cookie(name, value)
+    return thief.get("/admin/")
+
+
+def _signed_out(response) -> bool:
+    return response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def _sign_in(app, email: str, password: str = PASSWORD, remember: bool = False):
+    browser = own_browser(app)
+    page = browser.get("/login").get_data(as_text=True)
+    data = {"email": email, "password": password, "csrf_token": csrf_from(page)}
+    if remember:
+        data["remember"] = "y"
+    assert browser.post("/login", data=data).status_code == 302
+    return browser
+
+
+def _sign_out(browser) -> None:
+    token = csrf_from(browser.get("/admin/").get_data(as_text=True))
+    assert browser.post("/logout", data={"csrf_token": token}).status_code == 302
+
+
+def test_a_copied_session_cookie_stops_working_after_sign_out(app, make):
+    biz = make.business()
+    browser = _sign_in(app, biz.user.email)
+    name = app.config["SESSION_COOKIE_NAME"]
+    copied = _cookie(browser, name)
+    assert _replay(app, **{name: copied}).status_code == 200  # the copy works while the session lasts
+
+    _sign_out(browser)
+
+    assert _signed_out(_replay(app, **{name: copied}))
+    assert _signed_out(browser.get("/admin/"))
+
+
+def test_a_remember_me_cookie_stops_working_after_sign_out(app, make):
+    biz = make.business()
+    browser = _sign_in(app, biz.user.email, remember=True)
+    name = app.config["REMEMBER_COOKIE_NAME"]
+    copied = _cookie(browser, name)
+    assert _replay(app, **{name: copied}).status_code == 200  # alone, it signs a new browser in
+
+    _sign_out(browser)
+
+    assert _signed_out(_replay(app, **{name: copied}))
+
+
+def test_the_remember_me_cookie_is_not_a_fixed_function_of_the_user(app, make):
+    """It was an HMAC of the user id alone: the same value at every sign-in, valid until SECRET_KEY changed."""
+    biz = make.business()
+    name = app.config["REMEMBER_COOKIE_NAME"]
+    first = _sign_in(app, biz.user.email, remember=True)
+    before = _cookie(first, name)
+    _sign_out(first)
+    after = _cookie(_sign_in(app, biz.user.email, remember=True), name)
+    assert before != after
+    assert _signed_out(_replay(app, **{name: before}))
+
+
+def _edit_user(browser, user, **fields):
+    page = browser.get(f"/admin/users/edit/?id={user.id}").get_data(as_text=True)
+    data = {"email": user.email, "role": user.role, "active": "y", "csrf_token": csrf_from(page), **fields}
+    if not data["active"]:
+        del data["active"]
+    return browser.post(f"/admin/users/edit/?id={user.id}", data=data)
+
+
+def test_a_password_change_ends_the_other_sessions_but_not_this_one(app, make):
+    biz = make.business()
+    session_name, remember_name = app.config["SESSION_COOKIE_NAME"], app.config["REMEMBER_COOKIE_NAME"]
+    laptop = _sign_in(app, biz.user.email, remember=True)
+    phone = _sign_in(app, biz.user.email, remember=True)
+    phone_session, phone_remember = _cookie(phone, session_name), _cookie(phone, remember_name)
+
+    response = _edit_user(laptop, biz.user, new_password="a-new-long-password")
+    assert response.status_code == 302
+
+    assert laptop.get("/admin/").status_code == 200  # the browser that changed it stays signed in
+    laptop_remember = _cookie(laptop, remember_name)
+    assert laptop_remember != phone_remember and _replay(app, **{remember_name: laptop_remember}).status_code == 200
+    assert _signed_out(phone.get("/admin/"))
+    assert _signed_out(_replay(app, **{session_name: phone_session}))
+    assert _signed_out(_replay(app, **{remember_name: phone_remember}))
+
+
+def test_an_admin_changing_someones_password_or_role_ends_their_sessions(app, make):
+    biz = make.business()
+    colleague = make.user(biz.org, role="admin")
+    owner = _sign_in(app, biz.user.email)
+
+    theirs = _sign_in(app, colleague.email, remember=True)
+    remember_name = app.config["REMEMBER_COOKIE_NAME"]
+    remembered = _cookie(theirs, remember_name)
+    assert _edit_user(owner, colleague, new_password="set-by-the-owner-1").status_code == 302
+    assert _signed_out(theirs.get("/admin/"))
+    assert _signed_out(_replay(app, **{remember_name: remembered}))
+
+    theirs = _sign_in(app, colleague.email, "set-by-the-owner-1", remember=True)
+    remembered = _cookie(theirs, remember_name)
+    assert _edit_user(owner, colleague, role="agent").status_code == 302
+    assert _signed_out(theirs.get("/admin/"))
+    assert _signed_out(_replay(app, **{remember_name: remembered}))
+
+
+def test_removing_a_user_ends_their_sessions_for_good(app, db, make):
+    """Deactivating someone ends their sessions; reactivating them later does not bring the old cookies back.
+    Deleting them ends them too."""
+    biz = make.business()
+    colleague = make.user(biz.org, role="agent")
+    owner = _sign_in(app, biz.user.email)
+    theirs = _sign_in(app, colleague.email, remember=True)
+    remember_name = app.config["REMEMBER_COOKIE_NAME"]
+    remembered = _cookie(theirs, remember_name)
+
+    assert _edit_user(owner, colleague, active="").status_code == 302
+    assert _signed_out(theirs.get("/admin/"))
+    assert _edit_user(owner, colleague, active="y").status_code == 302
+    assert _signed_out(theirs.get("/admin/"))
+    assert _signed_out(_replay(app, **{remember_name: remembered}))
+
+    theirs = _sign_in(app, colleague.email)
+    page = owner.get("/admin/users/").get_data(as_text=True)
+    deleted = owner.post("/admin/users/delete/", data={"id": str(colleague.id), "csrf_token": csrf_from(page)})
+    assert deleted.status_code == 302 and db.session.get(User, colleague.id) is None
+    assert _signed_out(theirs.get("/admin/"))
+
+
+def test_cookies_from_before_session_tokens_no_longer_load(app, make):
+    """A session that names only the user id (what cookies held before session tokens) signs nobody in."""
+    biz = make.business()
+    browser = own_browser(app)
+    with browser.session_transaction() as session:
+        session["_user_id"] = str(biz.user.id)
+        session["_fresh"] = True
+    assert _signed_out(browser.get("/admin/"))

@@ -11,14 +11,25 @@ import types
 import uuid
 from typing import Any
 
-from flask import Response, abort, flash, has_request_context, redirect, request, stream_with_context, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
 from flask_admin import AdminIndexView, expose
 from flask_admin._compat import csv_encode
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.fields import QuerySelectMultipleField
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
-from flask_login import current_user
+from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto
 from markupsafe import Markup, escape
@@ -49,6 +60,7 @@ from chatpad.models import (
     utcnow,
 )
 from chatpad.team import set_locations
+from chatpad.users import UserChangeRefused, check_user_change, roles_offered
 
 from .fields import HoursField
 
@@ -471,7 +483,7 @@ class UserView(TenantModelView):
     form_overrides = {"role": SelectField}
     form_args = {
         "email": {"validators": [DataRequired(), Email(check_deliverability=False), Length(max=254)]},
-        "role": {"choices": [(r, r.title()) for r in ROLES]},
+        "role": {"choices": [(r, r.title()) for r in ROLES]},  # narrowed per request: _role_choices
         "notify_email": {"label": "Email me about handoffs, assignments and reconnections"},
     }
     form_extra_fields = {
@@ -489,8 +501,20 @@ class UserView(TenantModelView):
         ),
     }
 
+    def _role_choices(self, form, obj=None):
+        """Only the roles the signed-in person may give (an admin is not offered "owner"); an owner's own role is
+        still shown as it is, though only an owner may save it (chatpad.users)."""
+        offered = roles_offered(current_user)
+        if obj is not None and obj.role not in offered:
+            offered = [obj.role, *offered]
+        form.role.choices = [(r, r.title()) for r in offered]
+        return form
+
+    def create_form(self, obj=None):
+        return self._role_choices(super().create_form(obj))
+
     def edit_form(self, obj=None):
-        form = super().edit_form(obj)
+        form = self._role_choices(super().edit_form(obj), obj)
         if request.method == "GET" and obj is not None and obj.limited_to_locations:
             form.locations.data = [m.location for m in obj.memberships]
         return form
@@ -501,14 +525,16 @@ class UserView(TenantModelView):
             taken = db.session.scalar(select(User.id).where(func.lower(User.email) == model.email, User.id != model.id))
         if taken:
             raise ValidationError("A user with that email already exists.")
-        if model.role == "owner" and current_user.role != "owner":
-            raise ValidationError("Only an owner can make someone an owner.")
         # current_user is this very row when editing oneself, so compare against the loaded values.
         own_role_changed = sa_inspect(model).attrs.role.history.has_changes()
         if model.id == current_user.id and (not model.active or own_role_changed):
             raise ValidationError("You cannot deactivate yourself or change your own role.")
+        try:
+            check_user_change(current_user, model)
+        except UserChangeRefused as refused:
+            raise ValidationError(str(refused)) from None
         if form.new_password.data:
-            model.set_password(form.new_password.data)
+            model.set_password(form.new_password.data)  # ends the person's other sessions (chatpad.models.org)
         elif is_created:
             raise ValidationError("Set a password for the new user.")
         chosen = form.locations.data or []
@@ -516,6 +542,20 @@ class UserView(TenantModelView):
             raise ValidationError("Only agents can be limited to locations; owners and admins manage everything.")
         set_locations(model, [location.id for location in chosen] if chosen else None)
         super().on_model_change(form, model, is_created)
+
+    def after_model_change(self, form, model, is_created):
+        """Changing one's own password ended every session of one's own, this one included: this browser gets a
+        new session (and remember-me cookie, if it had one) under the new token and stays signed in."""
+        if not is_created and model.id == current_user.id and session.get("_user_id") != model.get_id():
+            remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+            login_user(model, remember=remember_cookie in request.cookies)
+
+    def on_model_delete(self, model) -> None:
+        try:
+            check_user_change(current_user, model, deleting=True)
+        except UserChangeRefused as refused:
+            raise ValidationError(str(refused)) from None
+        super().on_model_delete(model)
 
     def build_new_instance(self):
         return self.model(organization_id=current_org_id())

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from chatpad.audit import record_audit
 from chatpad.extensions import db, limiter, login_manager
 from chatpad.models import User, utcnow
-from chatpad.models.org import verify_sign_in
+from chatpad.models.org import user_for_session, verify_sign_in
 from chatpad.security import safe_local_path
+from chatpad.users import end_sessions
 
 from . import bp
 from .forms import LoginForm
@@ -18,9 +19,9 @@ from .throttle import clear_failures, record_failure, seconds_locked
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user and user.active else None
+def load_user(session_id: str) -> User | None:
+    """The signed-in user of a session or remember-me cookie, if its session token is still theirs."""
+    return user_for_session(session_id)
 
 
 def _safe_next(target: str | None) -> str:
@@ -68,6 +69,9 @@ def logout():
     record_audit(
         "auth.sign_out", organization_id=current_user.organization_id, user_id=current_user.id, ip=request.remote_addr
     )
+    # A copied session or remember-me cookie must not outlive signing out (issue 16 item 4): every one of this
+    # person's cookies stops loading, on every device.
+    end_sessions(current_user)
     db.session.commit()
     logout_user()
     flash("You are signed out.", "info")

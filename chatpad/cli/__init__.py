@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from chatpad.crypto import get_cipher
 from chatpad.extensions import db
 from chatpad.models import ROLES, Organization, User
+from chatpad.users import UserChangeRefused, check_user_change
 
 from .calendar import connect_calendar
 from .email import connect_email
@@ -63,6 +64,10 @@ def create_user(email: str, org_name: str, role: str, name: str | None, location
     user.set_password(password)
     if found:
         set_locations(user, [location.id for location in found])
+    try:
+        check_user_change(None, user)  # the operator counts as an owner; the same rules as the admin's Users form
+    except UserChangeRefused as refused:
+        raise click.ClickException(str(refused)) from None
     db.session.add(user)
     db.session.commit()
     where = f", limited to {', '.join(location.name for location in found)}" if found else ""

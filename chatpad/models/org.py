@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import uuid
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid, event
 from sqlalchemy import false as sa_false
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from chatpad.extensions import db
@@ -63,6 +66,10 @@ class User(UserMixin, db.Model):
     limited_to_locations: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     # When the person last used the inbox (to the minute): "online" for automatic assignment (chatpad.team).
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every session and remember-me cookie (get_id): a new one, drawn on sign-out, a password or role change
+    # and deactivation (chatpad.users.end_sessions), makes every cookie issued before it stop loading (issue 16
+    # item 4). Never shown, never logged.
+    session_token: Mapped[str] = mapped_column(String(64), default=lambda: new_session_token())
 
     organization: Mapped[Organization] = relationship(back_populates="users")
     memberships: Mapped[list[LocationMember]] = relationship(
@@ -76,6 +83,13 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users.
         return bool(self.active)
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session and signs into the remember-me cookie: the id and the current
+        session token, so a rotated token ends every session and remember-me cookie issued before it."""
+        if not self.session_token:
+            self.session_token = new_session_token()
+        return f"{self.id}:{self.session_token}"
 
     @property
     def location_ids(self) -> frozenset[uuid.UUID] | None:
@@ -96,6 +110,37 @@ class User(UserMixin, db.Model):
 
     def __str__(self) -> str:
         return self.name or self.email
+
+
+def _end_sessions_on_change(target: User, value, oldvalue, initiator) -> None:
+    """A persisted user's password, role or active flag changing ends their sessions (a new session token), wherever
+    the change is made: the admin's Users form, the CLI, a future password reset."""
+    if oldvalue is NO_VALUE or oldvalue is NEVER_SET or value == oldvalue:
+        return
+    if sa_inspect(target).persistent:
+        target.session_token = new_session_token()
+
+
+for _attribute in (User.password_hash, User.role, User.active):
+    event.listen(_attribute, "set", _end_sessions_on_change, active_history=True)
+
+
+def new_session_token() -> str:
+    """A fresh random session token (43 URL-safe characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def user_for_session(session_id: str) -> User | None:
+    """The active user a session or remember-me cookie's id ("<user id>:<session token>", User.get_id) names, or
+    None when the token is not the user's current one (signed out, password or role changed since) or the id has
+    the old form without a token."""
+    user_id, _, token = (session_id or "").partition(":")
+    if not user_id.isdigit() or not token or len(user_id) > 18:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or not user.session_token:
+        return None
+    return user if hmac.compare_digest(user.session_token.encode(), token.encode()) else None
 
 
 def verify_sign_in(user: User | None, password: str) -> bool:
