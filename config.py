@@ -101,6 +101,15 @@ class Config:
     MAIL_TOKEN_REFRESH_MARGIN = _env_int("MAIL_TOKEN_REFRESH_MARGIN", 600)  # refresh OAuth tokens this early
     MAIL_TLS_CA_FILE = _env("MAIL_TLS_CA_FILE")  # extra CA for in-house mail servers
     MAIL_ALLOW_INSECURE = _env_bool("MAIL_ALLOW_INSECURE", False)  # plain-text IMAP/SMTP beyond loopback
+    # Hosts a tenant types (IMAP/SMTP servers, CalDAV URLs) may resolve to loopback, private, link-local or metadata
+    # addresses (chatpad.security.checked_addresses). Off in production: a tenant could otherwise reach our own
+    # network. On in development and tests, whose mail servers and calendars run on this machine.
+    ALLOW_PRIVATE_HOSTS = _env_bool("ALLOW_PRIVATE_HOSTS", False)
+    # "Test connection" on the IMAP/SMTP form: its whole run (both servers) is bounded by this many seconds, and it
+    # may be run this often per signed-in user and per organization ("N per period", several separated by ";").
+    MAIL_TEST_TIMEOUT = float(_env("MAIL_TEST_TIMEOUT", "10"))
+    MAIL_TEST_RATE_LIMIT_USER = _env("MAIL_TEST_RATE_LIMIT_USER", "10 per 10 minutes")
+    MAIL_TEST_RATE_LIMIT_ORG = _env("MAIL_TEST_RATE_LIMIT_ORG", "60 per hour")
     MICROSOFT_SCOPES = _env(
         "MICROSOFT_SCOPES",
         "openid email offline_access https://outlook.office.com/IMAP.AccessAsUser.All "
@@ -309,6 +318,8 @@ class DevelopmentConfig(Config):
     # AI_PROVIDER=openai in development talks to the sandbox's stand-in model unless AI_BASE_URL says otherwise.
     AI_BASE_URL = _env("AI_BASE_URL", f"{SANDBOX_URL}/openai/v1")
     SANDBOX_MAIL_ENABLED = _env_bool("SANDBOX_MAIL_ENABLED", True)
+    # The sandbox's mail servers and calendars, and a developer's own, are on this machine.
+    ALLOW_PRIVATE_HOSTS = _env_bool("ALLOW_PRIVATE_HOSTS", True)
     # This app's address (OAuth redirects, the widget snippet; the sandbox posts its webhooks here).
     PUBLIC_URL = _env("PUBLIC_URL", f"http://127.0.0.1:{Config.PORT}")
     # `make run` starts the stream process on the next port (chatpad/devrun.py).

@@ -17,12 +17,22 @@ Writing a page under it (docs/security.md has the long version):
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import secrets
+import socket
 from collections.abc import Callable, Iterable
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, has_request_context, request
+import requests
+from flask import Flask, Response, current_app, has_app_context, has_request_context, request
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+log = logging.getLogger("chatpad.security")
 
 CSP_HEADER = "Content-Security-Policy"
 
@@ -160,3 +170,171 @@ def safe_local_path(target: str | None) -> str | None:
     except ValueError:
         return None
     return target
+
+
+# --- Outbound connections to addresses a tenant typed -------------------------------------------------------------
+#
+# A tenant admin names hosts ChatPad then connects to (an IMAP/SMTP server, a CalDAV calendar URL). Without a check
+# that is a way into our own network: loopback services, the private LAN, the cloud's metadata endpoint. Every such
+# connection resolves the name once, refuses it when ANY address it resolves to is not a public unicast address, and
+# then connects to exactly the addresses it checked (never resolving again, so a DNS answer that changes between the
+# check and the connection, "DNS rebinding", cannot switch it to an inner address). ALLOW_PRIVATE_HOSTS (development,
+# tests, the sandbox's demo) lets loopback and private addresses through; production leaves it off.
+
+# Cloud metadata endpoints; all are also caught by the general rules, listed so the refusal never depends on them.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
+)
+OUTBOUND_REFUSED = "is on a private, loopback or reserved network address; ChatPad only connects to public servers"
+
+
+class OutboundAddressRefused(ValueError):
+    """A tenant-supplied host resolves to an address ChatPad must not connect to. str() is safe to show."""
+
+    def __init__(self, host: str):
+        super().__init__(f"{host} {OUTBOUND_REFUSED}")
+        self.host = host
+
+
+def private_hosts_allowed() -> bool:
+    """ALLOW_PRIVATE_HOSTS of the current app; off outside an app (the safe answer)."""
+    return bool(current_app.config.get("ALLOW_PRIVATE_HOSTS")) if has_app_context() else False
+
+
+def address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for a globally routable unicast address: not loopback, private, link-local, shared (CGNAT), multicast,
+    reserved, unspecified, documentation or a metadata endpoint (an IPv4-mapped IPv6 address is judged as IPv4)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    if address in METADATA_ADDRESSES:
+        return False
+    return address.is_global and not (
+        address.is_multicast
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_private
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def checked_addresses(host: str, port: int, *, allow_private: bool | None = None) -> list[tuple]:
+    """Resolve ``host`` (TCP) and return getaddrinfo's entries, refusing with OutboundAddressRefused when any of the
+    addresses is not public (unless private hosts are allowed). Connect to these entries, never to the name again.
+    socket.gaierror (the name does not resolve) and UnicodeError (not a host name) reach the caller."""
+    if allow_private is None:
+        allow_private = private_hosts_allowed()
+    host = (host or "").strip().rstrip(".")
+    if not host:
+        raise OutboundAddressRefused("(no host)")
+    entries = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not entries:
+        raise socket.gaierror(socket.EAI_NONAME, "no address")
+    if not allow_private:
+        for _family, _type, _proto, _canon, sockaddr in entries:
+            address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+            if not address_is_public(address):
+                raise OutboundAddressRefused(host)
+    return entries
+
+
+def connect_checked(
+    entries: list[tuple], timeout: float | None, source_address: tuple[str, int] | None = None
+) -> socket.socket:
+    """A TCP connection to the first of ``entries`` (from checked_addresses) that answers; the last error if none."""
+    error: OSError | None = None
+    for family, type_, proto, _canon, sockaddr in entries:
+        sock = socket.socket(family, type_, proto)
+        try:
+            if timeout is not None:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError("no address to connect to")
+
+
+class OutboundHTTPAdapter(HTTPAdapter):
+    """A requests adapter for URLs a tenant typed: every new connection (redirects included) goes through
+    checked_addresses and connects to the checked address; TLS still verifies the host name. Mount it on a session
+    with ``guard_session(session)``."""
+
+    def __init__(self, *args, allow_private: bool | None = None, **kwargs):
+        self.allow_private = private_hosts_allowed() if allow_private is None else allow_private
+        super().__init__(*args, **kwargs)
+
+    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+        super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
+        allow = self.allow_private
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _guarded_pool(HTTPConnectionPool, HTTPConnection, allow),
+            "https": _guarded_pool(HTTPSConnectionPool, HTTPSConnection, allow),
+        }
+        self.poolmanager.key_fn_by_scheme = dict(self.poolmanager.key_fn_by_scheme)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):  # a tenant URL never goes through a proxy
+        raise OutboundAddressRefused("a proxied address")
+
+
+def guard_session(session: requests.Session, *, allow_private: bool | None = None) -> requests.Session:
+    """Make ``session`` refuse non-public addresses for every URL it fetches (see OutboundHTTPAdapter)."""
+    adapter = OutboundHTTPAdapter(allow_private=allow_private)
+    session.trust_env = False  # no proxy from the environment: the connection must go where it was checked
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _guarded_pool(pool_cls, conn_cls, allow_private: bool):
+    class GuardedConnection(conn_cls):
+        def _new_conn(self):
+            try:
+                entries = checked_addresses(self._dns_host, self.port, allow_private=allow_private)
+                sock = connect_checked(entries, self.timeout if isinstance(self.timeout, int | float) else None)
+            except socket.gaierror as exc:
+                raise NameResolutionError(self.host, self, exc) from exc
+            except TimeoutError as exc:
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from exc
+            except OSError as exc:
+                raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+            for option in self.socket_options or ():
+                sock.setsockopt(*option)
+            return sock
+
+    class GuardedPool(pool_cls):
+        ConnectionCls = GuardedConnection
+
+    return GuardedPool
+
+
+# --- Counting hits against a limit ----------------------------------------------------------------------------------
+
+
+def hit_limit(bucket: str, key: str, limit: str) -> bool:
+    """Count one hit of ``key`` in ``bucket`` against a limit such as "30 per hour" (several separated by ";"; Redis,
+    moving window); False when it is over any of them. Always True with RATELIMIT_ENABLED off, or when Redis cannot
+    be reached (fail open: a limiter outage must not take the feature down)."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return True
+    from limits import parse_many
+    from limits.storage import storage_from_string
+    from limits.strategies import MovingWindowRateLimiter
+
+    ext = current_app.extensions
+    if "chatpad.limiter" not in ext:
+        storage = storage_from_string(current_app.config["RATELIMIT_STORAGE_URI"])
+        ext["chatpad.limiter"] = MovingWindowRateLimiter(storage)
+    limiter = ext["chatpad.limiter"]
+    try:
+        items = parse_many(limit)
+        if not all(limiter.test(item, bucket, key) for item in items):
+            return False
+        return all([limiter.hit(item, bucket, key) for item in items])
+    except Exception:
+        log.debug("could not count a hit against %s", bucket, exc_info=True)
+        return True

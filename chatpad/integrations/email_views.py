@@ -13,6 +13,7 @@ from flask_admin import expose
 from flask_login import current_user
 
 from chatpad.models import Agent, SocialAccount
+from chatpad.security import hit_limit
 
 from . import connect
 
@@ -99,6 +100,7 @@ class EmailScreens:
         locations = connect.agent_locations(agent)
         values = self._imap_defaults(account)
         report = error = None
+        status = 200
         if request.method == "POST":
             form = request.form
             values.update({k: form.get(k, "").strip() for k in values})
@@ -124,10 +126,17 @@ class EmailScreens:
             else:
                 if not password and account is not None and account.status != "disconnected":
                     password = account.access_token or ""  # editing settings without retyping the password
-                report = connection_mod.test_connection(
-                    settings, password, allow_insecure=bool(current_app.config.get("MAIL_ALLOW_INSECURE"))
-                )
-                if report.ok and form.get("action") == "connect":
+                if not _may_test_connection():
+                    status = 429
+                    error = (
+                        "Too many connection tests in a short time. Wait a few minutes, then test again "
+                        "(nothing was connected)."
+                    )
+                else:
+                    report = connection_mod.test_connection(
+                        settings, password, allow_insecure=bool(current_app.config.get("MAIL_ALLOW_INSECURE"))
+                    )
+                if report is not None and report.ok and form.get("action") == "connect":
                     try:
                         connected = accounts_mod.connect_inbox(
                             agent,
@@ -151,7 +160,7 @@ class EmailScreens:
             report=report,
             error=error,
             default_ports=DEFAULT_PORTS,
-        )
+        ), status
 
     def email_reconnect(self, account: SocialAccount):
         """Google/Microsoft: sign in again (the refresh token is replaced in place); IMAP: the form, pre-filled."""
@@ -168,6 +177,19 @@ class EmailScreens:
                 )
             )
         return redirect(url_for(".email_imap", account=str(account.id)))
+
+
+def _may_test_connection() -> bool:
+    """Count one connection test against the limits per person and per organization (each test makes this server
+    connect somewhere a tenant chose): False when over either (429)."""
+    config = current_app.config
+    user_ok = hit_limit(
+        "mail-test-user", str(current_user.id), config.get("MAIL_TEST_RATE_LIMIT_USER", "10 per 10 minutes")
+    )
+    org_ok = hit_limit(
+        "mail-test-org", str(current_user.organization_id), config.get("MAIL_TEST_RATE_LIMIT_ORG", "60 per hour")
+    )
+    return user_ok and org_ok
 
 
 def _number(value: str, label: str) -> int:

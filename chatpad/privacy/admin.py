@@ -33,11 +33,11 @@ from chatpad.models import (
     Message,
     Organization,
 )
+from chatpad.security import hit_limit
 
 from .erase import erase_contact, preview_erasure
 from .export import export_contact
 from .retention import MAX_RETENTION_DAYS, expired_conversations
-from .views import hit_limit
 
 SEARCH_LIMIT = 50
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
-from limits import parse as parse_limit
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select
 
 from chatpad.extensions import csrf, db, limiter
 from chatpad.models import DataDeletionRequest
+from chatpad.security import hit_limit
 
 from .meta import SignedRequestError, parse_signed_request, record_request
 
@@ -73,20 +71,3 @@ def _count_failure() -> bool:
     Signed requests are never counted. Same limit as the webhooks' (WEBHOOK_UNSIGNED_RATE_LIMIT)."""
     limit = current_app.config["WEBHOOK_UNSIGNED_RATE_LIMIT"]
     return hit_limit("privacy-unsigned", request.remote_addr or "unknown", limit)
-
-
-def hit_limit(bucket: str, key: str, limit: str) -> bool:
-    """Count one hit of ``key`` in ``bucket`` against a limit such as "30 per hour" (Redis, moving window); False
-    when it is over. Always True with RATELIMIT_ENABLED off, or when Redis cannot be reached (fail open: a limiter
-    outage must not take the feature down)."""
-    if not current_app.config.get("RATELIMIT_ENABLED", True):
-        return True
-    ext = current_app.extensions
-    if "chatpad.privacy_limiter" not in ext:
-        storage = storage_from_string(current_app.config["RATELIMIT_STORAGE_URI"])
-        ext["chatpad.privacy_limiter"] = MovingWindowRateLimiter(storage)
-    try:
-        return ext["chatpad.privacy_limiter"].hit(parse_limit(limit), bucket, key)
-    except Exception:
-        log.debug("could not count a hit against %s", bucket, exc_info=True)
-        return True

@@ -124,7 +124,7 @@ def test_wrong_smtp_password_waits_for_reconnection(db, make, make_inbox, doveco
     [row] = _outbound(db, conversation)
     assert row.status == "pending" and "reconnected" in row.error
     db.session.refresh(account)
-    assert account.status == "needs_reauth" and "535" in account.last_error
+    assert account.status == "needs_reauth" and "SMTP sign-in as" in account.last_error
 
 
 def test_a_persons_reply_is_personal_mail(db, make, make_inbox, dovecot, smtp_server, workers):

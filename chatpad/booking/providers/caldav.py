@@ -18,6 +18,8 @@ from urllib.parse import quote
 import requests
 from icalendar import Calendar as ICalendar
 
+from chatpad.security import OUTBOUND_REFUSED, OutboundAddressRefused, guard_session
+
 from ..ics import build_calendar
 from . import CalendarAuthError, CalendarClient, CalendarError, Credentials, EventGone, EventSpec, Interval
 
@@ -31,12 +33,17 @@ def _calendar(creds: Credentials):
     client = caldav.DAVClient(
         url=creds.remote_id, username=creds.account, password=creds.secret, timeout=int(max(1, creds.timeout))
     )
+    # The URL is the tenant's: no loopback, private or metadata address (unless ALLOW_PRIVATE_HOSTS), redirects
+    # included, and the connection goes to the address that was checked (chatpad.security).
+    guard_session(client.session)
     return client.calendar(url=creds.remote_id)
 
 
 def _translate(exc: Exception, what: str) -> CalendarError:
     from caldav.lib import error
 
+    if isinstance(exc, OutboundAddressRefused):
+        return CalendarError(f"{LABEL} {OUTBOUND_REFUSED} ({what})", transient=False)
     if isinstance(exc, error.AuthorizationError):
         return CalendarAuthError(f"{LABEL} refused the user name or password while {what}", status=401)
     if isinstance(exc, error.NotFoundError):

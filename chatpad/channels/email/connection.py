@@ -2,20 +2,31 @@
 
 Shared by the Integrations screen and `flask chatpad connect-email`. Steps, in order, for each server: DNS lookup,
 TCP connection, TLS (implicit or STARTTLS), sign-in, and for IMAP opening the folder that will be synced. The report
-names the first failing step in a sentence an admin can act on, with the server's own words when it gave any.
+names the first failing step in a sentence an admin can act on, in generic words: never a server's greeting or a
+socket's error text, so the form cannot be used to learn what listens on a port (chatpad.channels.email.transport).
+Hosts on loopback, private, link-local or metadata addresses are refused before any connection unless
+ALLOW_PRIVATE_HOSTS, and the whole test (both servers) ends within MAIL_TEST_TIMEOUT seconds.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+
+from flask import current_app, has_app_context
 
 from .imap import ImapSession
 from .settings import MailSettings, SettingsError
 from .smtp import _quit, open_smtp
-from .transport import MailError
+from .transport import MailError, expired, time_limit
+
+log = logging.getLogger("chatpad.email.connection")
+
+DEFAULT_TEST_TIMEOUT = 10.0
 
 STEP_LABELS = {
     "settings": "Settings",
+    "address": "Address",
     "dns": "DNS",
     "connect": "Connection",
     "tls": "TLS",
@@ -62,8 +73,22 @@ class ConnectionReport:
         }
 
 
-def test_connection(settings: MailSettings, secret: str, *, allow_insecure: bool = False) -> ConnectionReport:
-    """Check IMAP (sign in, open the folder) and SMTP (sign in) with these settings and this password or token."""
+def test_connection(
+    settings: MailSettings, secret: str, *, allow_insecure: bool = False, timeout: float | None = None
+) -> ConnectionReport:
+    """Check IMAP (sign in, open the folder) and SMTP (sign in) with these settings and this password or token, all
+    within ``timeout`` seconds (default MAIL_TEST_TIMEOUT)."""
+    if timeout is None:
+        timeout = float(current_app.config.get("MAIL_TEST_TIMEOUT", DEFAULT_TEST_TIMEOUT)) if has_app_context() else 10
+    with time_limit(timeout):
+        report = _run_checks(settings, secret, allow_insecure=allow_insecure)
+        failed = report.failure
+        if failed is not None and failed.step in ("connect", "protocol", "timeout") and expired():
+            failed.step, failed.detail = "timeout", f"{failed.server} did not finish within {timeout:g} seconds"
+    return report
+
+
+def _run_checks(settings: MailSettings, secret: str, *, allow_insecure: bool) -> ConnectionReport:
     report = ConnectionReport(ok=False)
     try:
         settings.validate(allow_insecure=allow_insecure)
@@ -90,6 +115,12 @@ def test_connection(settings: MailSettings, secret: str, *, allow_insecure: bool
     except MailError as exc:
         report.steps.append(CheckStep("IMAP", exc.step, False, str(exc)))
         return report
+    except Exception:  # noqa: BLE001 (whatever a server does, the form answers with a reason, never a 500)
+        log.info("IMAP check of %s:%s failed", settings.imap_host, settings.imap_port, exc_info=True)
+        report.steps.append(
+            CheckStep("IMAP", "protocol", False, _unexpected("IMAP", settings.imap_host, settings.imap_port))
+        )
+        return report
 
     try:
         conn = open_smtp(settings, secret)
@@ -102,8 +133,18 @@ def test_connection(settings: MailSettings, secret: str, *, allow_insecure: bool
     except MailError as exc:
         report.steps.append(CheckStep("SMTP", exc.step, False, str(exc)))
         return report
+    except Exception:  # noqa: BLE001
+        log.info("SMTP check of %s:%s failed", settings.smtp_host, settings.smtp_port, exc_info=True)
+        report.steps.append(
+            CheckStep("SMTP", "protocol", False, _unexpected("SMTP", settings.smtp_host, settings.smtp_port))
+        )
+        return report
     report.ok = True
     return report
+
+
+def _unexpected(label: str, host: str, port: int) -> str:
+    return f"{label} server {host}:{port} did not answer as a {label} server"
 
 
 # pytest would collect a module-level function named test_*; this one is not a test.

@@ -15,10 +15,12 @@ from datetime import UTC, date, datetime
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_errors
+from imapclient.imap4 import IMAP4WithTimeout
 from imapclient.imapclient import SENT
+from imapclient.tls import IMAP4_TLS, wrap_socket
 
 from .settings import MailSettings
-from .transport import MailError, classify_os_error, mail_timeout, resolve, ssl_context
+from .transport import MailError, classify_os_error, mail_timeout, open_socket, resolve, ssl_context
 
 log = logging.getLogger("chatpad.email.imap")
 
@@ -45,6 +47,43 @@ def decode_xoauth2_error(challenge: bytes | str | None) -> str | None:
         return None
 
 
+class _PinnedIMAP4(IMAP4WithTimeout):
+    """Plain/STARTTLS IMAP connected to the checked address (transport.resolve), the host name kept for TLS."""
+
+    def __init__(self, host: str, port: int, timeout: float | None, entries: list[tuple]):
+        self._entries = entries
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None = None):
+        return open_socket(self._entries, timeout if timeout is not None else self._timeout)
+
+
+class _PinnedIMAP4_TLS(IMAP4_TLS):  # noqa: N801 (imaplib's naming)
+    """Implicit-TLS IMAP connected to the checked address; the certificate is checked against the host name."""
+
+    def __init__(self, host: str, port: int, context, timeout: float | None, entries: list[tuple]):
+        self._entries = entries
+        super().__init__(host, port, context, timeout)
+
+    def _create_socket(self, timeout: float | None = None):
+        sock = open_socket(self._entries, timeout if timeout is not None else self._timeout)
+        return wrap_socket(sock, self.ssl_context, self.host)
+
+
+class _PinnedIMAPClient(IMAPClient):
+    """IMAPClient that connects to addresses checked beforehand instead of resolving the name itself."""
+
+    def __init__(self, host: str, *, entries: list[tuple], **kwargs):
+        self._entries = entries
+        super().__init__(host, **kwargs)
+
+    def _create_IMAP4(self):  # noqa: N802 (IMAPClient's name)
+        timeout = getattr(self._timeout, "connect", None)
+        if self.ssl:
+            return _PinnedIMAP4_TLS(self.host, self.port, self.ssl_context, timeout, self._entries)
+        return _PinnedIMAP4(self.host, self.port, timeout, self._entries)
+
+
 class ImapSession:
     """One signed-in IMAP connection. Use as a context manager; it logs out (or drops the socket) on exit."""
 
@@ -57,14 +96,18 @@ class ImapSession:
 
     def _connect(self, settings: MailSettings, secret: str, timeout: float) -> IMAPClient:
         host, port, security = settings.imap_host, settings.imap_port, settings.imap_security
-        resolve(host, port, self.label)
+        entries = resolve(host, port, self.label)
         context = ssl_context()
         try:
-            client = IMAPClient(host, port=port, ssl=security == "ssl", ssl_context=context, timeout=timeout)
+            client = _PinnedIMAPClient(
+                host, entries=entries, port=port, ssl=security == "ssl", ssl_context=context, timeout=timeout
+            )
         except (OSError, ssl.SSLError, EOFError) as exc:
             raise classify_os_error(exc, self.label, host, port) from exc
         except imap_errors.IMAPClientError as exc:
-            raise MailError("protocol", f"IMAP server {host}:{port} sent an unexpected greeting: {exc}") from exc
+            # Never the greeting itself: what a port answers is not for the form to tell (transport module doc).
+            log.info("IMAP server %s:%s greeting refused: %s", host, port, exc)
+            raise MailError("protocol", f"IMAP server {host}:{port} did not answer as an IMAP server") from exc
         client.normalise_times = False
         try:
             if security == "starttls":
@@ -72,7 +115,7 @@ class ImapSession:
                     client.starttls(context)
                 except imap_errors.IMAPClientError as exc:
                     raise MailError(
-                        "tls", f"IMAP server {host}:{port} does not offer STARTTLS ({exc})", transient=False
+                        "tls", f"IMAP server {host}:{port} does not offer STARTTLS", transient=False
                     ) from exc
             self._authenticate(client, settings, secret)
         except MailError:
@@ -103,15 +146,22 @@ class ImapSession:
             except imap_errors.IMAPClientError as exc:
                 detail = _server_words(exc)
                 extra = f" ({errors[0]})" if errors and errors[0] else ""
+                log.info("IMAP XOAUTH2 sign-in as %s refused: %s%s", user, detail, extra)
                 raise MailError(
-                    "auth", f"IMAP sign-in with OAuth (XOAUTH2) as {user} was refused: {detail}{extra}", server=detail
+                    "auth", f"IMAP sign-in with OAuth (XOAUTH2) as {user} was refused", server=detail + extra
                 ) from exc
             return
         try:
             client.login(user, secret)
         except imap_errors.LoginError as exc:
             detail = _server_words(exc)
-            raise MailError("auth", f"IMAP sign-in as {user} was refused: {detail}", server=detail) from exc
+            log.info("IMAP sign-in as %s refused: %s", user, detail)
+            raise MailError(
+                "auth",
+                f"IMAP sign-in as {user} was refused: check the user name and password (an app password where the "
+                "provider requires one)",
+                server=detail,
+            ) from exc
 
     # --- reading ---
 

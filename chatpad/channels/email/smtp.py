@@ -7,6 +7,7 @@ inbox needs reconnecting.
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 
@@ -14,22 +15,44 @@ from chatpad.channels.errors import AuthExpiredError, PermanentSendError, Transi
 
 from .imap import decode_xoauth2_error, xoauth2_string
 from .settings import MailSettings
-from .transport import MailError, classify_os_error, mail_timeout, resolve, ssl_context
+from .transport import MailError, classify_os_error, mail_timeout, open_socket, resolve, ssl_context
+
+log = logging.getLogger("chatpad.email.smtp")
+
+
+class _PinnedSMTP(smtplib.SMTP):
+    """SMTP connected to the addresses checked beforehand (transport.resolve); STARTTLS checks the host name."""
+
+    def __init__(self, host: str, port: int, *, entries: list[tuple], timeout: float):
+        self._entries = entries
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host, port, timeout):
+        return open_socket(self._entries, timeout)
+
+
+class _PinnedSMTP_SSL(smtplib.SMTP_SSL, _PinnedSMTP):  # noqa: N801 (smtplib's naming)
+    """Implicit-TLS SMTP to the checked addresses: SMTP_SSL wraps the socket _PinnedSMTP opened."""
+
+    def __init__(self, host: str, port: int, *, entries: list[tuple], timeout: float, context: ssl.SSLContext):
+        self._entries = entries
+        smtplib.SMTP_SSL.__init__(self, host, port, timeout=timeout, context=context)
 
 
 def open_smtp(settings: MailSettings, secret: str, *, timeout: float | None = None) -> smtplib.SMTP:
     """A signed-in SMTP connection; MailError names the failing step (dns, connect, tls, auth)."""
     host, port, security = settings.smtp_host, settings.smtp_port, settings.smtp_security
     timeout = timeout or mail_timeout()
-    resolve(host, port, "SMTP")
+    entries = resolve(host, port, "SMTP")
     context = ssl_context()
     try:
         if security == "ssl":
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+            conn: smtplib.SMTP = _PinnedSMTP_SSL(host, port, entries=entries, timeout=timeout, context=context)
         else:
-            conn = smtplib.SMTP(host, port, timeout=timeout)
+            conn = _PinnedSMTP(host, port, entries=entries, timeout=timeout)
     except smtplib.SMTPConnectError as exc:
-        raise MailError("connect", f"SMTP server {host}:{port} refused us: {exc.smtp_code} {_words(exc)}") from exc
+        log.info("SMTP server %s:%s refused the session: %s %s", host, port, exc.smtp_code, _words(exc))
+        raise MailError("connect", f"Could not connect to SMTP server {host}:{port}") from exc
     except (OSError, ssl.SSLError) as exc:
         raise classify_os_error(exc, "SMTP", host, port) from exc
     try:
@@ -45,7 +68,7 @@ def open_smtp(settings: MailSettings, secret: str, *, timeout: float | None = No
         raise
     except smtplib.SMTPServerDisconnected as exc:
         _quit(conn)
-        raise MailError("connect", f"SMTP server {host}:{port} closed the connection ({exc})") from exc
+        raise MailError("connect", f"Could not connect to SMTP server {host}:{port}: it closed the connection") from exc
     except (OSError, ssl.SSLError) as exc:
         _quit(conn)
         raise classify_os_error(exc, "SMTP", host, port) from exc
@@ -70,9 +93,10 @@ def _authenticate(conn: smtplib.SMTP, settings: MailSettings, secret: str) -> No
             conn.auth("XOAUTH2", respond, initial_response_ok=True)
         except smtplib.SMTPAuthenticationError as exc:
             extra = f" ({state['error']})" if state["error"] else ""
+            log.info("SMTP XOAUTH2 sign-in as %s refused: %s %s%s", user, exc.smtp_code, _words(exc), extra)
             raise MailError(
                 "auth",
-                f"SMTP sign-in with OAuth (XOAUTH2) as {user} was refused: {exc.smtp_code} {_words(exc)}{extra}",
+                f"SMTP sign-in with OAuth (XOAUTH2) as {user} was refused",
                 server=_words(exc),
                 transient=exc.smtp_code == 454,
             ) from exc
@@ -82,16 +106,19 @@ def _authenticate(conn: smtplib.SMTP, settings: MailSettings, secret: str) -> No
     try:
         conn.login(user, secret)
     except smtplib.SMTPAuthenticationError as exc:
+        log.info("SMTP sign-in as %s refused: %s %s", user, exc.smtp_code, _words(exc))
         raise MailError(
             "auth",
-            f"SMTP sign-in as {user} was refused: {exc.smtp_code} {_words(exc)}",
+            f"SMTP sign-in as {user} was refused: check the user name and password (an app password where the "
+            "provider requires one)",
             server=_words(exc),
             transient=exc.smtp_code == 454,  # 454 4.7.0: temporary authentication failure
         ) from exc
     except smtplib.SMTPNotSupportedError as exc:
         raise MailError("auth", "SMTP server does not offer sign-in (AUTH) on this port", transient=False) from exc
     except smtplib.SMTPException as exc:
-        raise MailError("auth", f"SMTP sign-in as {user} failed: {exc}", transient=False) from exc
+        log.info("SMTP sign-in as %s failed: %s", user, exc)
+        raise MailError("auth", f"SMTP sign-in as {user} was refused", transient=False) from exc
 
 
 def send_mime(settings: MailSettings, secret: str, raw: bytes, sender: str, recipients: list[str]) -> None:
