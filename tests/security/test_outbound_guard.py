@@ -239,3 +239,16 @@ def test_a_caldav_calendar_on_an_inner_address_is_refused(production_hosts, list
     assert not refused.value.transient
     time.sleep(0.3)
     assert inner.accepted == 0
+
+
+def test_finding_calendars_on_an_inner_address_is_refused(production_hosts, listener):
+    """The CalDAV form's discovery (Integrations → Calendars) goes through the same check."""
+    from chatpad.booking.providers import CalendarError
+    from chatpad.booking.providers.caldav import discover
+
+    inner = listener(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+    with production_hosts.app_context(), pytest.raises(CalendarError) as refused:
+        discover(f"http://127.0.0.1:{inner.port}/", "tours", "secret", timeout=2)
+    assert "private, loopback or reserved network address" in str(refused.value)
+    time.sleep(0.3)
+    assert inner.accepted == 0

@@ -27,15 +27,19 @@ LABEL = "The CalDAV server"
 BUSY_TYPES = {"BUSY", "BUSY-UNAVAILABLE", "BUSY-TENTATIVE"}
 
 
-def _calendar(creds: Credentials):
+def _client(url: str, username: str, password: str, timeout: float):
+    """A DAV client for a URL the tenant typed: no loopback, private or metadata address (unless
+    ALLOW_PRIVATE_HOSTS), redirects included, and each connection goes to the address that was checked
+    (chatpad.security.guard_session)."""
     import caldav
 
-    client = caldav.DAVClient(
-        url=creds.remote_id, username=creds.account, password=creds.secret, timeout=int(max(1, creds.timeout))
-    )
-    # The URL is the tenant's: no loopback, private or metadata address (unless ALLOW_PRIVATE_HOSTS), redirects
-    # included, and the connection goes to the address that was checked (chatpad.security).
+    client = caldav.DAVClient(url=url, username=username, password=password, timeout=int(max(1, timeout)))
     guard_session(client.session)
+    return client
+
+
+def _calendar(creds: Credentials):
+    client = _client(creds.remote_id, creds.account, creds.secret, creds.timeout)
     return client.calendar(url=creds.remote_id)
 
 
@@ -143,10 +147,8 @@ class FoundCalendar:
 def discover(url: str, username: str, password: str, timeout: float = 10.0) -> list[FoundCalendar]:
     """The calendars of the user who signs in at `url` (a server, principal or calendar address): their principal's
     calendar home, listed. Raises CalendarError with what failed (refused sign-in, unreachable, not CalDAV)."""
-    import caldav
-
     try:
-        client = caldav.DAVClient(url=url, username=username, password=password, timeout=int(max(1, timeout)))
+        client = _client(url, username, password, timeout)
         found = [
             FoundCalendar(name=str(c.name or c.id or c.url), url=str(c.url)) for c in client.principal().calendars()
         ]
