@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from chatpad import demo_data as D
 from chatpad.extensions import db
-from chatpad.models import Agent, KnowledgeItem, Location, Organization, SocialAccount, User
+from chatpad.models import Agent, Calendar, KnowledgeItem, Location, Organization, SocialAccount, TourType, User
 
 
 @dataclass
@@ -61,8 +61,9 @@ def sandbox_origins() -> list[str]:
 
 
 def seed_demo() -> DemoResult:
-    """Create the MHP Communities business with 20 locations and their Facebook, Instagram, email and widget
-    accounts."""
+    """Create the MHP Communities business with 20 locations and their Facebook, Instagram, email, SMS, WhatsApp and
+    widget accounts, and a demo calendar per community (the sandbox's Google and Microsoft stand-ins), so a customer
+    can book a tour from the first message."""
     secret = current_app.config["META_APP_SECRET"]
     created = 0
 
@@ -216,6 +217,11 @@ def seed_demo() -> DemoResult:
                 },
             )
         )
+        for provider, address, name in D.demo_calendars(loc):
+            track(_calendar(location, provider, address, name, secret))
+        if db.session.get(TourType, location.id) is None:
+            db.session.add(TourType(location_id=location.id, title="Community tour"))
+            created += 1
         track(
             _account(
                 "widget",
@@ -263,3 +269,27 @@ def _account(channel, account_id, name, agent, location, token, meta):
     )
     db.session.add(account)
     return account, True
+
+
+def _calendar(location: Location, provider: str, address: str, name: str, secret: str):
+    """A demo calendar in the sandbox (chatpad/sandbox/calendars.py), connected by a refresh token the sandbox's
+    token endpoint honours (demo_data.calendar_refresh_token): the first use refreshes it like any real grant."""
+    existing = db.session.scalar(
+        select(Calendar).filter_by(location_id=location.id, provider=provider, remote_id=address)
+    )
+    if existing is not None:
+        return existing, False
+    calendar = Calendar(
+        agent_id=location.agent_id,
+        location_id=location.id,
+        provider=provider,
+        name=name,
+        account=address,
+        remote_id=address,
+        refresh_token=D.calendar_refresh_token(secret, provider, address),
+        status="connected",
+        is_active=True,
+        meta={"sandbox": True},
+    )
+    db.session.add(calendar)
+    return calendar, True

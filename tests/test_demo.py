@@ -2,7 +2,7 @@
 
 from sqlalchemy import func, select, text
 
-from chatpad.models import KnowledgeItem, Location, Organization, SocialAccount, User
+from chatpad.models import Calendar, KnowledgeItem, Location, Organization, SocialAccount, User
 
 
 def _counts(db):
@@ -39,6 +39,12 @@ def test_demo_seeds_the_seeds_example_business(app, db):
     assert general.location_id is None
     page = db.session.scalar(select(SocialAccount).where(SocialAccount.account_name == "Forge Lake Community"))
     assert page.location_id == forge.id and page.access_token
+
+    # Every community books tours from a demo calendar in the sandbox (Forge at the Lake shares them among three).
+    calendars = db.session.scalars(select(Calendar)).all()
+    assert {c.location_id for c in calendars} == {loc.id for loc in locations} and len(calendars) == 22
+    assert {c.provider for c in calendars} == {"google", "microsoft"}
+    assert all(c.refresh_token and c.status == "connected" for c in calendars)
 
     listings = db.session.scalars(select(KnowledgeItem).where(KnowledgeItem.kind == "property")).all()
     assert len(listings) >= 60 and all(item.data["price"] > 0 for item in listings)

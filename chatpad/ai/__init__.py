@@ -18,6 +18,7 @@ from chatpad.extensions import db
 from chatpad.messages import Button, OutboundReply, QuickReply
 from chatpad.models import Agent, Conversation
 
+from .booking_flow import attach as attach_booking
 from .context import QUICK_REPLY_MAX, QUICK_REPLY_TITLE_MAX, ReplyContext, build_context
 from .errors import AIError
 from .providers import ProviderReply, get_provider
@@ -49,6 +50,7 @@ def compose_reply(conversation: Conversation, *, now: datetime | None = None) ->
     """
     settings = settings_for(conversation)
     context = build_context(conversation, now=now, history_limit=settings.history_messages)
+    attach_booking(conversation, context, settings.provider)
     session = db.session()  # the scoped session's Session
     if session.in_transaction() and not (session.new or session.dirty or session.deleted):
         session.commit()

@@ -256,6 +256,10 @@ class ReplyContext:
     history: list[HistoryMessage]  # oldest first, deleted messages excluded
     pending: list[HistoryMessage]  # the customer's messages this reply answers (the burst since our last reply)
     account_name: str | None = None
+    # The booking flow's turn for this message (chatpad/ai/booking_flow.py: BookingTurn), for the offline provider;
+    # the booking tools a language model may call (chatpad/ai/booking_tools.py). None: no calendar to book with.
+    booking: Any = None
+    booking_tools: Any = None
 
     @property
     def question(self) -> str:

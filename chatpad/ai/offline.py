@@ -313,6 +313,9 @@ class OfflineResponder:
             ans.say("Thanks for replying to our story! 💙")
             ans.intents.append("story_reply")
 
+        if ctx.booking is not None and ctx.booking.own_reply:  # a step of the booking flow (booking_flow.py)
+            return self._booking_turn(ans, ctx.booking)
+
         # No question to answer: Messenger's Get Started, a first tap from an ig.me/m.me link or an ad, an empty or
         # emoji-only message. Greeted, never handed off.
         if ctx.trigger in ("get_started", "referral") or self.q in ("", "get started") or self._emoji_only():
@@ -684,10 +687,28 @@ class OfflineResponder:
         if self.loc and self.loc.email:
             ans.say(f"You can email the {self.loc.name} office at {self.loc.email}.")
 
+    def _booking_turn(self, ans: Answer, turn) -> ProviderReply:
+        """The booking flow's own reply: a pick, the details asked, the tour booked, moved or cancelled."""
+        ans.intents += ["booking", f"booking_{turn.kind}"]
+        ans.say(turn.text)
+        ans.quick = list(turn.quick_replies)
+        ans.buttons += turn.buttons
+        if turn.handoff:
+            ans.hand_off(turn.handoff_reason or "Booking")
+        return self._finish(ans)
+
     def _booking(self, ans: Answer) -> None:
         ans.intents.append("booking")
         loc = self.loc
         if loc is None:
+            return
+        turn = self.ctx.booking
+        if turn is not None and not self.general:  # slots from the calendar, in place of the booking link
+            ans.intents.append(f"booking_{turn.kind}")
+            ans.say(turn.text)
+            if turn.quick_replies:  # the slots alone, so "2" on SMS is the second slot
+                ans.quick = list(turn.quick_replies)
+            ans.buttons += turn.buttons
             return
         if loc.booking_url:
             ans.say(f"You can book a tour of {loc.name} here: {loc.booking_url} — pick any time that suits you.")

@@ -148,6 +148,9 @@ class Conversation(db.Model):
     updated_at: Mapped[datetime] = updated_at_column()
     # The contact this conversation belonged to before a manual merge moved it (chatpad.contacts.split_contact).
     original_contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The booking flow's step in this conversation (chatpad/ai/booking_flow.py): the slots offered, the one picked,
+    # the details given. In the database so any worker (and a retried job) continues the same flow.
+    booking_state: Mapped[dict | None] = mapped_column(JSONType)
 
     organization: Mapped[Organization] = relationship()
     agent: Mapped[Agent] = relationship()

@@ -36,15 +36,14 @@ def test_messenger_listing_question_gets_listings_and_quick_replies(demo, meta_s
     assert all(q["content_type"] == "text" and len(q["title"]) <= 20 and q["payload"] for q in quick)
 
 
-def test_messenger_tour_request_gets_a_booking_button(demo, meta_sandbox, workers):
-    """Asking for a tour gets the booking link as a Messenger button (and in the text, for any client)."""
+def test_messenger_tour_request_gets_open_times_from_the_demo_calendar(demo, meta_sandbox, workers):
+    """The demo community's calendar is connected (the sandbox's Google or Microsoft stand-in): asking for a tour
+    gets the next open times, time zone named, as quick replies a customer taps to book (issue 19)."""
     accepted = _answer(meta_sandbox, workers, "Can I schedule a tour?")
-    template = accepted[-1]["json"]["message"]["attachment"]["payload"]
-    assert template["template_type"] == "button"
-    assert {"type": "web_url", "title": "Book a tour", "url": FORGE.booking_url}.items() <= template["buttons"][
-        0
-    ].items()
-    assert FORGE.booking_url in template["text"]
+    message = accepted[-1]["json"]["message"]
+    assert "The next open times (Central Time, C" in message["text"], message
+    titles = [q["title"] for q in message["quick_replies"]]
+    assert len(titles) == 3 and all(len(t) <= 20 and (" AM" in t or " PM" in t) for t in titles), titles
 
 
 def test_messenger_request_for_a_person_takes_over(demo, db, meta_sandbox, workers):

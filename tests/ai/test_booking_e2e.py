@@ -1,0 +1,251 @@
+"""Booking a tour inside the conversation (issue 19, "In the conversation"), end to end: customers write through the
+sandbox's Messenger and Twilio, real burst workers run the pipeline and the offline AI's booking flow, and the tour
+lands in the sandbox's Google Calendar, with the .ics invitation through the test SMTP server."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from zoneinfo import ZoneInfo
+
+import pytest
+from icalendar import Calendar as ICalendar
+from sqlalchemy import select
+
+from chatpad.booking.when import slot_title
+from chatpad.models import Booking, Conversation, Message, Notification
+
+CHICAGO = ZoneInfo("America/Chicago")
+CUSTOMER = "+15125550123"
+
+
+def visit_day(min_ahead: int = 2) -> datetime:
+    """A weekday 2–6 days from today in Chicago (so its weekday name means that day), at midnight."""
+    today = datetime.now(CHICAGO).date()
+    for ahead in range(min_ahead, 7):
+        day = today + timedelta(days=ahead)
+        if day.weekday() < 5:
+            return datetime(day.year, day.month, day.day, tzinfo=CHICAGO)
+    raise AssertionError("no weekday within 6 days")
+
+
+def at(day: datetime, hour: int, minute: int = 0) -> datetime:
+    return day.replace(hour=hour, minute=minute)
+
+
+@pytest.fixture
+def forge(make, meta_sandbox, connect, tour_type):
+    """A business whose location owns the sandbox's first Page and books tours into a Google calendar."""
+    business = make.business()
+    page_id = meta_sandbox.page_id(0)
+    business.account.account_id = page_id
+    business.account.account_name = "Forge Lake Community"
+    business.account.access_token = meta_sandbox.page_token(page_id)
+    business.location.booking_url = "https://forgelake.example/tours"
+    make.db.session.commit()
+    business.page_id = page_id
+    tour_type(business.location)
+    business.calendar = connect(business.location, "google", name="Leasing office")
+    return business
+
+
+def messenger(meta_sandbox, workers, page_id, text, sender="Jane Doe", **spec) -> dict:
+    """A customer writes on the Page; the workers run; the last message the Send API accepted for them."""
+    before = len(meta_sandbox.accepted())
+    meta_sandbox.simulate(page=page_id, sender=sender, text=text, **spec)
+    workers.run("inbound")
+    workers.run("ai", "outbound")
+    new = [r for r in meta_sandbox.accepted()[before:] if "message" in r["json"]]
+    assert new, f"no reply to {text!r}"
+    return new[-1]["json"]["message"]
+
+
+def text_of(message: dict) -> str:
+    if "attachment" in message:
+        return message["attachment"]["payload"]["text"]
+    return message["text"]
+
+
+def bookings(db) -> list[Booking]:
+    db.session.expire_all()
+    return db.session.scalars(select(Booking).where(Booking.status == "confirmed").order_by(Booking.start_at)).all()
+
+
+def calendar_mails(smtp_server) -> list[tuple[str, ICalendar]]:
+    out = []
+    for received in smtp_server.received:
+        mail = message_from_bytes(received.data)
+        part = next((p for p in mail.walk() if p.get_content_type() == "text/calendar"), None)
+        if part is not None:
+            out.append((mail["To"], ICalendar.from_ical(part.get_payload(decode=True))))
+    return out
+
+
+def test_messenger_asks_books_moves_and_cancels_a_tour_in_the_conversation(
+    db, forge, meta_sandbox, workers, calendar_sandbox, make_inbox, smtp_server
+):
+    """'Can I see it Thursday at 11?' → that slot as a quick reply, zone named → tap → asked for an email or phone →
+    an email → booked in the calendar with the customer as attendee, confirmed, the .ics REQUEST mailed → 'Can we
+    move it to 3?' → moved, SEQUENCE up → 'cancel my tour' → the event gone and a CANCEL mailed."""
+    make_inbox(forge.agent, forge.location)
+    day = visit_day()
+    eleven = at(day, 11)
+    reply = messenger(meta_sandbox, workers, forge.page_id, f"Can I see it {day:%A} at 11?")
+    assert "is open" in text_of(reply) and "Central Time" in text_of(reply), reply
+    title = slot_title(eleven, CHICAGO)
+    assert [q["title"] for q in reply["quick_replies"]] == [title]
+
+    reply = messenger(meta_sandbox, workers, forge.page_id, title, kind="quick_reply", payload="QR_SLOT")
+    assert "email or phone" in text_of(reply), reply
+    assert calendar_sandbox.tours("google", forge.calendar.account) == []
+
+    reply = messenger(meta_sandbox, workers, forge.page_id, "jane.doe@example.com")
+    assert text_of(reply).startswith("You're booked"), reply
+    assert "jane.doe@example.com" in text_of(reply)
+    (event,) = calendar_sandbox.tours("google", forge.calendar.account)
+    assert event["start"] == eleven.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [a["email"] for a in event["attendees"]] == ["jane.doe@example.com"]
+    (booking,) = bookings(db)
+    conversation = db.session.get(Conversation, booking.conversation_id)
+    assert booking.channel == "facebook" and booking.customer_name == "Jane Doe"
+    assert conversation.contact.email is None  # a typed email is a claim: on the booking, never on the contact
+
+    workers.run("mail")
+    (to, ics), *_ = calendar_mails(smtp_server)
+    assert to == "jane.doe@example.com" and str(ics["method"]) == "REQUEST"
+    (vevent,) = ics.walk("VEVENT")
+    assert str(vevent["uid"]) == booking.uid and int(vevent["sequence"]) == 0
+
+    reply = messenger(meta_sandbox, workers, forge.page_id, "Can we move it to 3?")
+    assert "moved" in text_of(reply) and "3:00 PM" in text_of(reply), reply
+    (event,) = calendar_sandbox.tours("google", forge.calendar.account)
+    assert event["start"] == at(day, 15).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (booking,) = bookings(db)
+    assert booking.sequence == 1 and booking.start_at == at(day, 15).astimezone(UTC)
+    workers.run("mail")
+
+    reply = messenger(meta_sandbox, workers, forge.page_id, "Actually please cancel my tour")
+    assert "is cancelled" in text_of(reply), reply
+    assert calendar_sandbox.tours("google", forge.calendar.account) == [] and bookings(db) == []
+    workers.run("mail")
+    methods = [
+        (str(c["method"]), int(next(iter(c.walk("VEVENT")))["sequence"])) for _, c in calendar_mails(smtp_server)
+    ]
+    assert methods == [("REQUEST", 0), ("REQUEST", 1), ("CANCEL", 2)]
+
+
+def test_a_taken_time_offers_the_nearest_three_and_sms_picks_by_number(
+    db, make, sms_account, twilio_sandbox, workers, calendar_sandbox, connect, tour_type
+):
+    """On SMS a busy 11 AM offers the three nearest open times as numbered choices; "2" picks the second; the name
+    is asked (the phone is the number texting); the tour is booked under it, with no email to invite."""
+    biz, _ = sms_account()
+    tour_type(biz.location)
+    calendar = connect(biz.location, "google")
+    day = visit_day()
+    calendar_sandbox.busy("google", calendar.account, at(day, 10, 45), at(day, 12), "Vendor walkthrough")
+    twilio_sandbox.text(f"can I come see a home {day:%A} at 11am?")
+    workers.run()
+    body = twilio_sandbox.replies()[-1]["body"]
+    assert "isn't available" in body and "Central Time" in body, body
+    lines = [line for line in body.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    assert len(lines) == 3, body
+    second = lines[1][3:].strip()
+    assert slot_title(at(day, 11), CHICAGO) not in body
+
+    twilio_sandbox.text("2")
+    workers.run()
+    assert "name" in twilio_sandbox.replies()[-1]["body"]
+    twilio_sandbox.text("Ada Lovelace")
+    workers.run()
+    body = twilio_sandbox.replies()[-1]["body"]
+    assert body.startswith("You're booked"), body
+    (booking,) = bookings(db)
+    assert slot_title(booking.start_at, CHICAGO) == second
+    assert booking.customer_name == "Ada Lovelace" and booking.customer_phone == CUSTOMER
+    assert booking.channel == "sms" and booking.invitation["status"] == "not_sent"
+    (event,) = calendar_sandbox.tours("google", calendar.account)
+    assert event["attendees"] == []
+
+
+def test_two_customers_picking_the_same_slot_at_once_one_books_it_the_other_gets_the_next_ones(
+    app, db, forge, meta_sandbox, workers, calendar_sandbox
+):
+    """Both are offered Thursday 11, both tap it and give their email, and both replies are worked out at the same
+    moment in two threads: one tour is booked; the other customer is told it was just taken and offered the next
+    slots as quick replies."""
+    from chatpad.pipeline.replies import clear_reply_pending
+    from chatpad.queue import get_queue
+    from jobs.replies import generate_reply
+
+    day = visit_day()
+    title = slot_title(at(day, 11), CHICAGO)
+    people = {"Jane Doe": "jane@example.com", "John Roe": "john@example.com"}
+    for person in people:
+        messenger(meta_sandbox, workers, forge.page_id, f"Can I see it {day:%A} at 11?", sender=person)
+        messenger(meta_sandbox, workers, forge.page_id, title, sender=person, kind="quick_reply", payload="QR")
+    for person, email in people.items():
+        meta_sandbox.simulate(page=forge.page_id, sender=person, text=email)
+    workers.run("inbound")
+    with app.app_context():
+        get_queue("ai").empty()
+    db.session.expire_all()
+    conversations = db.session.scalars(select(Conversation)).all()
+    assert len(conversations) == 2
+    for conversation in conversations:
+        clear_reply_pending(conversation.id)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def answer(conversation_id):
+        barrier.wait()
+        results.append(generate_reply(conversation_id))
+
+    threads = [threading.Thread(target=answer, args=(str(c.id),)) for c in conversations]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results == ["answered", "answered"]
+    workers.run("outbound")
+    assert len(calendar_sandbox.tours("google", forge.calendar.account)) == 1
+    (booking,) = bookings(db)
+    replies = {
+        c.id: db.session.scalars(
+            select(Message).where(Message.conversation_id == c.id, Message.sender_type == "ai").order_by(Message.id)
+        ).all()[-1]
+        for c in conversations
+    }
+    winner = replies.pop(booking.conversation_id)
+    (loser,) = replies.values()
+    assert winner.content.startswith("You're booked")
+    assert "was just taken" in loser.content, loser.content
+    offered = [q["title"] for q in loser.meta.get("quick_replies") or []] or _quick_titles(meta_sandbox, loser)
+    assert offered and title not in offered and len(offered) <= 3
+
+
+def _quick_titles(meta_sandbox, message: Message) -> list[str]:
+    for request in reversed(meta_sandbox.accepted()):
+        body = request["json"].get("message") or {}
+        if body.get("text") == message.content:
+            return [q["title"] for q in body.get("quick_replies") or []]
+    return []
+
+
+def test_a_calendar_outage_gives_the_booking_link_and_tells_a_person(
+    db, forge, meta_sandbox, workers, calendar_sandbox
+):
+    """The slot was offered, then Google Calendar goes down: the tap is answered "I couldn't book that just now"
+    with the booking link, nothing is booked, and the team gets a notification saying why."""
+    day = visit_day()
+    reply = messenger(meta_sandbox, workers, forge.page_id, f"Can I see it {day:%A} at 11?")
+    title = reply["quick_replies"][0]["title"]
+    reply = messenger(meta_sandbox, workers, forge.page_id, title, kind="quick_reply", payload="QR")
+    calendar_sandbox.outage("google")
+    reply = messenger(meta_sandbox, workers, forge.page_id, "jane@example.com")
+    assert "I couldn't book that just now" in text_of(reply), reply
+    assert forge.location.booking_url in text_of(reply)
+    assert bookings(db) == []
+    notice = db.session.scalar(select(Notification).where(Notification.kind == "booking_failed"))
+    assert notice is not None and forge.location.name in notice.title and "Google Calendar" in notice.body
