@@ -9,6 +9,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from werkzeug.exceptions import HTTPException
 
+from chatpad.admin.bookings import BookingsView
 from chatpad.admin.views import AgentView, DashboardView, KnowledgeItemView, LocationView, SocialAccountView, UserView
 from chatpad.inbox import init_inbox
 from chatpad.integrations.views import IntegrationsView
@@ -43,6 +44,7 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,
     )
     init_inbox(admin, app)  # Inbox and Analytics, first in the top menu
+    admin.add_view(BookingsView(name="Bookings", endpoint="bookings", url="/admin/bookings"))
     admin.add_view(IntegrationsView(name="Integrations", endpoint="integrations", url="/admin/integrations"))
     admin.add_view(AgentView(Agent, name="Agents", endpoint="agents", category="Setup"))
     admin.add_view(LocationView(Location, name="Locations", endpoint="locations", category="Setup"))

@@ -211,7 +211,11 @@ class InboxView(SecureViewMixin, BaseView):
         for user_id in (conversation.taken_over_by, conversation.assigned_user_id):
             if user_id and user_id not in users_by_id:  # someone who has left, or whose locations changed
                 users_by_id[user_id] = db.session.get(User, user_id)
+        from chatpad.admin.bookings import card_context, conversation_tours
+
         return {
+            **card_context(),
+            "tours": conversation_tours(conversation),
             "conversation": conversation,
             "contact": contact,
             "details": contact_details(contact),
