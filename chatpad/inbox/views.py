@@ -73,6 +73,7 @@ from .queries import (
     options_html,
     waiting_count,
 )
+from .templates_reply import TemplateFormError, read_template_form, template_choices
 from .thread import build_thread, reply_guide
 
 # Images the browser may show inline; anything else (SVG included: it can carry script) downloads as a file.
@@ -194,6 +195,9 @@ class InboxView(SecureViewMixin, BaseView):
                 window_reason = adapter.check_window(send_context(conversation, "human"))
             except Exception:  # explaining the window must never break the page
                 current_app.logger.warning("check_window failed for %s", conversation.id, exc_info=True)
+        templates = None
+        if conversation.channel == "whatsapp" and window_reason:
+            templates = template_choices(conversation)  # outside the window the reply box offers only these
         contact = conversation.contact
         scope = current_scope()
         merge_search = MergeSearchForm(request.args)
@@ -228,6 +232,9 @@ class InboxView(SecureViewMixin, BaseView):
             "poll_ms": _poll_ms(),
             "across": across,
             "guide": reply_guide(conversation, window_reason=window_reason, adapter=adapter),
+            "templates": templates,
+            "template_error": forms.get("template_error"),
+            "template_values": forms.get("template_values") or {},
             "reply_form": forms.get("reply_form") or ReplyForm(),
             "note_form": forms.get("note_form") or NoteForm(),
             "takeover_form": forms.get("takeover_form") or TakeOverForm(),
@@ -295,6 +302,46 @@ class InboxView(SecureViewMixin, BaseView):
         parts = len(rows)
         flash(
             ("Reply queued" + (f" as {parts} messages" if parts > 1 else ""))
+            + ("; you took over this conversation, the AI is paused until you hand it back." if took_over else "."),
+            "success",
+        )
+        return self._back(conversation)
+
+    @expose("/c/<uuid:conversation_id>/template", methods=["POST"])
+    def send_template(self, conversation_id):
+        """Outside WhatsApp's 24-hour window: send one of the number's approved templates, its variables filled."""
+        from chatpad.pipeline import ReplyRefusedError, queue_reply, take_over
+
+        conversation = _conversation_or_404(conversation_id)
+        form = ActionForm()
+        values = {k: v for k, v in request.form.items() if k == "template_id" or k.startswith("var-")}
+        if not form.validate_on_submit():
+            return self._render_conversation(conversation, 400, template_error="The form expired: try again.")
+        try:
+            text, block = read_template_form(conversation, request.form)
+        except TemplateFormError as exc:
+            return self._render_conversation(conversation, 400, template_error=str(exc), template_values=values)
+        token = (request.form.get("reply_token") or "")[:64] or uuid.uuid4().hex
+        took_over = False
+        if not conversation.human_takeover:
+            take_over(conversation, user=_user(), reason="A person sent a template from the inbox", commit=False)
+            took_over = True
+        try:
+            queue_reply(
+                conversation,
+                OutboundReply(text, sender_type="human", extra={"template": block}),
+                user=_user(),
+                idempotency_key=f"human:{conversation.id}:{token}",
+            )
+        except ReplyRefusedError as exc:
+            db.session.rollback()
+            return self._render_conversation(
+                conversation, 409, template_error=f"Not sent: {exc}", template_values=values
+            )
+        if took_over:
+            _changed(conversation, human_takeover=True)
+        flash(
+            f"Template {block['name']} queued"
             + ("; you took over this conversation, the AI is paused until you hand it back." if took_over else "."),
             "success",
         )

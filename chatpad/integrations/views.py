@@ -30,6 +30,8 @@ from .email_views import EmailScreens
 from .flows import Flow, FlowError, end_flow, load_flow, redirect_uri_for, save_flow, start_flow
 from .matching import best_match
 from .sms_views import SmsScreens
+from .whatsapp import template_summary
+from .whatsapp_views import WhatsAppScreens
 
 log = logging.getLogger("chatpad.integrations")
 
@@ -55,7 +57,7 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     return "just now"
 
 
-class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, SecureViewMixin, BaseView):
+class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, WhatsAppScreens, SecureViewMixin, BaseView):
     """/admin/integrations: one agent's accounts by channel, and the connection flows."""
 
     # --- helpers ---
@@ -152,6 +154,7 @@ class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, SecureViewMixi
             widget_url=_widget_url,
             email_ready=self.email_available(),
             calendars=self.calendar_groups(agent),
+            templates=template_summary(self._org_id()),
         )
 
     def _widget_settings_url(self) -> str | None:

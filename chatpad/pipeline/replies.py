@@ -13,6 +13,7 @@ reply from the inbox, retries with backoff, the sweeper's re-queues — goes thr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -265,6 +266,9 @@ def queue_reply(
         ctx = context
     else:
         ctx = send_context(conversation, reply.sender_type, latest_inbound(conversation))
+    if reply.sender_type == "human" and reply.extra.get("template"):
+        # An approved message template (WhatsApp): the one thing the channel delivers outside its window.
+        ctx = dataclasses.replace(ctx, extra={**ctx.extra, "template": True})
     reason = adapter.check_window(ctx)
     if reason and reply.sender_type == "human":
         raise ReplyRefusedError(reason)
@@ -421,6 +425,10 @@ def send_messages(
         else:
             ctx = send_context(conversation, message.sender_type, latest_inbound(conversation))
         ctx.extra["message_id"] = message.id  # channels tag the send with it (Meta echoes it back as metadata)
+        # A person's message template (WhatsApp) may go out after the window closed; nothing else may.
+        ctx.extra["template"] = (
+            message.sender_type == "human" and ((message.meta or {}).get("payload") or {}).get("type") == "template"
+        )
         reason = adapter.check_window(ctx)
         if reason:
             _fail(message, reason, status="skipped" if message.sender_type == "ai" else "failed")

@@ -44,6 +44,16 @@ class WhatsAppSandbox:
     def replies(self, location: int = 0, sender: str = "+15125550123") -> list[dict]:
         return [m for m in self.thread(location, sender) if m["sender"] == "business"]
 
+    def templates(self) -> list[dict]:
+        return self._call("GET", "templates")
+
+    def set_template(self, name: str, **spec) -> dict:
+        """Add or change a template of the demo WABA (approved, rejected …), as WhatsApp Manager would."""
+        return self._call("POST", "templates", json={"name": name, **spec})
+
+    def delete_template(self, name: str) -> None:
+        self._call("DELETE", f"templates/{name}")
+
     def wait_for(self, predicate, timeout: float = 20.0, interval: float = 0.1):
         return self.meta.wait_for(predicate, timeout=timeout, interval=interval)
 

@@ -274,6 +274,10 @@ class WhatsAppChannel(Channel):
     def format(self, reply: OutboundReply, ctx: SendContext) -> list[OutboundPart]:
         """Text of at most 4,096 characters per message; links written out; choices as reply buttons or a list on
         the last part; media by link, the first carrying the text as its caption when it fits."""
+        template = reply.extra.get("template") if reply.sender_type == "human" else None
+        if template:
+            # A person's pick from the reply box: one type=template message, shown as the customer reads it.
+            return [OutboundPart(text=reply.text, payload={"type": "template", "template": template})]
         offered = formatting.choices(reply.quick_replies, reply.buttons)
         text = "\n\n".join(v for v in (reply.text.strip(), formatting.link_lines(reply.buttons)) if v)
         pieces = formatting.split_text(text) if text else []
@@ -300,7 +304,10 @@ class WhatsAppChannel(Channel):
 
     def check_window(self, ctx: SendContext) -> str | None:
         """None inside the 24-hour window since the customer's last message; otherwise why not (WhatsApp takes only
-        templates then, from the AI or a person alike)."""
+        templates then: a person's template (ctx.extra["template"]) goes out at any time; the AI never sends one, so
+        it is always held to the window)."""
+        if ctx.extra.get("template") and ctx.sender_type == "human":
+            return None
         last = ctx.last_inbound_at
         if last is None:
             return WINDOW_NEVER_WROTE

@@ -81,3 +81,43 @@ def download_media(account: SocialAccount, media_id: str) -> tuple[bytes, str]:
     if len(data) > MAX_MEDIA_BYTES:
         raise PermanentSendError("WhatsApp media larger than 100 MB")
     return data, str(info.get("mime_type") or response.headers.get("Content-Type") or "application/octet-stream")
+
+
+# --- the WhatsApp Business Account (connect, templates) ---
+
+
+def list_templates(waba_id: str, bearer: str, *, page_size: int = 100) -> list[dict[str, Any]]:
+    """Every message template of the WABA: GET /{waba-id}/message_templates, page after page (paging.next, by its
+    after cursor), each {"id", "name", "language", "status", "category", "components"}."""
+    client = get_graph_client(platform=PLATFORM)
+    templates: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": page_size}
+    for _ in range(1000):  # a WABA holds at most a few thousand templates; never loop forever on a bad cursor
+        answer = client.get(f"{waba_id}/message_templates", token=bearer, params=params)
+        templates += [t for t in answer.get("data") or [] if isinstance(t, dict)]
+        paging = answer.get("paging") or {}
+        after = (paging.get("cursors") or {}).get("after")
+        if not paging.get("next") or not after or after == params.get("after"):
+            break
+        params = {"limit": page_size, "after": after}
+    return templates
+
+
+def phone_numbers(waba_id: str, bearer: str) -> list[dict[str, Any]]:
+    """The WABA's phone numbers: GET /{waba-id}/phone_numbers, each {"id", "display_phone_number",
+    "verified_name", "quality_rating"}."""
+    answer = get_graph_client(platform=PLATFORM).get(f"{waba_id}/phone_numbers", token=bearer)
+    return [n for n in answer.get("data") or [] if isinstance(n, dict)]
+
+
+def subscribe_app(waba_id: str, bearer: str) -> None:
+    """POST /{waba-id}/subscribed_apps: the app receives the WABA's webhooks (the callback set on the app)."""
+    answer = get_graph_client(platform=PLATFORM).post(f"{waba_id}/subscribed_apps", token=bearer, json={})
+    if not answer.get("success"):
+        raise PermanentSendError("WhatsApp did not confirm the app's subscription to the WhatsApp Business Account")
+
+
+def app_subscribed(waba_id: str, bearer: str) -> bool:
+    """GET /{waba-id}/subscribed_apps: is some app (ours: the token is our app's) subscribed to the WABA?"""
+    answer = get_graph_client(platform=PLATFORM).get(f"{waba_id}/subscribed_apps", token=bearer)
+    return bool(answer.get("data"))

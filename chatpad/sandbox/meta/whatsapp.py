@@ -7,7 +7,9 @@ secret, batched like Meta's. Statuses follow each send (sent, delivered); a free
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 import secrets
 import threading
 import time
@@ -25,6 +27,81 @@ from .world import SEED_HOOKS, World
 OBJECT = "whatsapp_business_account"
 WINDOW_S = 24 * 3600
 TYPES = ("text", "image", "video", "audio", "document", "sticker", "interactive", "template", "location", "reaction")
+
+# The demo WABA's message templates, as GET /{waba-id}/message_templates lists them ([META-OAS] example; categories
+# MARKETING | UTILITY | AUTHENTICATION, statuses APPROVED | PENDING | REJECTED …; sms-whatsapp-reference.md §A7).
+TEMPLATES: list[dict[str, Any]] = [
+    {
+        "name": "follow_up",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "parameter_format": "POSITIONAL",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Hi {{1}}, this is {{2}}. You asked us about a home: are you still interested? Reply here and "
+                "we will pick up where we left off.",
+                "example": {"body_text": [["Maria", "Forge at the Lake"]]},
+            },
+            {"type": "FOOTER", "text": "Reply STOP to stop these messages"},
+        ],
+    },
+    {
+        "name": "tour_reminder",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "parameter_format": "POSITIONAL",
+        "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Your tour"},
+            {
+                "type": "BODY",
+                "text": "Hi {{1}}, a reminder of your tour of {{2}} on {{3}}. See you there!",
+                "example": {"body_text": [["Maria", "Forge at the Lake", "Friday at 10:00"]]},
+            },
+            {
+                "type": "BUTTONS",
+                "buttons": [{"type": "QUICK_REPLY", "text": "Confirm"}, {"type": "QUICK_REPLY", "text": "Reschedule"}],
+            },
+        ],
+    },
+    {
+        "name": "seguimiento",
+        "language": "es",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "parameter_format": "POSITIONAL",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Hola {{1}}, le escribe {{2}}. ¿Sigue interesado en una casa? Responda aquí y seguimos.",
+                "example": {"body_text": [["María", "Forge at the Lake"]]},
+            }
+        ],
+    },
+    {
+        "name": "spring_open_house",
+        "language": "en_US",
+        "status": "REJECTED",
+        "category": "MARKETING",
+        "parameter_format": "POSITIONAL",
+        "components": [
+            {"type": "BODY", "text": "Open house this weekend! {{1}}", "example": {"body_text": [["Come by"]]}}
+        ],
+    },
+    {
+        "name": "rent_receipt",
+        "language": "en_US",
+        "status": "PENDING",
+        "category": "UTILITY",
+        "parameter_format": "POSITIONAL",
+        "components": [
+            {"type": "BODY", "text": "We received your payment of {{1}}.", "example": {"body_text": [["$650"]]}}
+        ],
+    },
+]
+PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 
 bp = Blueprint("sandbox_whatsapp_api", __name__, url_prefix="/sandbox-api/whatsapp")
 cdn = Blueprint("sandbox_whatsapp_cdn", __name__)
@@ -54,6 +131,8 @@ def _seed(world: World) -> None:
     for loc in D.LOCATIONS:
         pid = D.whatsapp_phone_number_id(loc)
         world.wa_numbers[pid] = WaNumber(pid, D.whatsapp_number(loc), loc.name, loc.slug)
+    world.wa_templates = [dict(t, id=str(7_100_000_000_000_000 + i)) for i, t in enumerate(TEMPLATES)]
+    world.wa_subscribed = {}  # waba id -> the override callback, for POST /{waba-id}/subscribed_apps
     world.issue_token("whatsapp", world.waba_id, scopes=("whatsapp_business_messaging",))
     base = world.default_webhook_base
     world.webhook_urls[OBJECT] = f"{base}/api/webhooks/whatsapp" if base else None
@@ -153,6 +232,8 @@ def send_message(req: GraphRequest) -> Any:
         raise GraphError("(#100) Param text['body'] must be at most 4096 characters long.", 100)
     if kind == "interactive":
         _check_interactive(body["interactive"])
+    if kind == "template":
+        _check_template(world, body["template"])
     wamid = _wamid()
     app = current_app._get_current_object()
     with world.lock:
@@ -180,6 +261,32 @@ def send_message(req: GraphRequest) -> Any:
         "contacts": [{"input": body.get("to"), "wa_id": wa_id}],
         "messages": [{"id": wamid}],
     }
+
+
+def _check_template(world: World, block: dict[str, Any]) -> None:
+    """A template send names an APPROVED template in its language and fills every placeholder of its body; Meta
+    refuses the rest synchronously (132001, 132000; sms-whatsapp-reference.md §A8)."""
+    name = str(block.get("name") or "")
+    code = str((block.get("language") or {}).get("code") or "")
+    template = next((t for t in world.wa_templates if t["name"] == name and t["language"] == code), None)
+    if template is None or template["status"] != "APPROVED":
+        raise GraphError(f"(#132001) Template name does not exist in the translation: {name} ({code})", 132001)
+    body = next((c for c in template["components"] if c["type"] == "BODY"), {"text": ""})
+    expected = len(set(PLACEHOLDER.findall(body["text"])))
+    given = [
+        p
+        for c in block.get("components") or []
+        if str(c.get("type") or "").lower() == "body"
+        for p in c.get("parameters") or []
+    ]
+    if len(given) != expected:
+        raise GraphError(
+            f"(#132000) Number of parameters does not match the expected number of params: body expected {expected}, "
+            f"received {len(given)}",
+            132000,
+        )
+    if any(not str(p.get("text") or "").strip() for p in given):
+        raise GraphError("(#131008) Required parameter is missing: template body parameter text", 131008)
 
 
 def _check_interactive(block: dict[str, Any]) -> None:
@@ -229,6 +336,84 @@ def phone_numbers(req: GraphRequest) -> Any:
             for n in req.world.wa_numbers.values()
         ]
     }
+
+
+@route("GET", r"(?P<id>\d+)/message_templates", first=True)
+def message_templates(req: GraphRequest) -> Any:
+    """GET /{waba-id}/message_templates[?name=&status=&limit=&after=]: the WABA's templates, a page at a time, with
+    Meta's cursors (paging.next only when there is more)."""
+    world = req.world
+    if req.match.group("id") != getattr(world, "waba_id", None):
+        return NotImplemented
+    req.token("whatsapp")
+    rows = list(world.wa_templates)
+    if req.param("name"):
+        rows = [t for t in rows if str(req.param("name")) in t["name"]]
+    if req.param("status"):
+        rows = [t for t in rows if t["status"] == str(req.param("status")).upper()]
+    try:
+        limit = max(1, min(int(req.param("limit") or 25), 100))
+        start = int(base64.urlsafe_b64decode(str(req.param("after"))).decode()) if req.param("after") else 0
+    except ValueError:
+        raise GraphError("(#100) Invalid parameter", 100) from None
+    page = rows[start : start + limit]
+    paging: dict[str, Any] = {"cursors": {"before": _cursor(start), "after": _cursor(start + len(page) - 1)}}
+    if start + limit < len(rows):
+        after = _cursor(start + limit)
+        paging["cursors"]["after"] = after
+        paging["next"] = (
+            f"{request.host_url.rstrip('/')}/{req.match.group('id')}/message_templates?limit={limit}&after={after}"
+        )
+    return {"data": page, "paging": paging}
+
+
+def _cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(str(max(index, 0)).encode()).decode()
+
+
+@route("POST", r"(?P<id>\d+)/subscribed_apps", first=True)
+def waba_subscribe(req: GraphRequest) -> Any:
+    """POST /{waba-id}/subscribed_apps (an empty body, or override_callback_uri + verify_token): the app receives the
+    WABA's webhooks ([META-OAS] /{WABA-ID}/subscribed_apps)."""
+    world = req.world
+    if req.match.group("id") != getattr(world, "waba_id", None):
+        return NotImplemented
+    req.token("whatsapp")
+    override = req.param("override_callback_uri")
+    with world.lock:
+        world.wa_subscribed[world.waba_id] = {"override_callback_uri": override, "at": time.time()}
+        if override:
+            world.webhook_urls[OBJECT] = str(override)
+    answer: dict[str, Any] = {"success": True}
+    if override:
+        answer["data"] = [{"override_callback_uri": override}]
+    return answer
+
+
+@route("GET", r"(?P<id>\d+)/subscribed_apps", first=True)
+def waba_subscriptions(req: GraphRequest) -> Any:
+    world = req.world
+    if req.match.group("id") != getattr(world, "waba_id", None):
+        return NotImplemented
+    req.token("whatsapp")
+    if world.waba_id not in world.wa_subscribed:
+        return {"data": []}
+    return {
+        "data": [
+            {"whatsapp_business_api_data": {"id": world.app_id, "name": "ChatPad", "link": "https://chatpad.example/"}}
+        ]
+    }
+
+
+@route("DELETE", r"(?P<id>\d+)/subscribed_apps", first=True)
+def waba_unsubscribe(req: GraphRequest) -> Any:
+    world = req.world
+    if req.match.group("id") != getattr(world, "waba_id", None):
+        return NotImplemented
+    req.token("whatsapp")
+    with world.lock:
+        world.wa_subscribed.pop(world.waba_id, None)
+    return {"success": True}
 
 
 @cdn.get("/whatsapp-media/<media_id>")
@@ -333,3 +518,45 @@ def thread_view():
 def numbers():
     world = _world()
     return jsonify([vars(n) for n in world.wa_numbers.values()])
+
+
+@bp.get("/templates")
+def templates_list():
+    """The demo WABA's templates (what GET /{waba-id}/message_templates pages through)."""
+    return jsonify(_world().wa_templates)
+
+
+@bp.post("/templates")
+def templates_upsert():
+    """{"name", "language", "status", "category"?, "components"?}: add a template or change one (e.g. Meta approved
+    or rejected it), as WhatsApp Manager would."""
+    spec = request.get_json(silent=True) or {}
+    name, language = str(spec.get("name") or ""), str(spec.get("language") or "en_US")
+    if not re.fullmatch(r"[a-z0-9_]{1,512}", name):
+        raise ValueError("a template name is lowercase letters, digits and underscores")
+    world = _world()
+    with world.lock:
+        template = next((t for t in world.wa_templates if t["name"] == name and t["language"] == language), None)
+        if template is None:
+            template = {
+                "id": str(7_100_000_000_000_000 + len(world.wa_templates) + 100),
+                "name": name,
+                "language": language,
+                "category": "UTILITY",
+                "parameter_format": "POSITIONAL",
+                "components": [{"type": "BODY", "text": "Hello {{1}}", "example": {"body_text": [["Maria"]]}}],
+            }
+            world.wa_templates.append(template)
+        template["status"] = str(spec.get("status") or template.get("status") or "APPROVED").upper()
+        for key in ("category", "components"):
+            if spec.get(key):
+                template[key] = spec[key]
+    return jsonify(template)
+
+
+@bp.delete("/templates/<name>")
+def templates_delete(name: str):
+    world = _world()
+    with world.lock:
+        world.wa_templates = [t for t in world.wa_templates if t["name"] != name]
+    return jsonify(ok=True)
