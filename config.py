@@ -116,6 +116,12 @@ class Config:
         "https://outlook.office.com/SMTP.Send",
     )
     GOOGLE_SCOPES = _env("GOOGLE_SCOPES", "openid email https://mail.google.com/")
+    # Where Google's and Microsoft's mailboxes are served, "host:port:security" (security ssl | starttls | none).
+    # Production: the providers' own servers (platform-reference.md §D.1, §D.2); development: the sandbox's.
+    GOOGLE_IMAP_SERVER = _env("GOOGLE_IMAP_SERVER", "imap.gmail.com:993:ssl")
+    GOOGLE_SMTP_SERVER = _env("GOOGLE_SMTP_SERVER", "smtp.gmail.com:465:ssl")
+    MICROSOFT_IMAP_SERVER = _env("MICROSOFT_IMAP_SERVER", "outlook.office365.com:993:ssl")
+    MICROSOFT_SMTP_SERVER = _env("MICROSOFT_SMTP_SERVER", "smtp.office365.com:587:starttls")
     # The sandbox mail server (make run): IMAP and SMTP in the sandbox process holding the demo inboxes.
     SANDBOX_MAIL_ENABLED = _env_bool("SANDBOX_MAIL_ENABLED", False)
     SANDBOX_MAIL_HOST = _env("SANDBOX_MAIL_HOST", "127.0.0.1")
@@ -320,6 +326,14 @@ class DevelopmentConfig(Config):
     SANDBOX_MAIL_ENABLED = _env_bool("SANDBOX_MAIL_ENABLED", True)
     # The sandbox's mail servers and calendars, and a developer's own, are on this machine.
     ALLOW_PRIVATE_HOSTS = _env_bool("ALLOW_PRIVATE_HOSTS", True)
+    # Google and Microsoft inboxes connected through the sandbox's consent pages live in the sandbox mail server,
+    # which checks their XOAUTH2 tokens with the sandbox (imap.gmail.com can't know a sandbox token).
+    _SANDBOX_IMAP = f"{Config.SANDBOX_MAIL_HOST}:{Config.SANDBOX_IMAP_PORT}:none"
+    _SANDBOX_SMTP = f"{Config.SANDBOX_MAIL_HOST}:{Config.SANDBOX_SMTP_PORT}:none"
+    GOOGLE_IMAP_SERVER = _env("GOOGLE_IMAP_SERVER", _SANDBOX_IMAP)
+    GOOGLE_SMTP_SERVER = _env("GOOGLE_SMTP_SERVER", _SANDBOX_SMTP)
+    MICROSOFT_IMAP_SERVER = _env("MICROSOFT_IMAP_SERVER", _SANDBOX_IMAP)
+    MICROSOFT_SMTP_SERVER = _env("MICROSOFT_SMTP_SERVER", _SANDBOX_SMTP)
     # This app's address (OAuth redirects, the widget snippet; the sandbox posts its webhooks here).
     PUBLIC_URL = _env("PUBLIC_URL", f"http://127.0.0.1:{Config.PORT}")
     # `make run` starts the stream process on the next port (chatpad/devrun.py).

@@ -2,8 +2,9 @@
 
 Start (an admin, signed in) records what to connect (agent, location, backfill window) under a random state in the
 session and sends the browser to the provider; the callback checks the state, exchanges the code, reads the mailbox
-address from the ID token and connects the inbox through email_accounts.connect_inbox. The Integrations screen
-links here.
+address from the ID token, tests IMAP and SMTP with the access token (XOAUTH2, as the password form tests its
+password) and only then connects the inbox through email_accounts.connect_inbox. A failed test connects nothing and
+says whether the server could not be reached or refused the sign-in. The Integrations screen links here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, sessi
 from flask_login import current_user, login_required
 
 from chatpad.channels.email import oauth
-from chatpad.channels.email.settings import PROVIDER_SERVERS, MailSettings
+from chatpad.channels.email.connection import ConnectionReport, test_connection
+from chatpad.channels.email.settings import MailSettings, SettingsError, provider_servers
 from chatpad.extensions import db
 from chatpad.models import Agent, Location
 from chatpad.security import safe_local_path
@@ -49,6 +51,34 @@ def _scoped(model, object_id: str | None):
     if row is None or org_id != current_user.organization_id:
         abort(404)
     return row
+
+
+PROVIDER_NAMES = {"google": "Google", "microsoft": "Microsoft"}
+# Steps of test_connection that fail because the server could not be reached, not because it refused the sign-in.
+NETWORK_STEPS = ("dns", "connect", "tls", "timeout", "protocol")
+
+
+def connection_failure_message(provider: str, address: str, report: ConnectionReport) -> str:
+    """What the admin reads when the granted mailbox did not work: a network problem is said to be one (reconnecting
+    can't fix it), a refused sign-in says what to change at the provider."""
+    failed = report.failure
+    name = PROVIDER_NAMES.get(provider, provider.title())
+    server = failed.server if failed and failed.server in ("IMAP", "SMTP") else "mail"
+    detail = failed.detail if failed else report.summary
+    head = f"{address} was not connected: {name} granted access, but"
+    if failed is not None and failed.step in NETWORK_STEPS:
+        return (
+            f"{head} ChatPad could not reach its {server} server ({detail}). This is a network problem, not the "
+            "sign-in: connecting again won't help until the server can be reached; an operator can check this "
+            "machine's network and the server setting."
+        )
+    if failed is not None and failed.step == "auth":
+        where = "Microsoft 365 admin center" if provider == "microsoft" else "Gmail's settings"
+        return (
+            f"{head} its {server} server refused the sign-in ({detail}). Check that {server} access is turned on "
+            f"for this mailbox in {where}, then connect again."
+        )
+    return f"{head} the {server} check failed ({detail})."
 
 
 @bp.get("/<provider>/start")
@@ -104,10 +134,22 @@ def callback(provider: str):
     if not tokens.email:
         flash(f"{provider.title()} did not say which mailbox was granted; connect again and allow 'email'.", "error")
         return redirect(target)
-    servers = PROVIDER_SERVERS[provider]
+    try:
+        servers = provider_servers(provider, current_app.config)
+    except SettingsError as exc:
+        flash(f"Could not connect {tokens.email}: {exc}. An operator must fix the setting.", "error")
+        return redirect(target)
     settings = MailSettings(
         address=tokens.email, provider=provider, auth="oauth", backfill_days=pending["backfill_days"], **servers
     )
+    # As the password form does: nothing is "Connected" until IMAP (sign-in, folder) and SMTP (sign-in) both
+    # accepted the access token over XOAUTH2.
+    report = test_connection(
+        settings, tokens.access_token, allow_insecure=bool(current_app.config.get("MAIL_ALLOW_INSECURE"))
+    )
+    if not report.ok:
+        flash(connection_failure_message(provider, tokens.email, report), "error")
+        return redirect(target)
     try:
         account = connect_inbox(
             agent,

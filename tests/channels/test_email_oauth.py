@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
 from sqlalchemy import select, text
 
@@ -17,6 +18,7 @@ from chatpad.pipeline import queue_reply
 from chatpad.pipeline.mail_sync import sync_inbox
 from tests.conftest import login
 
+from ..plugins.mail import free_port, oauth_server_config
 from .test_email_sync import mail
 
 
@@ -58,7 +60,7 @@ def inbox(db, address: str) -> SocialAccount:
     return db.session.scalar(select(SocialAccount).where(SocialAccount.account_id == address))
 
 
-def test_google_inbox_connects_through_consent(db, make, client, mail_sandbox, mail_app):
+def test_google_inbox_connects_through_consent(db, make, client, mail_sandbox, mail_app, oauth_mail_server):
     """An admin grants Google access: the inbox is connected with offline access, the tokens stored encrypted."""
     biz = make.business()
     login(client, biz.user.email)
@@ -74,7 +76,9 @@ def test_google_inbox_connects_through_consent(db, make, client, mail_sandbox, m
     account = inbox(db, "forge.lake@gmail.example")
     assert account.location_id == biz.location.id and account.status == "connected"
     assert account.meta["provider"] == "google" and account.meta["auth"] == "oauth"
-    assert account.meta["imap_host"] == "imap.gmail.com" and "password" not in str(account.meta)
+    # Development and tests: the mailbox lives in the sandbox mail server (GOOGLE_IMAP_SERVER), which was tested.
+    assert account.meta["imap_host"] == "127.0.0.1" and account.meta["imap_port"] == oauth_mail_server.imap_port
+    assert "password" not in str(account.meta)
     assert account.refresh_token.startswith("1//") and account.access_token.startswith("ya29.")
     assert account.token_expires_at > datetime.now(UTC) + timedelta(minutes=55)
     raw = db.session.execute(
@@ -83,14 +87,27 @@ def test_google_inbox_connects_through_consent(db, make, client, mail_sandbox, m
     assert all(value.startswith("gAAAA") for value in raw)
 
 
-def test_microsoft_inbox_connects_through_consent(db, make, client, mail_sandbox, mail_app):
+def test_microsoft_inbox_connects_through_consent(db, make, client, mail_sandbox, mail_app, oauth_mail_server):
     """Microsoft 365: IMAP and SMTP scopes with offline_access, Outlook's servers, a refresh token kept."""
     biz = make.business()
     response = connect(client, mail_sandbox, "microsoft", biz, "clearview@contoso.example")
     assert response.status_code == 302
     account = inbox(db, "clearview@contoso.example")
-    assert account.meta["provider"] == "microsoft" and account.meta["smtp_host"] == "smtp.office365.com"
-    assert account.meta["smtp_security"] == "starttls" and account.refresh_token
+    assert account.meta["provider"] == "microsoft" and account.meta["smtp_port"] == oauth_mail_server.smtp_port
+    assert account.refresh_token
+
+
+def test_production_points_oauth_inboxes_at_the_providers():
+    """Outside development the Google and Microsoft servers are theirs (platform-reference.md §D.1, §D.2)."""
+    from chatpad.channels.email.settings import provider_servers
+    from config import ProductionConfig
+
+    config = {key: getattr(ProductionConfig, key) for key in dir(ProductionConfig) if key.isupper()}
+    google, microsoft = provider_servers("google", config), provider_servers("microsoft", config)
+    assert (google["imap_host"], google["imap_port"], google["imap_security"]) == ("imap.gmail.com", 993, "ssl")
+    assert (google["smtp_host"], google["smtp_port"]) == ("smtp.gmail.com", 465)
+    assert (microsoft["imap_host"], microsoft["smtp_host"]) == ("outlook.office365.com", "smtp.office365.com")
+    assert microsoft["smtp_port"] == 587 and microsoft["smtp_security"] == "starttls"
 
 
 def test_denied_consent_connects_nothing(db, make, client, mail_sandbox, mail_app):
@@ -259,3 +276,95 @@ def test_reconnecting_sends_what_waited(db, make, client, mail_sandbox, mail_app
     message = db.session.scalar(select(Message).where(Message.conversation_id == conversation.id,
                                                       Message.direction == "outbound"))  # fmt: skip
     assert message.status == "sent" and len(smtp_server.received) == 1
+
+
+# --- the connection is tested before "Connected" (issue 16 item 13) ------------------------------------------------
+
+
+def _flashes(client) -> list[str]:
+    with client.session_transaction() as session:
+        return [message for _, message in session.get("_flashes", [])]
+
+
+@pytest.fixture
+def refusing_mail_server(mail_sandbox):
+    """A sandbox mail server whose token check never answers yes: it refuses every XOAUTH2 sign-in."""
+    from chatpad.sandbox.mail.server import MailServers
+    from chatpad.sandbox.mail.store import MailStore
+
+    servers = MailServers(
+        MailStore(), host="127.0.0.1", imap_port=free_port(), smtp_port=free_port(),
+        introspect_url=f"{mail_sandbox.url}/no-such-introspection",
+    ).start()  # fmt: skip
+    yield servers
+    servers.stop()
+
+
+def test_imap_refusing_the_token_connects_nothing_and_says_so(db, make, client, mail_sandbox, mail_app,
+                                                              refusing_mail_server):  # fmt: skip
+    """Google granted access but its IMAP server refuses the XOAUTH2 sign-in: no inbox, and the admin reads that the
+    sign-in was refused (not "Connected")."""
+    no = refusing_mail_server
+    mail_app.config.update(oauth_server_config((no.host, no.imap_port), (no.host, no.smtp_port)))
+    biz = make.business()
+    response = connect(client, mail_sandbox, "google", biz, "refused@gmail.example")
+    assert response.status_code == 302
+    assert inbox(db, "refused@gmail.example") is None
+    messages = _flashes(client)
+    assert not any(m.startswith("Connected") for m in messages)
+    assert any("refused the sign-in" in m and "IMAP" in m and "refused@gmail.example" in m for m in messages), messages
+
+
+def test_smtp_refusing_the_token_connects_nothing(db, make, client, mail_sandbox, mail_app, oauth_mail_server,
+                                                  refusing_mail_server):  # fmt: skip
+    """IMAP works but Microsoft's SMTP refuses the token (SMTP AUTH off for the mailbox): still not connected."""
+    good, refusing = oauth_mail_server, refusing_mail_server
+    mail_app.config.update(oauth_server_config((good.host, good.imap_port), (refusing.host, refusing.smtp_port)))
+    biz = make.business()
+    connect(client, mail_sandbox, "microsoft", biz, "nosmtp@contoso.example")
+    assert inbox(db, "nosmtp@contoso.example") is None
+    assert any("SMTP server refused the sign-in" in m for m in _flashes(client)), _flashes(client)
+
+
+def test_unreachable_mail_server_is_reported_as_a_network_failure(db, make, client, mail_sandbox, mail_app):
+    """Nothing listens where the IMAP server should be: not connected, and the reason is the network, not the grant."""
+    closed = free_port()
+    mail_app.config.update(oauth_server_config(("127.0.0.1", closed), ("127.0.0.1", closed)))
+    biz = make.business()
+    connect(client, mail_sandbox, "google", biz, "offline@gmail.example")
+    assert inbox(db, "offline@gmail.example") is None
+    messages = _flashes(client)
+    assert any("could not reach its IMAP server" in m and "network problem" in m for m in messages), messages
+    assert not any("refused the sign-in" in m for m in messages)
+
+
+def test_connected_google_inbox_syncs_mail_sent_to_it_and_replies(db, make, client, mail_sandbox, mail_app,
+                                                                   oauth_mail_server, workers):  # fmt: skip
+    """End to end on the sandbox mail server, as in make run: connect through consent, a customer's mail sent to the
+    mailbox is synced into the inbox, and the reply goes out over SMTP XOAUTH2 into the customer's mailbox."""
+    biz = make.business()
+    address = "frontdesk@gmail.example"
+    connect(client, mail_sandbox, "google", biz, address)
+    assert any(m == f"Connected {address}." for m in _flashes(client))
+    account = inbox(db, address)
+    assert account.status == "connected"
+    assert sync_inbox(account).status == "ok"
+
+    mail_sandbox.app.extensions["sandbox.mail_store"] = oauth_mail_server.store
+    try:
+        sent = requests.post(
+            f"{mail_sandbox.url}/mail/send",
+            data={"name": "Pat Customer", "from": "pat@customer.example", "to": address,
+                  "subject": "Lot 12 still free?", "body": "Is lot 12 still free?"},
+            allow_redirects=False, timeout=10,
+        )  # fmt: skip
+    finally:
+        mail_sandbox.app.extensions.pop("sandbox.mail_store", None)
+    assert sent.status_code == 302
+    assert sync_inbox(inbox(db, address)).stored == 1
+    conversation = db.session.scalar(select(Conversation).where(Conversation.social_account_id == account.id))
+    assert conversation.subject == "Lot 12 still free?"
+    queue_reply(conversation, OutboundReply(text="Yes, lot 12 is free."))
+    workers.run("outbound")
+    folder = oauth_mail_server.store.folder("pat@customer.example", "INBOX")
+    assert folder is not None and any(b"Yes, lot 12 is free." in m.raw for m in folder.sorted())

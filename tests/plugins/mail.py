@@ -356,16 +356,46 @@ def smtp_server(_smtp_server):
     _smtp_server.state.reset()
 
 
+# --- the sandbox's own mail server (Google and Microsoft mailboxes, as make run serves them) -----------------------
+
+
+@pytest.fixture(scope="session")
+def oauth_mail_server(mail_sandbox):
+    """The sandbox's pure-Python IMAP/SMTP server (chatpad/sandbox/mail) on free ports, checking XOAUTH2 tokens with
+    the session's sandbox: where Google and Microsoft inboxes live in development. .store holds the mailboxes."""
+    from chatpad.sandbox.mail.server import MailServers
+    from chatpad.sandbox.mail.store import MailStore
+
+    servers = MailServers(
+        MailStore(), host="127.0.0.1", imap_port=free_port(), smtp_port=free_port(),
+        introspect_url=f"{mail_sandbox.url}/oauth/introspect",
+    ).start()  # fmt: skip
+    yield servers
+    servers.stop()
+
+
+def oauth_server_config(imap: tuple[str, int], smtp: tuple[str, int]) -> dict[str, str]:
+    """The four *_IMAP_SERVER/*_SMTP_SERVER settings pointing both providers at these plain-text loopback servers."""
+    return {
+        f"{provider}_{proto}_SERVER": f"{host}:{port}:none"
+        for provider in ("GOOGLE", "MICROSOFT")
+        for proto, (host, port) in (("IMAP", imap), ("SMTP", smtp))
+    }
+
+
 # --- the app wired to them -----------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def mail_app(app, mail_sandbox, mail_tls):
-    """The test app with its OAuth URLs on the sandbox and the test certificate trusted; jobs run in it."""
+def mail_app(app, mail_sandbox, mail_tls, oauth_mail_server):
+    """The test app with its OAuth URLs on the sandbox, Google's and Microsoft's mailboxes on the sandbox mail server
+    and the test certificate trusted; jobs run in it."""
     import jobs
 
     url = mail_sandbox.url
+    servers = oauth_mail_server
     overrides = {
+        **oauth_server_config((servers.host, servers.imap_port), (servers.host, servers.smtp_port)),
         "GOOGLE_AUTHORIZE_URL": f"{url}/google/o/oauth2/v2/auth",
         "GOOGLE_TOKEN_URL": f"{url}/google/token",
         "GOOGLE_REVOKE_URL": f"{url}/google/revoke",

@@ -7,6 +7,7 @@ refresh_token columns). One dataclass is shared by the sync job, the sender, tes
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,6 +33,31 @@ PROVIDER_SERVERS: dict[str, dict[str, Any]] = {
         "smtp_security": "starttls",
     },
 }
+
+
+# The config keys that say where a provider's servers are ("host:port:security"; config.py). Development points them at
+# the sandbox mail server, which checks the sandbox's XOAUTH2 tokens.
+SERVER_CONFIG_KEYS = {
+    "google": {"imap": "GOOGLE_IMAP_SERVER", "smtp": "GOOGLE_SMTP_SERVER"},
+    "microsoft": {"imap": "MICROSOFT_IMAP_SERVER", "smtp": "MICROSOFT_SMTP_SERVER"},
+}
+
+
+def provider_servers(provider: str, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Host, port and security of a provider's IMAP and SMTP servers: PROVIDER_SERVERS, with each server replaced by
+    its config value ("host:port:security") when set. A malformed value is a SettingsError naming the key."""
+    servers = dict(PROVIDER_SERVERS[provider])
+    for proto, key in SERVER_CONFIG_KEYS.get(provider, {}).items():
+        value = str((config or {}).get(key) or "").strip()
+        if not value:
+            continue
+        parts = value.split(":")
+        host, port = parts[0], parts[1] if len(parts) > 1 else ""
+        security = parts[2] if len(parts) > 2 else (default_security(int(port), proto) if port.isdigit() else "")
+        if len(parts) > 3 or not host or not port.isdigit() or security not in SECURITY:
+            raise SettingsError(f"{key} must be host:port:security (security one of {', '.join(SECURITY)})")
+        servers.update({f"{proto}_host": host, f"{proto}_port": int(port), f"{proto}_security": security})
+    return servers
 
 
 class SettingsError(ValueError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import json
 import logging
 import threading
@@ -130,6 +131,22 @@ class SubmissionHandler:
         return "250 2.0.0 OK: queued"
 
 
+# RFC 4954 §4: an AUTH command line may be up to 12288 octets. aiosmtpd stops every command at 512 (and any line at
+# 1001), which refused XOAUTH2 initial responses carrying a long bearer token (Microsoft's scopes make the sandbox's
+# longer than 512; real Microsoft tokens are JWTs of 1,500+ characters) with "500 Command line too long".
+AUTH_LINE_LIMIT = 12288
+
+
+class LongAuthSMTP(SMTP):
+    """aiosmtpd's SMTP server, taking AUTH lines as long as RFC 4954 allows."""
+
+    line_length_limit = AUTH_LINE_LIMIT + 2
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit, {"AUTH": AUTH_LINE_LIMIT})
+
+
 def start_smtp(
     handler: SubmissionHandler, host: str, port: int, *, tls_context=None, ssl_context=None, require_auth: bool = True
 ):
@@ -143,7 +160,7 @@ def start_smtp(
             # aiosmtpd warns about AUTH without TLS on every connection; these servers listen on loopback only.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                return super().factory()
+                return LongAuthSMTP(self.handler, **self.SMTP_kwargs)
 
     controller = LoopbackController(
         handler,
