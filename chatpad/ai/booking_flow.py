@@ -47,6 +47,7 @@ from chatpad.extensions import db
 from chatpad.messages import Button
 from chatpad.models import Booking, Conversation, Location, Message
 
+from .booking_tools import BookingTools, wants_move
 from .context import ReplyContext
 from .text import any_phrase, normalize
 
@@ -81,10 +82,6 @@ CANCEL_RE = re.compile(
     r"|\b(tour|visit|appointment|booking|showing)\b.*\bcancel"
     r"|^\s*cancel(?:\s+it)?\s*[.!]?\s*$"
     r"|\bcan'?t make it\b"
-)
-MOVE_RE = re.compile(
-    r"\b(move|moving|reschedule|rescheduling|change|push|switch|shift)\b(?!\s+(?:in|out)\b)"
-    r"|\b(instead|another time|different time|later time|earlier time)\b"
 )
 YES_RE = re.compile(
     r"^\s*(yes|yeah|yep|yup|sure|ok|okay|please|perfect|great|sounds good|that works|works for me|book it|"
@@ -191,10 +188,6 @@ def wants_visit(text: str) -> bool:
 
 def wants_cancel(text: str) -> bool:
     return CANCEL_RE.search(normalize(text)) is not None
-
-
-def wants_move(text: str) -> bool:
-    return MOVE_RE.search(normalize(text)) is not None
 
 
 def parse_details(text: str, need_name: bool) -> dict[str, str]:
@@ -313,8 +306,6 @@ def attach(conversation: Conversation, ctx: ReplyContext, provider: str) -> None
         if provider == "offline":
             ctx.booking = run_flow(conversation, ctx)
         else:
-            from .booking_tools import BookingTools
-
             ctx.booking_tools = BookingTools.for_conversation(conversation, ctx)
     except Exception:
         db.session.rollback()

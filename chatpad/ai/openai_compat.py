@@ -98,10 +98,12 @@ class ChatCompletionsClient:
                 headers["Authorization"] = f"Bearer {key}"
         return headers
 
-    def _body(self, messages: list[dict[str, str]], json_mode: bool) -> dict[str, Any]:
+    def _body(self, messages: list[dict[str, Any]], json_mode: bool, tools: list | None = None) -> dict[str, Any]:
         s = self.settings
         refused = _unsupported.get(s.base_url, set())
         body: dict[str, Any] = {"model": s.model, "messages": messages}
+        if tools and "tools" not in refused:
+            body["tools"] = tools  # function calling (chatpad/ai/booking_tools.py)
         if s.temperature is not None and "temperature" not in refused:
             body["temperature"] = s.temperature
         if s.max_tokens:
@@ -116,22 +118,25 @@ class ChatCompletionsClient:
     def _refused_param(self, message: str, body: dict[str, Any]) -> str | None:
         """The optional parameter a 400 complains about, if it is one we can do without."""
         lowered = message.lower()
-        for param in ("response_format", "max_tokens", "temperature"):
+        for param in ("response_format", "max_tokens", "temperature", "tools"):
             if param in body and param in lowered:
                 return param
         if "response_format" in body and ("json_object" in lowered or "json mode" in lowered):
             return "response_format"
         return None
 
-    def complete(self, messages: list[dict[str, str]], *, json_mode: bool = True) -> tuple[str, dict[str, Any]]:
-        """The assistant message's text and a trace (model, usage, attempts). Raises AIError after the retries."""
+    def complete(
+        self, messages: list[dict[str, Any]], *, json_mode: bool = True, tools: list | None = None, raw: bool = False
+    ) -> tuple[Any, dict[str, Any]]:
+        """The assistant message's text and a trace (model, usage, attempts). Raises AIError after the retries.
+        With tools (function calling), raw=True returns the whole assistant message (its tool_calls) instead."""
         s = self.settings
         host = urlsplit(self.url).netloc
         params = {"api-version": s.api_version} if s.api_version else None
         attempt = 0
         downgrades = 0
         while True:
-            body = self._body(messages, json_mode)
+            body = self._body(messages, json_mode, tools)
             retry_after: float | None = None
             try:
                 response = _session(s.base_url).post(
@@ -152,6 +157,8 @@ class ChatCompletionsClient:
                 if status == 200:
                     try:
                         data = response.json()
+                        if raw:
+                            return dict(data["choices"][0]["message"]), self._trace(data, attempt)
                         return self._content(data), self._trace(data, attempt)
                     except (ValueError, KeyError, IndexError, TypeError):
                         problem = f"{host} answered 200 with a body that is not a chat completion"
@@ -293,5 +300,9 @@ class OpenAICompatibleProvider(Provider):
 
     def generate(self, context: ReplyContext, settings: AISettings) -> ProviderReply:
         client = ChatCompletionsClient(settings)
+        if context.booking_tools is not None:  # a calendar to book with: find_slots, book, reschedule, cancel
+            from .booking_tools import generate_with_tools
+
+            return generate_with_tools(client, context, settings, parse_answer)
         content, trace = client.complete(build_messages(context), json_mode=settings.json_mode)
         return parse_answer(content, trace)

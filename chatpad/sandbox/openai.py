@@ -11,10 +11,17 @@ Chat Completions shape. How it behaves is set over HTTP, so a test or a benchmar
                             "refuse": ["response_format"],  400 when the request carries these parameters
                             "script": [{"status": 429, "retry_after": 1}, {"status": 500}, {"sleep": 3}],
                                                             one entry consumed per request, before normal answers
-                            "fail": {"status": 503}}        every request fails this way until changed
+                            "fail": {"status": 503},        every request fails this way until changed
+                            "tool_script": [{"tool_calls": [{"name": "find_slots", "arguments": {…}}]},
+                                            {"reply": "…"}]}   function calling: one entry per request
+                                                            that offers tools; "$slot:N" in an argument is the
+                                                            start of slot N of the latest tool result
     POST /openai/_reset     back to defaults, request log emptied
     GET  /openai/_requests  every request received: body, auth headers, times
     GET  /openai/_stats     {"requests", "in_flight", "max_in_flight"}: the concurrency callers achieved
+
+With tools in the request and no tool_script entry left, a request whose last message is a tool result is answered
+with that result's "say" line (a deterministic model that repeats what the tool said); otherwise as without tools.
 
 Failure responses follow OpenAI's error shape ({"error": {"message", "type", "code"}}) and send Retry-After on 429.
 """
@@ -41,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "refuse": [],
     "script": [],
     "fail": None,
+    "tool_script": [],
 }
 
 
@@ -74,6 +82,10 @@ class StandIn:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             step = self.settings["script"].pop(0) if self.settings["script"] else None
             return dict(self.settings), step
+
+    def tool_step(self) -> dict[str, Any] | None:
+        with self.lock:
+            return self.settings["tool_script"].pop(0) if self.settings["tool_script"] else None
 
     def end(self, record: dict[str, Any], status: int) -> None:
         with self.lock:
@@ -193,6 +205,10 @@ def _completion(deployment: str | None = None):
             if param in body:
                 status = 400
                 return _error(400, f"Unrecognized request argument supplied: {param}", "invalid_request_error")
+        if body.get("tools"):
+            message = _tool_message(state.tool_step(), body["messages"])
+            if message is not None:
+                return _chat(body, deployment, message, "tool_calls" if message.get("tool_calls") else "stop")
         content = _answer(settings, body["messages"])
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
         completion_tokens = len(content.split())
@@ -218,6 +234,63 @@ def _completion(deployment: str | None = None):
         )
     finally:
         state.end(record, status)
+
+
+def _latest_tool_result(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for message in reversed(messages):
+        if message.get("role") == "tool":
+            try:
+                value = json.loads(message.get("content") or "")
+            except ValueError:
+                return None
+            return value if isinstance(value, dict) else None
+    return None
+
+
+def _fill(value: Any, result: dict[str, Any] | None) -> Any:
+    """ "$slot:N" → the start of slot N (or alternative N) of the latest tool result."""
+    if isinstance(value, str) and value.startswith("$slot:") and result:
+        slots = result.get("slots") or result.get("alternatives") or []
+        index = int(value.split(":", 1)[1])
+        return slots[index]["start"] if index < len(slots) else value
+    return value
+
+
+def _tool_message(step: dict[str, Any] | None, messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The assistant message for a request that offers tools: the scripted step, else (after a tool result) the
+    result's "say" line as the JSON answer; None to answer as usual."""
+    result = _latest_tool_result(messages)
+    if step and step.get("tool_calls"):
+        calls = [
+            {
+                "id": f"call_{uuid.uuid4().hex[:12]}",
+                "type": "function",
+                "function": {
+                    "name": c["name"],
+                    "arguments": json.dumps({k: _fill(v, result) for k, v in (c.get("arguments") or {}).items()}),
+                },
+            }
+            for c in step["tool_calls"]
+        ]
+        return {"role": "assistant", "content": None, "tool_calls": calls}
+    if step and step.get("reply") is not None:
+        return {"role": "assistant", "content": json.dumps({"reply": step["reply"], "handoff": False})}
+    if messages and messages[-1].get("role") == "tool" and result is not None:
+        return {"role": "assistant", "content": json.dumps({"reply": str(result.get("say") or ""), "handoff": False})}
+    return None
+
+
+def _chat(body: dict[str, Any], deployment: str | None, message: dict[str, Any], finish: str):
+    return jsonify(
+        {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": deployment or body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+    )
 
 
 @bp.post("/v1/chat/completions")

@@ -4,6 +4,7 @@ lands in the sandbox's Google Calendar, with the .ics invitation through the tes
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -249,3 +250,76 @@ def test_a_calendar_outage_gives_the_booking_link_and_tells_a_person(
     assert bookings(db) == []
     notice = db.session.scalar(select(Notification).where(Notification.kind == "booking_failed"))
     assert notice is not None and forge.location.name in notice.title and "Google Calendar" in notice.body
+
+
+@pytest.fixture
+def model(ai_config, standin):
+    """The OpenAI-compatible provider, talking to the sandbox's stand-in model (scripted tool calls)."""
+    ai_config(AI_PROVIDER="openai", AI_BASE_URL=standin.base_url, AI_API_KEY="sk-x", AI_MAX_RETRIES=0)
+    return standin
+
+
+def test_the_openai_provider_books_moves_and_cancels_through_tool_calls(
+    db, forge, meta_sandbox, workers, calendar_sandbox, model
+):
+    """The model calls find_slots, book, reschedule and cancel; each runs the booking service (the same event in the
+    calendar as the offline flow makes), its result goes back to the model as a tool message, and the slots found
+    are the reply's quick replies."""
+    day = visit_day()
+    eleven, three = at(day, 11), at(day, 15)
+    model.control(
+        tool_script=[
+            {"tool_calls": [{"name": "find_slots", "arguments": {"date": f"{day:%Y-%m-%d}", "time": "11:00"}}]}
+        ]
+    )
+    reply = messenger(meta_sandbox, workers, forge.page_id, f"Can I see it {day:%A} at 11?")
+    assert "is open" in text_of(reply) and "Central Time" in text_of(reply), reply
+    assert [q["title"] for q in reply["quick_replies"]] == [slot_title(eleven, CHICAGO)]
+    first, second = model.requests()[-2:]
+    assert {t["function"]["name"] for t in first["body"]["tools"]} == {"find_slots", "book", "reschedule", "cancel"}
+    tool_result = json.loads(second["body"]["messages"][-1]["content"])
+    assert second["body"]["messages"][-1]["role"] == "tool" and tool_result["exact"] is True
+    assert tool_result["slots"][0]["start"] == eleven.isoformat()
+
+    model.control(
+        tool_script=[
+            {
+                "tool_calls": [
+                    {
+                        "name": "book",
+                        "arguments": {"start": eleven.isoformat(), "name": "Jane Doe", "email": "jane@example.com"},
+                    }
+                ]
+            }
+        ]
+    )
+    reply = messenger(meta_sandbox, workers, forge.page_id, "Yes please, jane@example.com")
+    assert text_of(reply).startswith("Booked:"), reply
+    (event,) = calendar_sandbox.tours("google", forge.calendar.account)
+    assert event["start"] == eleven.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [a["email"] for a in event["attendees"]] == ["jane@example.com"]
+
+    model.control(tool_script=[{"tool_calls": [{"name": "reschedule", "arguments": {"start": three.isoformat()}}]}])
+    reply = messenger(meta_sandbox, workers, forge.page_id, "Can we move it to 3?")
+    assert text_of(reply).startswith("Moved:") and "3:00 PM" in text_of(reply), reply
+    (event,) = calendar_sandbox.tours("google", forge.calendar.account)
+    assert event["start"] == three.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (booking,) = bookings(db)
+    assert booking.sequence == 1
+
+    model.control(tool_script=[{"tool_calls": [{"name": "cancel", "arguments": {}}]}])
+    reply = messenger(meta_sandbox, workers, forge.page_id, "cancel my tour")
+    assert text_of(reply).startswith("Cancelled:"), reply
+    assert calendar_sandbox.tours("google", forge.calendar.account) == [] and bookings(db) == []
+
+
+def test_the_openai_provider_is_told_when_the_calendar_is_down(
+    db, forge, meta_sandbox, workers, calendar_sandbox, model
+):
+    calendar_sandbox.outage("google")
+    model.control(tool_script=[{"tool_calls": [{"name": "find_slots", "arguments": {"request": "Thursday at 11"}}]}])
+    reply = messenger(meta_sandbox, workers, forge.page_id, "Can I see it Thursday at 11?")
+    assert "I couldn't book that just now" in text_of(reply) and forge.location.booking_url in text_of(reply)
+    assert "quick_replies" not in reply
+    notice = db.session.scalar(select(Notification).where(Notification.kind == "booking_failed"))
+    assert notice is not None and "Google Calendar" in notice.body
