@@ -368,3 +368,6 @@ def test_connected_google_inbox_syncs_mail_sent_to_it_and_replies(db, make, clie
     workers.run("outbound")
     folder = oauth_mail_server.store.folder("pat@customer.example", "INBOX")
     assert folder is not None and any(b"Yes, lot 12 is free." in m.raw for m in folder.sorted())
+    # Like Gmail, the provider's SMTP filed it in Sent; ChatPad appended no second copy.
+    sent_folder = oauth_mail_server.store.folder(address, "Sent")
+    assert [b"Yes, lot 12 is free." in m.raw for m in sent_folder.sorted()] == [True]

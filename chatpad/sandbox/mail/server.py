@@ -39,7 +39,8 @@ def introspection_verifier(url: str, timeout: float = 5.0):
 
 
 def deliver_to_store(store: MailStore):
-    """Final delivery: each recipient gets the message in its INBOX, with the trace fields an MTA adds."""
+    """Final delivery: each recipient gets the message in its INBOX, with the trace fields an MTA adds; an XOAUTH2
+    sender (a Google or Microsoft mailbox) also gets it in its Sent folder, as those providers do."""
 
     def deliver(received: Received) -> None:
         now = datetime.now(UTC)
@@ -47,8 +48,13 @@ def deliver_to_store(store: MailStore):
             f"Return-Path: <{received.mail_from}>\r\n"
             f"Received: from submission by sandbox.chatpad.local with ESMTPSA; {format_datetime(now)}\r\n"
         ).encode()
+        data = received.data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         for rcpt in received.rcpt_tos:
-            store.append(rcpt.lower(), "INBOX", trace + received.data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+            store.append(rcpt.lower(), "INBOX", trace + data)
+        if received.oauth and received.login:
+            # Gmail and Exchange Online file what their SMTP servers send in the sender's Sent folder themselves
+            # (so ChatPad appends no copy for those providers: MailSettings.should_append_sent); so does the sandbox.
+            store.append(received.login.lower(), "Sent", data, flags={"\\Seen"})
 
     return deliver
 

@@ -28,6 +28,11 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     login: str | None
+    oauth: bool = False  # signed in with XOAUTH2 (a Google or Microsoft mailbox of the sandbox)
+
+
+# The password slot of an XOAUTH2 sign-in's LoginPassword: it marks the session as OAuth (no password can be it).
+OAUTH_SIGN_IN = b"\x00xoauth2"
 
 
 @dataclass
@@ -98,7 +103,7 @@ class SubmissionHandler:
         token = fields.get("auth", "").removeprefix("Bearer ").strip()
         who = await asyncio.get_running_loop().run_in_executor(None, self.verify_token, user, token)
         if who == user and user:
-            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), OAUTH_SIGN_IN))
         error = json.dumps({"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"})
         await server.challenge_auth(error)
         await server.push("535 5.7.8 Username and Password not accepted.")
@@ -122,8 +127,10 @@ class SubmissionHandler:
         reply = self.state._take("data")
         if reply:
             return reply
-        login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
-        received = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content or b""), login)
+        auth = session.auth_data if isinstance(session.auth_data, LoginPassword) else None
+        login = auth.login.decode() if auth else None
+        oauth = bool(auth and auth.password == OAUTH_SIGN_IN)
+        received = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content or b""), login, oauth)
         with self.state.lock:
             self.state.received.append(received)
         if self.deliver:
