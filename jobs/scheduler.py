@@ -32,6 +32,7 @@ PERIODIC_JOBS: list[tuple[str, str, int | str]] = [
     # CALENDAR_HEALTH_INTERVAL, and tour reminders (24 h and 1 h before) sent as they come due.
     ("jobs.booking.refresh_calendar_tokens", "default", 300),
     ("jobs.booking.check_calendars", "default", 600),
+    ("jobs.reminders.send_due_reminders", "default", 120),
 ]
 
 

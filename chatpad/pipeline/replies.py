@@ -429,6 +429,9 @@ def send_messages(
         ctx.extra["template"] = (
             message.sender_type == "human" and ((message.meta or {}).get("payload") or {}).get("type") == "template"
         )
+        tag = ((message.meta or {}).get("payload") or {}).get("tag")
+        if tag:  # a message tag chosen when the reply was shaped (a tour reminder's) holds for its retries too
+            ctx.extra["message_tag"] = tag
         reason = adapter.check_window(ctx)
         if reason:
             _fail(message, reason, status="skipped" if message.sender_type == "ai" else "failed")

@@ -34,6 +34,10 @@ log = logging.getLogger("chatpad.channels.facebook")
 
 STANDARD_WINDOW = timedelta(hours=24)
 HUMAN_AGENT_WINDOW = timedelta(days=7)
+# "Send the user reminders or updates for an event they have registered for": a booked tour's reminder, outside the
+# 24-hour window (ctx.extra["message_tag"]; kept in the stored payload so a retried send keeps it).
+# https://developers.facebook.com/docs/messenger-platform/send-messages/message-tags
+EVENT_UPDATE_TAG = "CONFIRMED_EVENT_UPDATE"
 WINDOW_CLOSED_AI = (
     "Outside Messenger's 24-hour window: the AI does not message customers who have not written in 24 hours"
 )
@@ -296,6 +300,8 @@ class FacebookChannel(Channel):
         """RESPONSE inside 24 h of the customer's last message; a person's reply later (≤ 7 days) is tagged
         HUMAN_AGENT, the only tag that allows it. https://developers.facebook.com/docs/messenger-platform/send-messages/message-tags"""
         age = _age(ctx.last_inbound_at, now)
+        if ctx.extra.get("message_tag") == EVENT_UPDATE_TAG and age is not None and STANDARD_WINDOW < age:
+            return {"messaging_type": "MESSAGE_TAG", "tag": EVENT_UPDATE_TAG}
         if ctx.sender_type == "human" and age is not None and STANDARD_WINDOW < age:
             return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
         return {"messaging_type": "RESPONSE"}
@@ -307,6 +313,8 @@ class FacebookChannel(Channel):
             return WINDOW_NEVER_WROTE
         if age <= STANDARD_WINDOW:
             return None
+        if ctx.extra.get("message_tag") == EVENT_UPDATE_TAG:
+            return None  # a reminder or update of an event the customer booked: allowed after the window
         if ctx.sender_type == "human":
             return None if age <= HUMAN_AGENT_WINDOW else WINDOW_CLOSED_HUMAN
         return WINDOW_CLOSED_AI
