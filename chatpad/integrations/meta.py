@@ -34,10 +34,15 @@ SCOPE_REASONS: dict[str, str] = {
     "pages_read_engagement": "to read the Pages' names and the people who write to them",
     "instagram_basic": "to see the Instagram professional accounts linked to your Pages and their usernames",
     "instagram_manage_messages": "to read and answer the Instagram accounts' direct messages",
+    "whatsapp_business_management": "to list the WhatsApp Business account's numbers and templates and subscribe "
+    "ChatPad to its webhooks",
+    "whatsapp_business_messaging": "to read and answer the WhatsApp numbers' messages",
 }
 FACEBOOK_SCOPES = ("pages_show_list", "pages_messaging", "pages_manage_metadata", "pages_read_engagement")
 INSTAGRAM_SCOPES = ("pages_show_list", "pages_manage_metadata", "instagram_basic", "instagram_manage_messages")
-SCOPES = {"facebook": FACEBOOK_SCOPES, "instagram": INSTAGRAM_SCOPES}
+# Embedded Signup (sms-whatsapp-reference.md §A10): the customer shares a WhatsApp Business Account with the app.
+WHATSAPP_SCOPES = ("whatsapp_business_management", "whatsapp_business_messaging")
+SCOPES = {"facebook": FACEBOOK_SCOPES, "instagram": INSTAGRAM_SCOPES, "whatsapp": WHATSAPP_SCOPES}
 
 # Page webhook fields Messenger needs (platform-reference.md §A.5); only fields also subscribed at app level arrive.
 MESSENGER_FIELDS = (
@@ -105,6 +110,8 @@ class TokenInfo:
     error_subcode: int | None = None
     error_message: str | None = None
     type: str | None = None
+    # granular_scopes: scope -> the ids it reaches (Pages; WhatsApp Business Accounts for a business token)
+    targets: dict[str, list[str]] = field(default_factory=dict)
 
 
 # --- OAuth (Authlib) -------------------------------------------------------------------------------------------
@@ -411,4 +418,9 @@ def debug_token(token: str, config: Mapping[str, Any] | None = None) -> TokenInf
         error_subcode=_int(error.get("subcode") or error.get("error_subcode")),
         error_message=error.get("message"),
         type=data.get("type"),
+        targets={
+            str(g.get("scope")): [str(t) for t in g.get("target_ids") or []]
+            for g in data.get("granular_scopes") or []
+            if isinstance(g, dict)
+        },
     )

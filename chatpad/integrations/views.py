@@ -200,6 +200,8 @@ class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, WhatsAppScreen
         account = self._account(account_id)
         if account.channel in ("facebook", "instagram"):
             return self._to_dialog(account.channel, account.agent, account=account, rerequest=True)
+        if account.channel == "whatsapp":
+            return self._to_dialog("whatsapp", account.agent)
         if account.channel == "email":
             return self.email_reconnect(account)
         if account.channel == "sms":
@@ -220,7 +222,7 @@ class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, WhatsAppScreen
         except FlowError as exc:
             self._audit("account.connect_refused", reason=exc.kind)
             return self._error(exc.reason, "Open Integrations and press Connect again.")
-        kind_label = "Facebook Pages" if flow.kind == "facebook" else "Instagram accounts"
+        kind_label = {"facebook": "Facebook Pages", "whatsapp": "WhatsApp numbers"}.get(flow.kind, "Instagram accounts")
         again = url_for(".start", kind=flow.kind, agent=flow.agent_id)
         if request.args.get("error"):
             end_flow(flow)
@@ -251,6 +253,8 @@ class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, WhatsAppScreen
             return self._error(
                 "Facebook's answer carried no login code.", "Nothing was connected. Try again.", retry_url=again
             )
+        if flow.kind == "whatsapp":
+            return self.whatsapp_signed_up(flow, code)
         try:
             short = meta.exchange_code(code, flow.redirect_uri)
             token = meta.long_lived(short)

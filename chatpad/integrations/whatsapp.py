@@ -11,10 +11,14 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from chatpad.audit import record_audit
 from chatpad.channels.whatsapp import client
 from chatpad.extensions import db
-from chatpad.models import MessageTemplate, SocialAccount, utcnow
+from chatpad.models import Agent, Location, MessageTemplate, SocialAccount, utcnow
+
+from .connect import HELD_ELSEWHERE, HELD_ELSEWHERE_TODO, Outcome, _resolve_reauth_notices, _resume
 
 log = logging.getLogger("chatpad.integrations.whatsapp")
 
@@ -115,3 +119,207 @@ def template_summary(org_id: int) -> dict[str, dict]:
         if synced_at is not None and (item["synced_at"] is None or synced_at > item["synced_at"]):
             item["synced_at"] = synced_at
     return summary
+
+
+# --- Connect WhatsApp: Embedded Signup -------------------------------------------------------------------------
+
+
+@dataclass
+class NumberCheck:
+    """The checks of one number before it is called connected."""
+
+    ok: bool
+    what: str | None = None
+    todo: str | None = None
+
+
+def signup_numbers(bearer: str) -> tuple[list[str], list[dict]]:
+    """After Embedded Signup: the WhatsApp Business Accounts the business token reaches (debug_token's
+    granular_scopes, the "shared WABA id from the access token" way) and every phone number of each, as candidates
+    {"id" (phone number id), "waba_id", "display", "name", "quality"}. meta.ConnectError / SendError on failure."""
+    from . import meta
+
+    info = meta.debug_token(bearer)
+    if not info.is_valid:
+        raise meta.ConnectError(
+            f"Facebook says the WhatsApp login is not valid: {info.error_message or 'no reason given'}.",
+            "Nothing was connected. Press Connect WhatsApp again.",
+        )
+    missing = [s for s in meta.WHATSAPP_SCOPES if s not in info.scopes]
+    if missing:
+        raise meta.ConnectError(
+            "Some permissions ChatPad needs were switched off in Facebook's dialog, so nothing was connected: "
+            + ", ".join(f"{s} ({meta.SCOPE_REASONS.get(s, '')})" for s in missing)
+            + ".",
+            "Press Connect WhatsApp again and keep them on.",
+        )
+    wabas = info.targets.get("whatsapp_business_management") or []
+    candidates = []
+    for waba_id in wabas:
+        for n in client.phone_numbers(waba_id, bearer):
+            candidates.append(
+                {
+                    "id": str(n.get("id")),
+                    "waba_id": waba_id,
+                    "display": str(n.get("display_phone_number") or n.get("id")),
+                    "name": str(n.get("verified_name") or n.get("display_phone_number") or n.get("id")),
+                    "quality": n.get("quality_rating"),
+                }
+            )
+    return wabas, candidates
+
+
+def check_number(waba_id: str, number_id: str, bearer: str) -> NumberCheck:
+    """Test before "Connected": the app is subscribed to the WABA (its webhooks reach ChatPad) and the number is on
+    the Cloud API and reachable with this token."""
+    from chatpad.channels.errors import SendError
+
+    try:
+        if not client.app_subscribed(waba_id, bearer):
+            return NumberCheck(
+                False,
+                "WhatsApp does not list ChatPad among the WhatsApp Business Account's subscribed apps, so its "
+                "messages would not reach ChatPad.",
+                "Try again; if it persists, check the app's webhooks in Meta's App Dashboard.",
+            )
+        number = client.phone_number(number_id, bearer)
+    except SendError as exc:
+        return NumberCheck(False, f"WhatsApp refused the check: {exc}", "Try again in a minute.")
+    if str(number.get("platform_type") or "CLOUD_API") != "CLOUD_API":
+        return NumberCheck(
+            False,
+            f"The number is on {number.get('platform_type')}, not on WhatsApp's Cloud API.",
+            "Migrate it to the Cloud API in WhatsApp Manager, then try again.",
+        )
+    status = str(number.get("status") or "CONNECTED").upper()
+    if status not in ("CONNECTED", "FLAGGED"):
+        return NumberCheck(
+            False,
+            f"WhatsApp shows the number as {status.lower()}, so it cannot send or receive yet.",
+            "Finish its registration in WhatsApp Manager, then try again.",
+        )
+    return NumberCheck(True)
+
+
+def connect_numbers(
+    *,
+    org_id: int,
+    agent: Agent,
+    user_id: int | None,
+    bearer: str,
+    selections: list[tuple[dict, Location | None]],
+    ip: str | None = None,
+) -> list[Outcome]:
+    """Subscribe the app to each chosen number's WABA (POST /{waba-id}/subscribed_apps), check each number
+    (check_number), and store only those that pass, as connected; then sync each WABA's templates. One Outcome per
+    selection, in order; one number's failure never undoes another's."""
+    from chatpad.channels.errors import SendError
+
+    from .connect import holders
+
+    if agent.organization_id != org_id:
+        raise PermissionError("agent of another organization")
+    held = holders(org_id, agent.id, CHANNEL, [c["id"] for c, _ in selections])
+    subscribed: dict[str, str | None] = {}
+    outcomes: list[Outcome] = []
+    for candidate, location in selections:
+        name = f"{candidate['name']} ({candidate['display']})"
+        holder = held[candidate["id"]]
+        if holder.kind == "other_org":
+            outcomes.append(
+                Outcome(candidate["id"], name, "refused", HELD_ELSEWHERE.format(what="number"), HELD_ELSEWHERE_TODO)
+            )
+            continue
+        if holder.kind == "other_agent" and holder.account.status != "disconnected":
+            outcomes.append(
+                Outcome(
+                    candidate["id"],
+                    name,
+                    "refused",
+                    f"This number is already connected to your agent {holder.account.agent.name}.",
+                    "Disconnect it there first if it should answer for this agent instead.",
+                )
+            )
+            continue
+        waba_id = candidate["waba_id"]
+        if waba_id not in subscribed:
+            try:
+                client.subscribe_app(waba_id, bearer)
+                subscribed[waba_id] = None
+            except SendError as exc:
+                subscribed[waba_id] = f"WhatsApp refused to subscribe ChatPad to the WhatsApp Business Account: {exc}"
+        if subscribed[waba_id]:
+            outcomes.append(Outcome(candidate["id"], name, "failed", subscribed[waba_id], "Try again in a minute."))
+            continue
+        check = check_number(waba_id, candidate["id"], bearer)
+        if not check.ok:
+            outcomes.append(Outcome(candidate["id"], name, "failed", check.what, check.todo))
+            continue
+        outcomes.append(_store(candidate, location, agent, holder, bearer, user_id, org_id, ip, name))
+    for waba_id in [w for w, error in subscribed.items() if error is None]:
+        try:
+            sync_templates(org_id, waba_id, bearer)
+        except SendError as exc:  # the numbers are connected all the same; the button retries
+            log.warning("templates of WABA %s not synced on connect: %s", waba_id, exc)
+    return outcomes
+
+
+def _store(candidate, location, agent, holder, bearer, user_id, org_id, ip, name) -> Outcome:
+    account = holder.account if holder.kind in ("this_agent", "other_agent") else None
+    was = account.status if account is not None else None
+    now = utcnow().isoformat()
+    info = {
+        "waba_id": candidate["waba_id"],
+        "display_phone_number": candidate["display"],
+        "verified_name": candidate["name"],
+        "quality_rating": candidate.get("quality"),
+        "connected_at": now,
+        "connected_by": user_id,
+        "tested_at": now,
+        "login": "embedded_signup",
+    }
+    try:
+        if account is None:
+            account = SocialAccount(channel=CHANNEL, account_id=candidate["id"], agent_id=agent.id)
+            db.session.add(account)
+        account.agent_id = agent.id
+        account.account_name = candidate["name"]
+        account.location_id = location.id if location else None
+        account.access_token = bearer
+        account.token_expires_at = None  # a business integration system user token does not expire
+        account.is_active = True
+        account.status = "connected"
+        account.last_error = None
+        account.meta = {**(account.meta or {}), **info}
+        db.session.flush()
+        record_audit(
+            f"account.{'reconnect' if was else 'connect'}",
+            organization_id=org_id,
+            user_id=user_id,
+            target=account,
+            detail={
+                "channel": CHANNEL,
+                "account_id": candidate["id"],
+                "name": candidate["name"],
+                "waba_id": candidate["waba_id"],
+                "location_id": str(location.id) if location else None,
+                "previous_status": was,
+            },
+            ip=ip,
+        )
+        if was:
+            _resolve_reauth_notices(account)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return Outcome(candidate["id"], name, "refused", HELD_ELSEWHERE.format(what="number"), HELD_ELSEWHERE_TODO)
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("storing WhatsApp number %s failed", candidate["id"])
+        return Outcome(
+            candidate["id"], name, "failed", "ChatPad could not save the number (database error).", "Try again."
+        )
+    resumed = _resume(account) if was in ("needs_reauth", "error", "disconnected") else 0
+    return Outcome(
+        candidate["id"], name, "reconnected" if was else "connected", account_id=str(account.id), resumed=resumed
+    )

@@ -121,3 +121,8 @@ def app_subscribed(waba_id: str, bearer: str) -> bool:
     """GET /{waba-id}/subscribed_apps: is some app (ours: the token is our app's) subscribed to the WABA?"""
     answer = get_graph_client(platform=PLATFORM).get(f"{waba_id}/subscribed_apps", token=bearer)
     return bool(answer.get("data"))
+
+
+def phone_number(number_id: str, bearer: str) -> dict[str, Any]:
+    """GET /{phone-number-id}: the number's display number, verified name, status and platform type."""
+    return get_graph_client(platform=PLATFORM).get(number_id, token=bearer)

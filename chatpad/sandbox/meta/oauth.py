@@ -51,6 +51,8 @@ PERMISSIONS: dict[str, str] = {
     "instagram_basic": "Access profile and posts from the Instagram account connected to your Page",
     "instagram_manage_messages": "Manage and access Instagram messages",
     "business_management": "Manage your business",
+    "whatsapp_business_management": "Manage your WhatsApp Business accounts, their phone numbers and templates",
+    "whatsapp_business_messaging": "Send and receive messages on your WhatsApp Business accounts",
     "public_profile": "Your name and profile picture",
     "email": "Your email address",
 }
@@ -105,6 +107,7 @@ class Grant:
     requested: list[str]
     redirect_uri: str
     client_id: str
+    waba_ids: list[str] = field(default_factory=list)  # Embedded Signup: the WhatsApp Business Accounts shared
     created_at: float = field(default_factory=time.time)
     used: bool = False
 
@@ -215,6 +218,8 @@ def dialog(version: str | None = None):
             requested=[(s, PERMISSIONS[s]) for s in requested],
             wants_pages=any(s.startswith("pages_") for s in requested),
             wants_instagram=any(s.startswith("instagram_") for s in requested),
+            wants_whatsapp=any(s.startswith("whatsapp_") for s in requested),
+            wabas=_wabas(world),
             params={k: v for k, v in request.args.items() if k != "as"},
             rerequest=request.args.get("auth_type") == "rerequest",
         )
@@ -237,13 +242,26 @@ def dialog(version: str | None = None):
             abort(400)
         granted = [s for s in requested if request.form.get(f"scope:{s}")]
         page_ids = [p for p in request.form.getlist("page") if p in user.page_ids]
+        known = {w["id"] for w in _wabas(world)}
+        waba_ids = [w for w in request.form.getlist("waba") if w in known]
         code = "AQ" + secrets.token_urlsafe(48)
-        _state(world).codes[code] = Grant(user.id, page_ids, granted, requested, redirect_uri, client_id)
+        _state(world).codes[code] = Grant(
+            user.id, page_ids, granted, requested, redirect_uri, client_id, waba_ids=waba_ids
+        )
     query = {"code": code}
     if state is not None:
         query["state"] = state
     # Meta appends "#_=_" to the redirect; it never reaches the server.
     return redirect(f"{redirect_uri}{separator}{urlencode(query)}#_=_")
+
+
+def _wabas(world: World) -> list[dict[str, Any]]:
+    """The WhatsApp Business Accounts the demo user may share in Embedded Signup (the demo WABA)."""
+    waba_id = getattr(world, "waba_id", None)
+    if not waba_id:
+        return []
+    numbers = list(getattr(world, "wa_numbers", {}).values())
+    return [{"id": waba_id, "name": "MHP Communities WhatsApp", "numbers": len(numbers)}]
 
 
 def _dialog_page(world: World, user_id: str, page) -> dict[str, Any]:
@@ -306,6 +324,12 @@ def access_token(req: GraphRequest) -> dict[str, Any]:
                 36008,
             )
         grant.used = True
+        if grant.waba_ids:
+            # Embedded Signup: the code gives a business integration system user token for the shared WABA, which
+            # does not expire (…/embedded-signup/onboarding-customers-as-a-tech-provider, step 1).
+            token = _new_token(world, "whatsapp", grant.waba_ids[0], expires_in=None, scopes=grant.scopes)
+            state.grants[token.value] = grant
+            return {"access_token": token.value, "token_type": "bearer"}
         token = _new_token(world, "user", grant.user_id, expires_in=SHORT_LIVED_S, scopes=grant.scopes)
         state.grants[token.value] = grant
     return {"access_token": token.value, "token_type": "bearer", "expires_in": SHORT_LIVED_S}
@@ -562,6 +586,14 @@ def debug_token(req: GraphRequest) -> dict[str, Any]:
             data["profile_id"] = token.subject
             data["granular_scopes"] = [{"scope": s, "target_ids": [token.subject]} for s in scopes]
             data["user_id"] = world.demo_user_id
+        elif token.kind == "whatsapp":
+            # The WABAs a business token may reach: granular_scopes' target_ids, the "get shared WABA ID with access
+            # token" way when the browser's session logging is not used (…/solution-providers/manage-accounts).
+            grant = state.grants.get(value)
+            wabas = list(grant.waba_ids) if grant is not None else [token.subject]
+            data["granular_scopes"] = [
+                {"scope": s, "target_ids": wabas} if s.startswith("whatsapp_") else {"scope": s} for s in scopes
+            ]
         elif token.kind == "user":
             data["user_id"] = token.subject
             pages = _granted_pages(world, token)

@@ -310,6 +310,20 @@ def _check_interactive(block: dict[str, Any]) -> None:
 
 @route("GET", r"(?P<id>\d+)", first=True)
 def media_info(req: GraphRequest) -> Any:
+    number = _number_for(req)
+    if number is not None:
+        # GET /{phone-number-id}: the number as WhatsApp Manager shows it (registered on the Cloud API).
+        req.token("whatsapp")
+        return {
+            "id": number.id,
+            "display_phone_number": number.number,
+            "verified_name": number.name,
+            "quality_rating": "GREEN",
+            "code_verification_status": "VERIFIED",
+            "platform_type": "CLOUD_API",
+            "status": "CONNECTED",
+            "throughput": {"level": "STANDARD"},
+        }
     media = getattr(req.world, "wa_media", {}).get(req.match.group("id"))
     if media is None:
         return NotImplemented
@@ -560,3 +574,9 @@ def templates_delete(name: str):
     with world.lock:
         world.wa_templates = [t for t in world.wa_templates if t["name"] != name]
     return jsonify(ok=True)
+
+
+@bp.get("/subscriptions")
+def subscriptions():
+    """Which WABAs the app is subscribed to (POST /{waba-id}/subscribed_apps), with the override callback if any."""
+    return jsonify(_world().wa_subscribed)
