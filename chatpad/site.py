@@ -10,10 +10,18 @@ from flask_admin.theme import Bootstrap4Theme
 from werkzeug.exceptions import HTTPException
 
 from chatpad.admin.bookings import BookingsView
-from chatpad.admin.views import AgentView, DashboardView, KnowledgeItemView, LocationView, SocialAccountView, UserView
+from chatpad.admin.views import (
+    AgentView,
+    DashboardView,
+    InvitationView,
+    KnowledgeItemView,
+    LocationView,
+    SocialAccountView,
+    UserView,
+)
 from chatpad.inbox import init_inbox
 from chatpad.integrations.views import IntegrationsView
-from chatpad.models import Agent, AuditLog, KnowledgeItem, Location, SocialAccount, User
+from chatpad.models import Agent, AuditLog, Invitation, KnowledgeItem, Location, SocialAccount, User
 from chatpad.privacy.admin import AuditLogView, CustomerDataView, RetentionView
 from chatpad.security import csp_nonce
 from chatpad.widget.admin import WidgetAdminView
@@ -51,6 +59,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts", category="Setup"))
     admin.add_view(KnowledgeItemView(KnowledgeItem, name="Knowledge", endpoint="knowledge", category="Setup"))
     admin.add_view(UserView(User, name="Users", endpoint="users", category="Setup"))
+    admin.add_view(InvitationView(Invitation, name="Invitations", endpoint="invitations", category="Setup"))
     admin.add_view(WidgetAdminView(name="Web widgets", endpoint="widgets", url="/admin/widgets", category="Setup"))
     admin.add_view(
         CustomerDataView(name="Customer data", endpoint="customer_data", url="/admin/customer-data", category="Privacy")

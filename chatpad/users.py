@@ -13,11 +13,18 @@ on sign-out.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import event, func, or_, select
 
 from chatpad.extensions import db
-from chatpad.models import ROLES, User
-from chatpad.models.org import new_session_token
+from chatpad.models import INVITATION_DAYS, ROLES, Invitation, User, utcnow
+from chatpad.models.org import invitation_token_hash, new_session_token
+from chatpad.queue import enqueue, job_id
+from chatpad.team import set_locations
 
 
 class UserChangeRefused(ValueError):
@@ -72,3 +79,106 @@ def roles_offered(actor: User) -> list[str]:
 def end_sessions(user: User) -> None:
     """End every session and remember-me cookie of this user (a new session token). The caller commits."""
     user.session_token = new_session_token()
+
+
+# --- invitations (issue 16 item 8) -------------------------------------------------------------------------------
+#
+# Addresses are unique across ChatPad (one sign-in form, no organization to pick), so an address another
+# organization uses can't join this one. Saying so to the admin would tell them that the address has an account
+# somewhere. So people are added by invitation: the admin's answer is "Invitation sent" whatever the address, and
+# only the mail to that address says whether it can join (chatpad.models.org.Invitation, jobs/alerts.py).
+
+
+class InvitationError(ValueError):
+    """An invitation link that is unknown, used or expired; str() says which, for the person who opened it."""
+
+
+def create_invitation(
+    actor: User,
+    email: str,
+    *,
+    role: str,
+    name: str | None = None,
+    location_ids: Iterable[uuid.UUID] = (),
+) -> Invitation:
+    """Invite ``email`` to the actor's organization (the caller commits; the mail goes after the commit). Refused:
+    a role the actor may not give, locations for anyone but an agent, an address already in the actor's own
+    organization (they can see that list anyway), no mail server to send it with."""
+    email = email.strip().lower()
+    if role not in roles_offered(actor):
+        raise UserChangeRefused("Only an owner can make someone an owner.")
+    location_ids = [str(i) for i in location_ids]
+    if location_ids and role != "agent":
+        raise UserChangeRefused("Only agents can be limited to locations; owners and admins manage everything.")
+    with db.session.no_autoflush:
+        member = db.session.scalar(
+            select(User.id).where(User.organization_id == actor.organization_id, func.lower(User.email) == email)
+        )
+    if member:
+        raise UserChangeRefused("That address is already a member of your organization.")
+    if not current_app.config.get("ALERT_SMTP_URL"):
+        raise UserChangeRefused(
+            "Invitations are sent by email, and no mail server is set (ALERT_SMTP_URL). The operator can add "
+            "people with `flask chatpad create-user`."
+        )
+    invitation = Invitation(
+        organization_id=actor.organization_id,
+        email=email,
+        name=name or None,
+        role=role,
+        location_ids=location_ids,
+        invited_by_id=actor.id,
+        expires_at=utcnow() + timedelta(days=INVITATION_DAYS),
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    _mail_after_commit(invitation.id)
+    return invitation
+
+
+def _mail_after_commit(invitation_id: int) -> None:
+    session = db.session()
+
+    @event.listens_for(session, "after_commit", once=True)
+    def _enqueue(_session) -> None:
+        enqueue("mail", "jobs.alerts.email_invitation", invitation_id, job_id=job_id("invitation", invitation_id))
+
+
+def open_invitation(token: str) -> Invitation:
+    """The invitation a link's token names, if it can still be accepted; InvitationError otherwise."""
+    invitation = db.session.scalar(select(Invitation).where(Invitation.token_hash == invitation_token_hash(token)))
+    if invitation is None:
+        raise InvitationError("This invitation link is not valid. Ask for a new invitation.")
+    if invitation.accepted_at is not None:
+        raise InvitationError("This invitation has been used. Sign in instead.")
+    if invitation.expires_at <= utcnow():
+        raise InvitationError("This invitation has expired. Ask for a new invitation.")
+    return invitation
+
+
+def accept_invitation(invitation: Invitation, *, name: str | None, password: str) -> User:
+    """The invited person joins: a user of the invitation's organization and role, with their own password. The
+    caller commits. InvitationError if the address has an account already (told to whoever holds the mailbox)."""
+    db.session.refresh(invitation, with_for_update=True)  # two submits of one link: the second waits, then sees it used
+    if invitation.accepted_at is not None:
+        raise InvitationError("This invitation has been used. Sign in instead.")
+    with db.session.no_autoflush:
+        taken = db.session.scalar(select(User.id).where(func.lower(User.email) == invitation.email))
+    if taken:
+        raise InvitationError(
+            "This address already has a ChatPad account. Sign in, or ask for an invitation to another address."
+        )
+    user = User(
+        organization_id=invitation.organization_id,
+        email=invitation.email,
+        name=name or invitation.name,
+        role=invitation.role,
+    )
+    user.set_password(password)
+    if invitation.role == "owner" and (invitation.invited_by is None or invitation.invited_by.role != "owner"):
+        raise InvitationError("This invitation is no longer valid. Ask for a new invitation.")
+    if invitation.location_ids:
+        set_locations(user, [uuid.UUID(i) for i in invitation.location_ids])
+    invitation.accepted_at = utcnow()
+    db.session.add(user)
+    return user

@@ -43,6 +43,56 @@ def email_notification(notification_id: int) -> int:
         return len(recipients)
 
 
+def email_invitation(invitation_id: int) -> int:
+    """Mail an invitation to the address it is for (issue 16 item 8); returns how many mails went (0 or 1).
+
+    The link's token is drawn here and only its hash stored, so nothing but this mail holds it (a retry draws a new
+    one: the earlier link stops working). An address that already has a ChatPad account gets no link, only a
+    note saying so: the admin who invited it is told nothing about the address either way."""
+    import secrets
+
+    from flask import current_app
+    from sqlalchemy import func
+
+    from chatpad.extensions import db
+    from chatpad.models import Invitation, User, utcnow
+    from chatpad.models.org import invitation_token_hash
+
+    with app_context():
+        invitation = db.session.get(Invitation, invitation_id)
+        url = current_app.config.get("ALERT_SMTP_URL")
+        if invitation is None or not url or invitation.accepted_at is not None or invitation.expires_at <= utcnow():
+            return 0
+        org = invitation.organization.name
+        taken = db.session.scalar(select(User.id).where(func.lower(User.email) == invitation.email))
+        msg = EmailMessage()
+        msg["From"] = current_app.config["ALERT_FROM"]
+        msg["To"] = invitation.email
+        msg["Subject"] = f"[ChatPad] You are invited to {org}"
+        if taken:
+            body = (
+                f"Someone at {org} invited this address to their team on ChatPad, but this address already has a "
+                "ChatPad account, and an address can belong to one organization only.\n\n"
+                f"If you want to join {org}, ask them to invite another of your addresses. If you did not expect "
+                "this, you can ignore this email."
+            )
+        else:
+            token = secrets.token_urlsafe(32)
+            invitation.token_hash = invitation_token_hash(token)
+            link = f"{(current_app.config.get('PUBLIC_URL') or '').rstrip('/')}/invite/{token}"
+            body = (
+                f"Someone at {org} invited you to their team on ChatPad as {invitation.role}.\n\n"
+                f"Choose your password here (the link works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC):"
+                f"\n\n{link}\n\nIf you did not expect this, you can ignore this email."
+            )
+        msg.set_content(body)
+        db.session.commit()  # the token's hash is stored before the link leaves
+        send_mail(url, msg)
+        invitation.sent_at = utcnow()
+        db.session.commit()
+        return 1
+
+
 def send_mail(url: str, msg: EmailMessage, timeout: float = 20) -> None:
     """Send through smtp://user:pass@host:port (STARTTLS when offered) or smtps:// (implicit TLS)."""
     parts = urlsplit(url)

@@ -11,10 +11,10 @@ from chatpad.extensions import db, limiter, login_manager
 from chatpad.models import User, utcnow
 from chatpad.models.org import user_for_session, verify_sign_in
 from chatpad.security import safe_local_path
-from chatpad.users import end_sessions
+from chatpad.users import InvitationError, accept_invitation, end_sessions, open_invitation
 
 from . import bp
-from .forms import LoginForm
+from .forms import AcceptInvitationForm, LoginForm
 from .throttle import clear_failures, record_failure, seconds_locked
 
 
@@ -76,6 +76,45 @@ def logout():
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+@limiter.limit("30 per minute", methods=["POST"])
+def accept_invite(token: str):
+    """Join an organization from the link an invitation mailed (issue 16 item 8): choose a password, be signed in."""
+    if len(token) > 100:
+        return render_template("auth/invite.html", form=None, error="This invitation link is not valid."), 404
+    try:
+        invitation = open_invitation(token)
+    except InvitationError as problem:
+        return render_template("auth/invite.html", form=None, error=str(problem)), 404
+    form = AcceptInvitationForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = accept_invitation(
+                invitation, name=(form.name.data or "").strip() or None, password=form.password.data
+            )
+        except InvitationError as problem:
+            db.session.rollback()
+            return render_template("auth/invite.html", form=None, error=str(problem)), 409
+        db.session.flush()
+        record_audit(
+            "auth.invitation_accepted",
+            organization_id=user.organization_id,
+            user_id=user.id,
+            target=invitation,
+            ip=request.remote_addr,
+        )
+        logout_user()
+        login_user(user)
+        user.last_login_at = utcnow()
+        db.session.commit()
+        flash(f"Welcome to {invitation.organization.name}.", "info")
+        return redirect(url_for("admin.index"))
+    if request.method == "POST":
+        status = 400
+    return render_template("auth/invite.html", form=form, invitation=invitation, error=None), status
 
 
 @bp.route("/")

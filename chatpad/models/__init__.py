@@ -27,7 +27,7 @@ from .conversation import (
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
 from .inbox import ConversationNote
 from .mail import EmailSyncState
-from .org import ROLES, LocationMember, Organization, User
+from .org import INVITATION_DAYS, ROLES, Invitation, LocationMember, Organization, User
 from .privacy import (
     ACTIVITY_COUNTERS,
     ANSWERED,
@@ -83,6 +83,8 @@ __all__ = [
     "Scope",
     "SocialAccount",
     "User",
+    "Invitation",
+    "INVITATION_DAYS",
     "WebhookEvent",
     "agent_ids_of",
     "utcnow",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import uuid
@@ -17,7 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from chatpad.extensions import db
 
-from .base import UTCDateTime, created_at_column
+from .base import JSONType, UTCDateTime, created_at_column, utcnow
 
 ROLES = ("owner", "admin", "agent")
 
@@ -161,6 +162,55 @@ def _dummy_password_hash() -> str:
     if not _DUMMY_HASH:
         _DUMMY_HASH.append(generate_password_hash(secrets.token_hex(16)))
     return _DUMMY_HASH[0]
+
+
+INVITATION_DAYS = 7
+
+
+class Invitation(db.Model):
+    """Someone asked to join an organization (issue 16 item 8). People are added by invitation, never by an admin
+    typing their password: the invitation is mailed to the address, and the person sets their own password from the
+    link in it. Whether the address already has an account, in this organization's sight or another's, is told only
+    to the mailbox (the admin sees "Invitation sent" either way), so adding someone can't be used to probe which
+    addresses have ChatPad accounts. The link's token is drawn by the mail job; only its SHA-256 is stored."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="agent")
+    # The locations an on-site manager (an agent) will be limited to; empty: the whole organization.
+    location_ids: Mapped[list] = mapped_column(JSONType, default=list)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = created_at_column()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organization: Mapped[Organization] = relationship()
+    invited_by: Mapped[User | None] = relationship()
+
+    @classmethod
+    def tenant_clause(cls, org_id: int):
+        return cls.organization_id == org_id
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.expires_at <= utcnow():
+            return "expired"
+        return "sent" if self.sent_at is not None else "sending"
+
+    def __str__(self) -> str:
+        return self.email
+
+
+def invitation_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class LocationMember(db.Model):

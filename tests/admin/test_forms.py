@@ -70,10 +70,11 @@ def test_unknown_timezone_is_refused(client, db, make):
 
 def test_user_form_sets_password_and_refuses_self_demotion(client, db, make):
     biz = make.business(role="owner")
+    colleague = make.user(biz.org, email="new@example.com", role="agent")
     login(client, biz.user.email)
-    page = client.get("/admin/users/new/").get_data(as_text=True)
+    page = client.get(f"/admin/users/edit/?id={colleague.id}").get_data(as_text=True)
     response = client.post(
-        "/admin/users/new/",
+        f"/admin/users/edit/?id={colleague.id}",
         data={
             "email": "New@Example.com",
             "name": "New",
@@ -86,6 +87,7 @@ def test_user_form_sets_password_and_refuses_self_demotion(client, db, make):
     assert response.status_code == 302
     from chatpad.models import User
 
+    db.session.expire_all()
     new = db.session.query(User).filter_by(email="new@example.com").one()
     assert new.check_password("a-fine-long-password") and new.organization_id == biz.org.id
 

@@ -66,7 +66,7 @@ def test_an_admin_is_not_offered_the_owner_role_and_cannot_post_it(app, db, make
     client = own_browser(app)
     login(client, admin.email)
 
-    new_page = client.get("/admin/users/new/").get_data(as_text=True)
+    new_page = client.get("/admin/invitations/new/").get_data(as_text=True)
     assert 'value="owner"' not in new_page and 'value="admin"' in new_page
     assert 'value="owner"' not in client.get(f"/admin/users/edit/?id={agent.id}").get_data(as_text=True)
 

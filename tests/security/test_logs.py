@@ -66,16 +66,18 @@ def test_a_realistic_flow_logs_no_secret(app, db, make, live_server, meta_sandbo
     assert secrets["session cookie"] and secrets["remember cookie"]
     for path in ("/admin/", "/admin/accounts/", f"/admin/accounts/edit/?id={biz.account.id}", "/admin/users/"):
         assert web.get(base + path, timeout=10).status_code == 200
-    created = web.post(
-        base + "/admin/users/new/",
+    colleague = make.user(biz.org, email="new@example.com", role="agent")
+    changed = web.post(
+        base + f"/admin/users/edit/?id={colleague.id}",
         data={
             "email": "new@example.com",
             "role": "agent",
+            "active": "y",
             "new_password": new_password,
-            "csrf_token": token("/admin/users/new/"),
+            "csrf_token": token(f"/admin/users/edit/?id={colleague.id}"),
         },
     )
-    assert created.status_code == 200
+    assert changed.status_code == 200
     # Meta's subscription handshake carries the verify token in the query string (werkzeug logs request lines).
     handshake = web.get(
         f"{base}/api/webhooks/facebook",
@@ -86,6 +88,9 @@ def test_a_realistic_flow_logs_no_secret(app, db, make, live_server, meta_sandbo
     # Someone (or a misbehaving integration) puts tokens in a URL: werkzeug and urllib3 both log request lines.
     web.get(f"{base}/admin/?access_token={biz.account.access_token}&code={biz.account.refresh_token}", timeout=10)
     web.get(f"{base}/healthz?client_secret={app.config['META_APP_SECRET']}", timeout=10)
+    # An invitation link's one-time token is in its path (werkzeug logs the request line).
+    secrets["invitation link"] = "InviteToken-0123456789abcdefghijklmnop"
+    assert web.get(f"{base}/invite/{secrets['invitation link']}", timeout=10).status_code == 404
 
     # A Messenger message through the pipeline, a reply through the Send API, then a send with a revoked token.
     sent = meta_sandbox.simulate(page=page_id, text="Is lot 14 available?")
