@@ -33,6 +33,7 @@ from chatpad.models import (
     AUTOMATIC,
     REPLIERS,
     AnonymousActivity,
+    Booking,
     Conversation,
     Location,
     Message,
@@ -128,6 +129,13 @@ class GroupStats:
     failed: int = 0
     median_first_response: float | None = None  # seconds
     responses: int = 0
+    tours: int = 0  # tours booked in the period (kept, cancelled later or a no-show: they were booked)
+    converted: int = 0  # conversations in which a tour was booked in the period
+
+    @property
+    def conversion(self) -> float | None:
+        """Conversation-to-tour conversion: conversations with a tour booked, of the conversations counted."""
+        return self.converted / self.conversations if self.conversations else None
 
     @property
     def handled(self) -> int:
@@ -435,6 +443,7 @@ def build_report(scope: Scope | int, period: Period) -> Report:
         by_location.append(_to_stats(str(ident) if ident else "general", label, grouped[("location", key)]))
     by_location.sort(key=lambda s: (-s.conversations, s.label))
     total = _to_stats("all", "All channels", grouped.get(("total", None)))
+    _add_tours(scope, period, total, by_channel, by_location, names)
 
     return Report(
         period=period,
@@ -446,6 +455,54 @@ def build_report(scope: Scope | int, period: Period) -> Report:
         reconnect=_reconnect(scope),
         channels=[s.key for s in by_channel],
     )
+
+
+# A tour counts as booked once it reached the calendar: confirmed, a no-show later, or cancelled after it was booked.
+BOOKED_STATUSES = ("confirmed", "no_show", "cancelled")
+
+
+def _add_tours(scope: Scope, period: Period, total, by_channel, by_location, names) -> None:
+    """Tours booked in the period (by when they were booked) and the conversations they came from, by channel and by
+    location, added to the groups (a location or channel with tours but no conversation in the period gets a row)."""
+    booked = and_(
+        scope.where(Booking),
+        Booking.created_at >= period.start,
+        Booking.created_at < period.end,
+        Booking.status.in_(BOOKED_STATUSES),
+        Booking.event_id.is_not(None) | (Booking.status != "cancelled"),
+    )
+    rows = db.session.execute(
+        select(
+            Booking.channel,
+            Booking.location_id,
+            func.count(Booking.id),
+            func.count(func.distinct(Booking.conversation_id)),
+        )
+        .where(booked)
+        .group_by(Booking.channel, Booking.location_id)
+    ).all()
+    if not rows:
+        return
+    channels = {s.key: s for s in by_channel}
+    locations = {s.key: s for s in by_location}
+    missing = [key for _, key, _, _ in rows if str(key) not in locations]
+    names = {**names, **_location_names(scope.organization_id, missing)}
+    for channel, location_id, _tours, _converted in rows:
+        if channel not in channels:
+            channels[channel] = GroupStats(key=channel, label=channel_label(channel))
+            by_channel.append(channels[channel])
+        key = str(location_id)
+        if key not in locations:
+            locations[key] = GroupStats(key=key, label=names.get(location_id, "Unknown location"))
+            by_location.append(locations[key])
+    # Distinct conversations per group: a conversation books on one channel at one location, so per-(channel,
+    # location) counts add up, except a conversation that booked twice in different pairs (rare; counted once each).
+    for channel, location_id, tours, converted in rows:
+        for group in (channels[channel], locations[str(location_id)]):
+            group.tours += tours
+            group.converted += converted
+    total.tours = sum(r[2] for r in rows)
+    total.converted = db.session.scalar(select(func.count(func.distinct(Booking.conversation_id))).where(booked)) or 0
 
 
 def _as_uuid(value) -> uuid.UUID | None:
@@ -586,6 +643,9 @@ CSV_COLUMNS = [
     "human_share",
     "median_first_response_seconds",
     "failed_sends",
+    "tours_booked",
+    "conversations_with_a_tour",
+    "conversation_to_tour_rate",
 ]
 
 
@@ -612,6 +672,9 @@ def csv_rows(report: Report) -> list[list[Any]]:
                 f"{s.share('human'):.3f}",
                 f"{s.median_first_response:.0f}" if s.median_first_response is not None else "",
                 s.failed,
+                s.tours,
+                s.converted,
+                f"{s.conversion:.3f}" if s.conversion is not None else "",
             ]
         )
     return out

@@ -664,6 +664,21 @@ class AnalyticsView(SecureViewMixin, BaseView):
                 colors=[CHANNEL_COLORS.get(s.key, "#007bff") for s in frt],
             ),
             "locations": hbar_chart(location_rows, title="Conversations per location (top 20)", color="#28a745"),
+            "tours_channels": hbar_chart(
+                [(s.label, s.tours, f"{s.tours:,}") for s in report.by_channel if s.tours],
+                title="Tours booked per channel",
+                colors=[CHANNEL_COLORS.get(s.key, "#007bff") for s in report.by_channel if s.tours],
+            ),
+            "tours_locations": hbar_chart(
+                [
+                    (s.label, s.tours, f"{s.tours:,} ({s.conversion * 100:.0f}%)" if s.conversion else f"{s.tours:,}")
+                    for s in sorted(report.by_location, key=lambda g: -g.tours)[:20]
+                    if s.tours
+                ],
+                title="Tours booked per location (top 20), with the share of conversations",
+                color="#6f42c1",
+                label_width=200,
+            ),
             "failures": hbar_chart(
                 [
                     (f"{channel_label(f['channel'])}: {f['reason']}", f["count"], str(f["count"]))

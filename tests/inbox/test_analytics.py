@@ -276,3 +276,71 @@ def _kpis(html: str) -> list[str]:
     import re
 
     return re.findall(r'<div class="kpi-value">([^<]*)</div><div class="kpi-label">([^<]*)</div>', html)
+
+
+def _tour(db, biz, conversation, *, status="confirmed", location=None, channel=None, created=None, event_id="evt"):
+    from chatpad.models import Booking
+
+    start = utcnow() + timedelta(days=3)
+    booking = Booking(
+        organization_id=biz.org.id,
+        agent_id=biz.agent.id,
+        location_id=(location or biz.location).id,
+        conversation_id=conversation.id if conversation is not None else None,
+        channel=channel or (conversation.channel if conversation is not None else "widget"),
+        start_at=start,
+        end_at=start + timedelta(minutes=30),
+        timezone="America/Chicago",
+        status=status,
+        uid=f"tour-{utcnow().timestamp()}-{status}@x.test",
+        event_id=event_id,
+    )
+    db.session.add(booking)
+    db.session.commit()
+    if created is not None:
+        booking.created_at = created
+        db.session.commit()
+    return booking
+
+
+def test_tours_booked_by_channel_and_location_and_the_conversion(client, db, inbox_make, traffic):
+    """Of the five conversations this week, two booked a tour (one of them twice, one later cancelled); a tour that
+    never reached the calendar, one booked last month and another business's tour do not count."""
+    from sqlalchemy import select
+
+    from chatpad.models import Conversation
+
+    convs = db.session.scalars(
+        select(Conversation).where(Conversation.organization_id == traffic.org.id).order_by(Conversation.created_at)
+    ).all()
+    ai, human, mail = convs[0], convs[1], next(c for c in convs if c.channel == "email")
+    _tour(db, traffic, ai)
+    _tour(db, traffic, ai, status="cancelled")
+    _tour(db, traffic, mail, location=traffic.south)
+    _tour(db, traffic, human, status="failed", event_id=None)  # the calendar refused it
+    _tour(db, traffic, human, created=utcnow() - timedelta(days=40))
+    rival = db.session.scalars(select(Conversation).where(Conversation.organization_id != traffic.org.id)).first()
+    _tour(db, traffic, rival).organization_id = rival.organization_id
+    db.session.commit()
+
+    report = build_report(traffic.org.id, parse_period({"days": "7"}))
+    assert (report.total.tours, report.total.converted) == (3, 2)
+    assert report.total.conversion == pytest.approx(2 / 5)
+    channels = {s.key: s for s in report.by_channel}
+    assert (channels["facebook"].tours, channels["facebook"].converted) == (2, 1)
+    assert (channels["email"].tours, channels["email"].converted) == (1, 1)
+    locations = {s.label: s for s in report.by_location}
+    assert locations["South Park"].tours == 1 and locations["South Park"].conversion == pytest.approx(1 / 2)
+
+    login(client, traffic.user.email)
+    rows = list(csv.DictReader(io.StringIO(client.get("/admin/analytics/export.csv?days=7").get_data(as_text=True))))
+    by = {(r["dimension"], r["name"]): r for r in rows}
+    total = by[("total", "All channels")]
+    assert (total["tours_booked"], total["conversations_with_a_tour"], total["conversation_to_tour_rate"]) == (
+        "3",
+        "2",
+        "0.400",
+    )
+    assert by[("location", "South Park")]["tours_booked"] == "1"
+    page = client.get("/admin/analytics/?days=7").get_data(as_text=True)
+    assert 'id="tours-by-location"' in page and "40.0% of conversations" in page
