@@ -182,8 +182,13 @@ def _picked_title(message: Message) -> str | None:
     return None
 
 
-def wants_visit(text: str) -> bool:
-    return any_phrase(normalize(text), VISIT_PHRASES)
+SEE_RE = re.compile(r"\b(see|view|look at|check out|come (?:by|in|out|over))\b")
+
+
+def wants_visit(text: str, wanted: Wanted | None = None) -> bool:
+    """Asking to visit: "a tour", "can I come by", or seeing something on a day ("see a home Thursday at 11")."""
+    q = normalize(text)
+    return any_phrase(q, VISIT_PHRASES) or (wanted is not None and wanted.day is not None and bool(SEE_RE.search(q)))
 
 
 def wants_cancel(text: str) -> bool:
@@ -347,7 +352,7 @@ class _Flow:
         if wants_cancel(text) and upcoming is None and wants_visit(text):
             return BookingTurn("nothing_booked", "I don't see an upcoming tour booked for you here.")
         wanted = parse_wanted(text, self.local_now)
-        if wants_visit(text) or (stage in ("offered", "details") and wanted.day is not None):
+        if wants_visit(text, wanted) or (stage in ("offered", "details") and wanted.day is not None):
             return self.offer(wanted, mode="book")
         return None
 

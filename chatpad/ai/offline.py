@@ -378,7 +378,8 @@ class OfflineResponder:
         asked_email = any_phrase(self.q, EMAIL_PHRASES)
         listing_query = parse_listing_query(self.q)
         asked_listings = listing_query.any or any_phrase(self.q, LISTING_PHRASES)
-        asked_booking = any_phrase(self.q, BOOKING_PHRASES)
+        # The booking flow saw a visit asked for ("see a home Thursday at 11"): its slots are the booking answer.
+        asked_booking = any_phrase(self.q, BOOKING_PHRASES) or (self.ctx.booking is not None and not self.general)
         # "How much is lot rent?" is the FAQ, not the listings, unless the customer also says home/bedroom/lot N.
         if asked_listings and not listing_query.any and any(kw for _, kw in faq):
             strong_listing_words = ("home", "house", "bedroom", "listing", "for sale", "available homes")

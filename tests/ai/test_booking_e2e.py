@@ -323,3 +323,53 @@ def test_the_openai_provider_is_told_when_the_calendar_is_down(
     assert "quick_replies" not in reply
     notice = db.session.scalar(select(Notification).where(Notification.kind == "booking_failed"))
     assert notice is not None and "Google Calendar" in notice.body
+
+
+def test_email_offers_a_short_list_and_books_from_a_reply_in_words(
+    db, make, make_inbox, dovecot, smtp_server, workers, calendar_sandbox, connect, tour_type
+):
+    """By email the nearest open times come as a short list in the text; the customer answers "the 11:30 one,
+    please" in the same thread, and since the address and name are the email's own the tour is booked at once,
+    the .ics invitation following."""
+    from chatpad.pipeline.mail_sync import sync_inbox
+    from tests.channels.test_email_sync import mail
+
+    biz = make.business()
+    tour_type(biz.location)
+    calendar = connect(biz.location, "google")
+    account, address = make_inbox(biz.agent, biz.location)
+    sync_inbox(account)
+    day = visit_day()
+    calendar_sandbox.busy("google", calendar.account, at(day, 10, 45), at(day, 11, 15), "Lot inspection")
+    dovecot.deliver(address, mail("pat@customer.example", address, "A tour", f"Can I see a home {day:%A} at 11?"))
+    sync_inbox(account)
+    workers.run("ai", "outbound")
+    replies = [message_from_bytes(r.data) for r in smtp_server.received]
+    (ours,) = [m for m in replies if m["To"] and "pat@customer.example" in m["To"]]
+    body = (
+        ours.get_payload(decode=True).decode()
+        if not ours.is_multipart()
+        else next(p for p in ours.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+    )
+    assert "isn't available" in body and "Central Time" in body, body
+    bullets = [line for line in body.splitlines() if line.startswith("• ")]
+    assert len(bullets) == 3 and any("11:30 AM" in b for b in bullets), body
+
+    dovecot.deliver(
+        address,
+        mail(
+            "pat@customer.example",
+            address,
+            "Re: A tour",
+            "The 11:30 one, please.",
+            in_reply_to=ours["Message-ID"].strip("<>"),
+        ),
+    )
+    sync_inbox(account)
+    workers.run("ai", "outbound")
+    workers.run("mail")
+    (booking,) = bookings(db)
+    assert booking.start_at == at(day, 11, 30).astimezone(UTC) and booking.channel == "email"
+    assert booking.customer_email == "pat@customer.example" and booking.customer_name == "Pat Customer"
+    (to, ics), *_ = calendar_mails(smtp_server)
+    assert to == "pat@customer.example" and str(ics["method"]) == "REQUEST"
