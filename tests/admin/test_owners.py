@@ -16,6 +16,9 @@ from tests.conftest import csrf_from, login, own_browser
 from tests.factories import PASSWORD
 
 NEW_PASSWORD = "a-brand-new-password"
+LOCK_WAITS = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+)
 
 
 def _edit(client, user: User, **overrides):
@@ -174,7 +177,7 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(app, db, make):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # wait until the second transaction is blocked on the owners' row lock
         with db.engine.connect() as conn:
-            waiting = conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
+            waiting = conn.scalar(LOCK_WAITS)
         if waiting:
             break
         time.sleep(0.05)
@@ -186,3 +189,22 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(app, db, make):
     db.session.expire_all()
     assert db.session.get(User, first_id).role == "owner"
     assert db.session.get(User, second_id).role == "admin"
+
+
+def test_an_admin_bulk_deleting_owners_with_others_deletes_only_the_others(app, db, make):
+    biz = make.business(role="owner")
+    admin = make.user(biz.org, role="admin")
+    agent = make.user(biz.org, role="agent")
+    client = own_browser(app)
+    login(client, admin.email)
+    page = client.get("/admin/users/").get_data(as_text=True)
+    response = client.post(
+        "/admin/users/action/",
+        data={"action": "delete", "rowid": [str(biz.user.id), str(agent.id)], "csrf_token": csrf_from(page)},
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    assert "Only an owner can change or remove an owner." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, biz.user.id) is not None
+    assert db.session.get(User, agent.id) is None
