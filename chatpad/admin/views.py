@@ -474,6 +474,7 @@ class SocialAccountView(TenantModelView):
 
 class UserView(TenantModelView):
     can_create = False  # people join by invitation (InvitationView), never by an admin typing their password
+    list_template = "admin/model/users_list.html"  # its "Invite someone" tab leads there
     column_list = ["email", "name", "role", "active", "last_login_at"]
     column_searchable_list = ["email", "name"]
     column_sortable_list = ["email", "name", "role", "last_login_at"]

@@ -83,6 +83,7 @@ def test_the_old_create_form_no_longer_answers_already_exists(app, db, make, ale
         follow_redirects=True,
     )
     assert "Already exists" not in response.get_data(as_text=True)
+    assert 'href="/admin/invitations/new/"' in browser.get("/admin/users/").get_data(as_text=True)
     assert (
         db.session.scalar(select(User.id).where(User.organization_id == biz.org.id, User.email == stranger.email))
         is None
