@@ -373,3 +373,88 @@ def test_email_offers_a_short_list_and_books_from_a_reply_in_words(
     assert booking.customer_email == "pat@customer.example" and booking.customer_name == "Pat Customer"
     (to, ics), *_ = calendar_mails(smtp_server)
     assert to == "pat@customer.example" and str(ics["method"]) == "REQUEST"
+
+
+def test_whatsapp_offers_reply_buttons_and_books_from_a_tap(
+    db, whatsapp_account, whatsapp_sandbox, workers, calendar_sandbox, connect, tour_type
+):
+    """On WhatsApp the open times are reply buttons (at most three); a tap picks one, the name is asked (the number
+    is the customer's own) and the tour is booked."""
+    biz, _ = whatsapp_account()
+    tour_type(biz.location)
+    calendar = connect(biz.location, "microsoft")
+    day = visit_day()
+    calendar_sandbox.busy("microsoft", calendar.account, at(day, 11), at(day, 11, 30), "Team huddle")
+    whatsapp_sandbox.write(f"Could we book a tour {day:%A} at 11?")
+    workers.run()
+    offer = whatsapp_sandbox.replies()[-1]
+    assert offer["type"] == "interactive", offer
+    assert "Central Time" in offer["interactive"]["body"]["text"]
+    buttons = [b["reply"] for b in offer["interactive"]["action"]["buttons"]]
+    assert 1 <= len(buttons) <= 3 and slot_title(at(day, 11), CHICAGO) not in [b["title"] for b in buttons]
+    whatsapp_sandbox.write(button=buttons[0])
+    workers.run()
+    asked = whatsapp_sandbox.replies()[-1]["text"]["body"]
+    if "name" in asked:
+        whatsapp_sandbox.write("Ada Lovelace")
+        workers.run()
+    done = whatsapp_sandbox.replies()[-1]["text"]["body"]
+    assert done.startswith("You're booked"), done
+    (booking,) = bookings(db)
+    assert slot_title(booking.start_at, CHICAGO) == buttons[0]["title"] and booking.channel == "whatsapp"
+    assert booking.customer_phone == CUSTOMER
+    assert len(calendar_sandbox.tours("microsoft", calendar.account)) == 1
+
+
+def test_instagram_offers_quick_replies_and_books_from_a_tap(
+    db, ig_account, ig_sandbox, meta_sandbox, workers, calendar_sandbox, connect, tour_type
+):
+    """Instagram DMs: the slot as a quick reply (within Meta's 20 characters), a tap, an email, booked."""
+    tour_type(ig_account.location)
+    calendar = connect(ig_account.location, "google")
+    day = visit_day()
+    ig_sandbox.simulate(f"Can I come by {day:%A} at 2pm?")
+    workers.run("inbound")
+    workers.run("ai", "outbound")
+    offer = [s for s in ig_sandbox.sends() if "message" in s["json"]][-1]["json"]["message"]
+    title = slot_title(at(day, 14), CHICAGO)
+    assert [q["title"] for q in offer["quick_replies"]] == [title] and "Central Time" in offer["text"]
+    ig_sandbox.simulate(title, kind="quick_reply", payload="QR_SLOT")
+    workers.run("inbound")
+    workers.run("ai", "outbound")
+    assert "email or phone" in ig_sandbox.accepted_texts()[-1]
+    ig_sandbox.simulate("jane@example.com")
+    workers.run("inbound")
+    workers.run("ai", "outbound")
+    assert ig_sandbox.accepted_texts()[-1].startswith("You're booked")
+    (booking,) = bookings(db)
+    assert booking.start_at == at(day, 14).astimezone(UTC) and booking.channel == "instagram"
+    (event,) = calendar_sandbox.tours("google", calendar.account)
+    assert [a["email"] for a in event["attendees"]] == ["jane@example.com"]
+
+
+def test_the_website_widget_offers_quick_replies_and_books_from_a_tap(
+    db, visitor, widget, workers, calendar_sandbox, connect, tour_type
+):
+    """The website chat: the open times ride on the AI's bubble as quick replies; the visitor taps one (its title
+    comes back as text), gives a name and an email, and the tour is booked."""
+    tour_type(widget.location)
+    calendar = connect(widget.location, "google")
+    day = visit_day()
+    visitor.start()
+    visitor.send(f"I'd like a tour {day:%A} morning")
+    workers.run("ai", "outbound")
+    bubbles = [m for m in visitor.get("messages").get_json()["messages"] if m["from"] == "ai"]
+    quick = bubbles[-1].get("quick_replies") or []
+    assert 1 <= len(quick) <= 3 and all(q["title"].startswith(f"{day:%a}") for q in quick), bubbles[-1]
+    assert "Central Time" in bubbles[-1]["text"]
+    visitor.send(quick[0]["title"])
+    workers.run("ai", "outbound")
+    visitor.send("Ada Lovelace, ada@example.com")
+    workers.run("ai", "outbound")
+    bubbles = [m for m in visitor.get("messages").get_json()["messages"] if m["from"] == "ai"]
+    assert bubbles[-1]["text"].startswith("You're booked"), bubbles[-1]
+    (booking,) = bookings(db)
+    assert booking.channel == "widget" and booking.customer_name == "Ada Lovelace"
+    assert slot_title(booking.start_at, CHICAGO) == quick[0]["title"]
+    assert len(calendar_sandbox.tours("google", calendar.account)) == 1
