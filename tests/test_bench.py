@@ -59,3 +59,29 @@ def test_benchmark_runs_and_reports(name, postgres_url, redis_url, tmp_path):
     for path in results:
         assert _numbers(json.loads(path.read_text())) > 0, f"{path.name} holds no figures"
     assert proc.stdout.strip(), f"{name} printed nothing"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_webhook_ack_stores_every_event_of_every_channel(postgres_url, redis_url, tmp_path):
+    """bench/webhook_ack covers Messenger, WhatsApp and SMS (Twilio's form-encoded, signed over PUBLIC_URL with the
+    number's Auth Token): each channel's deliveries are all acknowledged 2xx and every acknowledged one is stored.
+    Durability only: its speed against the floor is the benchmark's to report, never a test's."""
+    env = {
+        **os.environ,
+        "BENCH_SMOKE": "1",
+        "BENCH_RESULTS": str(tmp_path),
+        "DATABASE_URL": postgres_url,
+        "BENCH_REDIS_URL": redis_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "bench", "webhook_ack"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=280
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [path] = [p for p in tmp_path.glob("webhook_ack*.json") if ".inner." not in p.name]
+    result = json.loads(path.read_text())
+    for channel in ("facebook", "whatsapp", "sms"):
+        figures = result[channel]
+        assert figures["answered_200"] > 0 and figures["non_2xx"] == 0, (channel, figures)
+        assert figures["stored"] >= figures["answered_200"], (channel, figures)
