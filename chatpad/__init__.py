@@ -15,6 +15,7 @@ from config import Config, config_from_env
 from .crypto import TokenCipher
 from .embedded import load_or_create_dev_secrets, start_embedded_redis
 from .extensions import csrf, db, limiter, login_manager, migrate, ping_after_idle
+from .http import init_input_limits
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MIGRATIONS_DIR = PACKAGE_DIR.parent / "migrations"
@@ -39,6 +40,7 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     _configure_secrets(app)
     _configure_logging(app)
+    init_input_limits(app)  # before any route: the bounded <int:> converter
 
     if not app.config.get("REDIS_URL"):
         app.config["REDIS_URL"] = start_embedded_redis(app.instance_path)

@@ -44,6 +44,7 @@ from chatpad import csvfile
 from chatpad.audit import record_audit
 from chatpad.extensions import db
 from chatpad.hours import timezone_choices, valid_timezone
+from chatpad.http import MAX_BIGINT, bounded_int, parse_uuid
 from chatpad.models import (
     INVITATION_DAYS,
     KNOWLEDGE_KINDS,
@@ -101,7 +102,9 @@ def _coerce_pk(model, value: Any) -> Any:
     python_type = model.__mapper__.primary_key[0].type.python_type
     try:
         if python_type is uuid.UUID:
-            return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+            return parse_uuid(value)
+        if python_type is int:
+            return bounded_int(value, low=1, high=MAX_BIGINT)  # a 20-digit id cannot exist (not a database error)
         return python_type(value)
     except (ValueError, TypeError, AttributeError):
         return None
@@ -126,6 +129,14 @@ def _strict_pre_validate(field, form) -> None:
     type(field).pre_validate(field, form)
 
 
+MAX_LIST_PAGE = 100_000
+MAX_LIST_PAGE_SIZE = 1_000
+
+
+def _within(value: int | None, low: int, high: int, fallback: int) -> int:
+    return value if isinstance(value, int) and low <= value <= high else fallback
+
+
 class TenantModelView(SecureViewMixin, ModelView):
     """A model view that sees only the signed-in user's organization."""
 
@@ -137,6 +148,14 @@ class TenantModelView(SecureViewMixin, ModelView):
 
     def __init__(self, model, **kwargs):
         super().__init__(model, db, **kwargs)
+
+    def _get_list_extra_args(self):
+        """Flask-Admin's list arguments with page and page_size held to what a list can show: a negative or
+        20-digit page became an OFFSET PostgreSQL refuses (a 500). Out of range: the first page, the default size."""
+        args = super()._get_list_extra_args()
+        args.page = _within(args.page, 0, MAX_LIST_PAGE, 0)
+        args.page_size = _within(args.page_size, 0, MAX_LIST_PAGE_SIZE, 0)
+        return args
 
     # --- export ---
     def _export_csv(self, return_url: Any):

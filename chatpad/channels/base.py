@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from chatpad.http import loads_json
 from chatpad.messages import FollowUp, InboundEvent, OutboundPart, OutboundReply
 
 from .errors import AnomalousPayloadError
@@ -97,7 +97,7 @@ class Channel(ABC):
         """A cheap check in the webhook request, before the event is stored: raise AnomalousPayloadError for a body
         the platform would never send (400). The full parse runs in the worker. Default: a JSON object."""
         try:
-            data = json.loads(body)
+            data = loads_json(body)
         except ValueError:
             raise AnomalousPayloadError("the body is not JSON") from None
         if not isinstance(data, dict):

@@ -28,6 +28,7 @@ from sqlalchemy import and_, case, exists, func, literal, select, text, tuple_, 
 from sqlalchemy.orm import aliased
 
 from chatpad.extensions import db
+from chatpad.http import FIRST_DAY, LAST_DAY, parse_day, parse_uuid
 from chatpad.models import (
     ANSWERED,
     AUTOMATIC,
@@ -89,10 +90,12 @@ def parse_period(args, today: date | None = None) -> Period:
     start_arg, end_arg = (args.get("start") or "").strip(), (args.get("end") or "").strip()
     if start_arg or end_arg:
         try:
-            first = date.fromisoformat(start_arg) if start_arg else today - timedelta(days=DEFAULT_DAYS - 1)
-            last = date.fromisoformat(end_arg) if end_arg else today
+            first = parse_day(start_arg) if start_arg else today - timedelta(days=DEFAULT_DAYS - 1)
+            last = parse_day(end_arg) if end_arg else today
         except ValueError:
-            raise PeriodError("Dates must look like 2026-01-31.") from None
+            raise PeriodError(
+                f"Dates must look like 2026-01-31, between {FIRST_DAY.year} and {LAST_DAY.year}."
+            ) from None
         if last < first:
             raise PeriodError("The end date is before the start date.")
         if (last - first).days + 1 > MAX_DAYS:
@@ -506,12 +509,7 @@ def _add_tours(scope: Scope, period: Period, total, by_channel, by_location, nam
 
 
 def _as_uuid(value) -> uuid.UUID | None:
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
+    return parse_uuid(value)
 
 
 def _location_names(org_id: int, keys: list) -> dict[uuid.UUID, str]:

@@ -19,9 +19,11 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 from sqlalchemy import String, and_, any_, cast, func, literal_column, or_, select, true, tuple_
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import aliased
 
 from chatpad.extensions import db
+from chatpad.http import parse_uuid
 from chatpad.models import (
     CHANNELS,
     CONVERSATION_STATUSES,
@@ -119,10 +121,7 @@ class InboxFilters:
 
 
 def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
+    return parse_uuid(value)
 
 
 # --- keyset cursor ---
@@ -262,7 +261,8 @@ def filter_clauses(scope: Scope | int, filters: InboxFilters, user_id: int | Non
     if filters.location == NO_LOCATION:
         clauses.append(Conversation.location_id.is_(None))
     elif filters.location:
-        clauses.append(Conversation.location_id == uuid.UUID(filters.location))
+        wanted = parse_uuid(filters.location)  # not a UUID: no conversation is at that location
+        clauses.append(Conversation.location_id == wanted if wanted is not None else sa_false())
     if filters.account:
         clauses.append(Conversation.social_account_id == filters.account)
     if filters.status:
@@ -376,7 +376,8 @@ def filter_choices(scope: Scope | int, location: str | None = None) -> FilterCho
             accounts = [a for a in accounts if a.location_id is None]
     elif location:
         if too_many:
-            accounts = _accounts(scope, SocialAccount.location_id == uuid.UUID(location))
+            wanted = parse_uuid(location)
+            accounts = _accounts(scope, SocialAccount.location_id == wanted) if wanted is not None else []
         else:
             accounts = [a for a in accounts if str(a.location_id) == location]
     people = [(u.id, str(u)) for u in colleagues(scope)]

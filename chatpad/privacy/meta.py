@@ -39,6 +39,7 @@ from sqlalchemy import or_, select
 
 from chatpad.audit import record_audit
 from chatpad.extensions import db
+from chatpad.http import loads_json
 from chatpad.models import ContactIdentity, DataDeletionRequest, utcnow
 from chatpad.notify import notify_team
 
@@ -86,7 +87,7 @@ def parse_signed_request(
     if not hmac.compare_digest(signature, expected):
         raise SignedRequestError("signature does not match")
     try:
-        payload = json.loads(_b64url_decode(encoded_payload))
+        payload = loads_json(_b64url_decode(encoded_payload))
     except ValueError:
         raise SignedRequestError("payload is not JSON") from None
     if not isinstance(payload, dict):

@@ -27,6 +27,7 @@ from chatpad.channels.widget.settings import (
     snippet,
 )
 from chatpad.extensions import db
+from chatpad.http import parse_uuid
 from chatpad.models import Agent, Conversation, Location, SocialAccount
 from chatpad.ratings import conversation_ratings, ratings_by_account
 
@@ -150,7 +151,7 @@ class WidgetAdminView(SecureViewMixin, BaseView):
         location = None
         if form.location.data != GENERAL:
             location = db.session.scalar(
-                select(Location).where(Location.id == uuid.UUID(form.location.data), Location.tenant_clause(org_id))
+                select(Location).where(Location.id == parse_uuid(form.location.data), Location.tenant_clause(org_id))
             )
             if location is None:
                 form.location.errors = ["Not a valid choice"]
@@ -158,7 +159,7 @@ class WidgetAdminView(SecureViewMixin, BaseView):
             agent_id = location.agent_id
         else:
             agent = db.session.scalar(
-                select(Agent).where(Agent.id == uuid.UUID(form.agent.data), Agent.tenant_clause(org_id))
+                select(Agent).where(Agent.id == parse_uuid(form.agent.data), Agent.tenant_clause(org_id))
             )
             if agent is None:
                 form.agent.errors = ["Not a valid choice"]

@@ -40,6 +40,7 @@ from chatpad.channels.widget.tokens import (
 )
 from chatpad.contacts import claim_email
 from chatpad.extensions import db
+from chatpad.http import loads_json
 from chatpad.models import ContactIdentity, Conversation, Message, Rating, SocialAccount, WebhookEvent, utcnow
 
 from . import bp
@@ -188,8 +189,8 @@ def json_body() -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = loads_json(raw)
+    except ValueError:
         raise ApiError(400, "bad_json", "The request body is not JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "bad_json", "The request body must be a JSON object.")

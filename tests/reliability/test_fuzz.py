@@ -10,6 +10,7 @@ leave it for retries), and leave no contact without an identity and no conversat
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -268,3 +269,207 @@ def test_every_adapter_parses_or_refuses_any_body(channel):
             pass
 
     check()
+
+
+# --- Every route, extreme input (issue 16 item 6) --------------------------------------------------------------------
+#
+# Every rule of app.url_map is requested with extreme values in its path, in every query argument a route of this
+# product reads and in a form (or JSON) body: 20-digit and negative numbers, dates at the ends of the calendar, ids
+# that are not UUIDs, JSON nested thousands deep. Each must be answered below 500. New routes are covered as they
+# are added; a new argument name belongs in QUERY_ARGS.
+
+QUERY_ARGS = (
+    "page", "page_size", "sort", "desc", "search", "id", "agent", "location", "account", "conversation", "contact",
+    "user", "start", "end", "days", "backfill_days", "cursor", "before", "after", "since", "limit", "channel",
+    "status", "flt0_0", "flt1_0", "flt0_1", "q", "calendar", "flow", "provider", "state", "code", "login_hint",
+    "next", "last_event_id", "rowid", "action", "url", "verify", "mode", "hub.mode", "hub.challenge",
+)  # fmt: skip
+EXTREMES = (
+    "9" * 20, "-" + "9" * 20, "-1", "1e309", "nan", "9999-12-31", "0001-01-01", "10000-01-01", "not-a-uuid",
+    "\x00", "%", "x" * 3000,
+)  # fmt: skip
+DATE_PAIRS = (("9999-12-30", "9999-12-31"), ("0001-01-01", "0001-01-02"), ("2026-02-30", "2026-13-01"))
+DEEP = 5000
+DEEP_BODIES = (
+    b"[" * DEEP + b"]" * DEEP,
+    b'{"a":' * DEEP + b"1" + b"}" * DEEP,
+    b'{"object":"page","entry":[' + b"[" * DEEP + b"]" * DEEP + b"]}",
+)
+# Long-lived (streams wait for events) or ending the session the sweep runs in.
+SKIPPED_ENDPOINTS = {"inbox.events", "widget.events", "widget.wait", "auth.logout", "static", "admin.static"}
+
+
+def _path_values(rule, real: dict[str, str]) -> list[dict[str, str]]:
+    """Ways to fill a rule's variables: real ids (so the handler gets past its lookup) and extreme ones."""
+    converters = rule._converters
+    fills = [{}, {}, {}]
+    for name in rule.arguments:
+        kind = type(converters[name]).__name__
+        if kind == "UUIDConverter":
+            options = [
+                real.get(name, real["uuid"]),
+                "00000000-0000-0000-0000-000000000000",
+                real.get(name, real["uuid"]),
+            ]
+        elif kind == "IntegerConverter":
+            options = ["1", "9" * 20, "2147483648"]
+        else:
+            options = [real.get(name, "x"), "not-a-uuid", "9" * 20]
+        for fill, option in zip(fills, options, strict=True):
+            fill[name] = option
+    unique = []
+    for fill in fills:
+        if fill not in unique:
+            unique.append(fill)
+    return unique
+
+
+def _urls(app, real: dict[str, str], methods: set[str]):
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint in SKIPPED_ENDPOINTS or not (rule.methods & methods):
+            continue
+        for values in _path_values(rule, real):
+            path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m, v=values: v[m.group(1)], rule.rule)
+            yield rule, path
+
+
+@pytest.fixture
+def sweep(app, make, monkeypatch):
+    """(signed-in client, anonymous client, real ids): an owner of a business with a widget, a conversation and
+    a contact; CSRF off so form posts reach the code that reads their fields."""
+    from tests.conftest import login
+    from tests.plugins.widget import ORIGIN, make_widget
+
+    biz = make.business()
+    widget = make_widget(make, biz, [ORIGIN])
+    contact = Contact(organization_id=biz.org.id, name="Jo")
+    make.db.session.add(contact)
+    make.db.session.flush()
+    conversation = Conversation(
+        organization_id=biz.org.id,
+        agent_id=biz.agent.id,
+        location_id=biz.location.id,
+        social_account_id=biz.account.id,
+        contact_id=contact.id,
+        channel="facebook",
+    )
+    make.db.session.add(conversation)
+    make.db.session.commit()
+    client = app.test_client()
+    assert login(client, biz.user.email).status_code == 302
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", False)
+    real = {
+        "uuid": str(biz.agent.id),
+        "key": widget.account_id,
+        "widget_id": str(widget.id),
+        "account_id": str(biz.account.id),
+        "agent_id": str(biz.agent.id),
+        "location_id": str(biz.location.id),
+        "conversation_id": str(conversation.id),
+        "contact_id": str(contact.id),
+        "provider": "google",
+        "export_type": "csv",
+        "kind": "facebook",
+        "channel": "facebook",
+    }
+    headers = {"Origin": ORIGIN}
+    return client, app.test_client(), real, headers
+
+
+def _answer(client, method: str, path: str, **kwargs) -> int | str:
+    try:
+        return client.open(path, method=method, **kwargs).status_code
+    except Exception as exc:  # noqa: BLE001 (TESTING propagates a view's exception: record it like a 500)
+        return f"{type(exc).__name__}: {str(exc)[:120]}"
+
+
+def _failed(code) -> bool:
+    return not isinstance(code, int) or code >= 500
+
+
+def test_extreme_query_arguments_never_500_on_any_route(sweep, app):
+    """Every GET route, signed in and not, with every query argument set to each extreme value, and the
+    analytics-style start/end pairs at the ends of the calendar: always below 500."""
+    client, anonymous, real, headers = sweep
+    failures = []
+    for _rule, path in _urls(app, real, {"GET"}):
+        cases = [dict.fromkeys(QUERY_ARGS, value) for value in EXTREMES]
+        cases += [{"start": start, "end": end} for start, end in DATE_PAIRS]
+        for args in cases:
+            for who in (client, anonymous):
+                code = _answer(who, "GET", path, query_string=args, headers=headers)
+                if _failed(code):
+                    failures.append((path, next(iter(args.values()))[:30], code))
+    assert not failures, failures[:20]
+
+
+def test_extreme_form_fields_never_500_on_any_route(sweep, app):
+    """Every POST route with every field it might read (the query names, and the widget form's agent/location) set
+    to an extreme value: a 4xx or the form again with its error, never a 500."""
+    client, anonymous, real, headers = sweep
+    names = (*QUERY_ARGS, "name", "email", "role", "text", "body", "site", "rating_scale", "port", "imap_port")
+    failures = []
+    for _rule, path in _urls(app, real, {"POST"}):
+        for value in ("9" * 20, "not-a-uuid", "9999-12-31", "\x00"):
+            for who in (client, anonymous):
+                code = _answer(who, "POST", path, data=dict.fromkeys(names, value), headers=headers)
+                if _failed(code):
+                    failures.append((path, value[:30], code))
+    assert not failures, failures[:20]
+
+
+def test_deeply_nested_json_never_500_on_any_route(sweep, app):
+    """JSON nested 5,000 deep, to every POST route (the widget's session API needs no token): 4xx, never the
+    RecursionError's 500."""
+    client, anonymous, real, headers = sweep
+    failures = []
+    for _rule, path in _urls(app, real, {"POST"}):
+        for body in DEEP_BODIES:
+            for who in (client, anonymous):
+                code = _answer(who, "POST", path, data=body, headers={**headers, "Content-Type": "application/json"})
+                if _failed(code):
+                    failures.append((path, body[:20], code))
+    assert not failures, failures[:20]
+
+
+@pytest.mark.parametrize("channel", [c for c in _channels(webhook_only=True) if c in ENVELOPES])
+def test_deeply_nested_json_on_a_signed_webhook_is_refused(app, make, client, channel):
+    """A correctly signed delivery nested 5,000 deep: 400 (not JSON this product reads), nothing stored."""
+    business = make.business()
+    for account_id in sorted(_account_ids(channel)):
+        make.account(business.agent, channel, business.location, account_id=account_id)
+    url = f"/api/webhooks/{channel}"
+    for body in DEEP_BODIES:
+        body = body.replace(b'"page"', f'"{ENVELOPES[channel]}"'.encode())
+        headers = {"Content-Type": "application/json", **SIGNERS[channel](body, app.config, f"http://localhost{url}")}
+        response = client.post(url, data=body, headers=headers)
+        assert response.status_code == 400, (response.status_code, body[:40])
+
+
+@FUZZ
+@given(
+    value=st.one_of(
+        st.integers(min_value=-(10**30), max_value=10**30).map(str),
+        st.dates().map(lambda d: d.isoformat()),
+        st.floats(allow_nan=True, allow_infinity=True).map(str),
+        st.uuids().map(str),
+        st.text(max_size=40),
+    ),
+    start=st.dates().map(lambda d: d.isoformat()),
+    end=st.dates().map(lambda d: d.isoformat()),
+)
+def _fuzzed_admin_lists(client, value: str, start: str, end: str, failures: list) -> None:
+    for path in ("/admin/analytics/", "/admin/analytics/export.csv", "/admin/inbox/", "/admin/users/", "/admin/audit/"):
+        args = {**dict.fromkeys(("page", "page_size", "days", "location", "agent", "channel", "cursor"), value)}
+        args.update(start=start, end=end)
+        code = _answer(client, "GET", path, query_string=args)
+        if _failed(code):
+            failures.append((path, args, code))
+
+
+def test_fuzzed_numbers_dates_and_ids_on_the_admin_lists(sweep):
+    """Hypothesis: any integer, date, float, UUID or text in the list and analytics arguments, never a 500."""
+    client, _anonymous, _real, _headers = sweep
+    failures: list = []
+    _fuzzed_admin_lists(client, failures=failures)
+    assert not failures, failures[:10]

@@ -11,13 +11,13 @@ https://developers.facebook.com/docs/messenger-platform/webhooks#event-notificat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from chatpad.channels.errors import AnomalousPayloadError
+from chatpad.http import loads_json
 
 # Epoch values above this are milliseconds (1e11 seconds is the year 5138).
 _MS_THRESHOLD = 100_000_000_000
@@ -38,8 +38,8 @@ class MessagingItem:
 def load_payload(body: bytes, objects: Iterable[str]) -> dict[str, Any]:
     """The decoded body, or AnomalousPayloadError when it is not JSON, not an object, or not one of `objects`."""
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = loads_json(body)
+    except ValueError as exc:
         raise AnomalousPayloadError(f"body is not JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise AnomalousPayloadError("body is not a JSON object")

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from chatpad.channels.base import Channel, SendContext
 from chatpad.channels.errors import AnomalousPayloadError, UnsupportedEventError
+from chatpad.http import loads_json
 from chatpad.messages import (
     InboundEvent,
     MessageMetadata,
@@ -75,8 +76,8 @@ class WidgetChannel(Channel):
     def parse(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[InboundEvent]:
         """The visitor API's envelope as one message event. Pure: no database, no network."""
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            data = loads_json(body)
+        except ValueError as exc:
             raise AnomalousPayloadError(f"widget envelope is not JSON: {exc}") from None
         if not isinstance(data, dict) or data.get("v") != ENVELOPE_VERSION:
             raise AnomalousPayloadError("not a widget envelope")
