@@ -19,6 +19,7 @@ BENCHMARKS = {
     "connect_pages": "bench.connect_pages",
     "stage_cpu": "bench.stage_cpu",
     "streams": "bench.streams",
+    "booking_slots": "bench.booking_slots",
 }
 
 
