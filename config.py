@@ -182,6 +182,8 @@ class Config:
     AI_JSON_MODE = _env_bool("AI_JSON_MODE", True)
     # How many earlier messages (across the customer's channels) the AI sees.
     AI_HISTORY_MESSAGES = _env_int("AI_HISTORY_MESSAGES", 20)
+    # Characters of knowledge (FAQs, policies, document passages, listings) per prompt; the most relevant first.
+    AI_KNOWLEDGE_BUDGET = _env_int("AI_KNOWLEDGE_BUDGET", 12000)
     # Messages from one customer arriving within this many seconds are answered together.
     REPLY_DEBOUNCE_SECONDS = float(_env("REPLY_DEBOUNCE_SECONDS", "2"))
 

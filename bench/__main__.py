@@ -20,6 +20,7 @@ BENCHMARKS = {
     "stage_cpu": "bench.stage_cpu",
     "streams": "bench.streams",
     "booking_slots": "bench.booking_slots",
+    "retrieval": "bench.retrieval",
 }
 
 

@@ -49,7 +49,9 @@ def compose_reply(conversation: Conversation, *, now: datetime | None = None) ->
     earlier in that transaction end with it; a caller that needs them held must not call this inside it.
     """
     settings = settings_for(conversation)
-    context = build_context(conversation, now=now, history_limit=settings.history_messages)
+    context = build_context(
+        conversation, now=now, history_limit=settings.history_messages, knowledge_budget=settings.knowledge_budget
+    )
     attach_booking(conversation, context, settings.provider)
     session = db.session()  # the scoped session's Session
     if session.in_transaction() and not (session.new or session.dirty or session.deleted):
@@ -70,6 +72,8 @@ def generate_reply(context: ReplyContext, settings: AISettings) -> OutboundReply
     except Exception as exc:  # a bug in a provider must not lose the message: the job retries, then hands off
         log.exception("ai provider %s crashed for conversation %s", settings.provider, context.conversation_id)
         raise AIError(f"{settings.provider} provider error: {type(exc).__name__}", provider=settings.provider) from exc
+    if context.retrieval is not None:
+        answer.trace.setdefault("retrieval", context.retrieval.trace())
     reply = shape_reply(answer, context)
     reply.extra.update(
         provider=settings.provider,

@@ -13,11 +13,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from chatpad.extensions import db
 from chatpad.hours import DAY_NAMES, DAYS, HoursError, Schedule
 from chatpad.models import Agent, Contact, Conversation, KnowledgeItem, Location, Message, Organization
+
+from .retrieval import CHUNK_CHARS, KnowledgeIndex, Selection, Unit, cached_index, chunk_text, query_terms
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,7 @@ class KnowledgeEntry:
     keywords: list[str] = field(default_factory=list)
     handoff: bool = False  # a policy that says: a person must take this
     location_wide: bool = False  # True: this location's own; False: agent-wide (location_id NULL)
+    passage: int | None = None  # a document's passage: its number (the id is the document's)
 
 
 @dataclass
@@ -260,6 +263,15 @@ class ReplyContext:
     # the booking tools a language model may call (chatpad/ai/booking_tools.py). None: no calendar to book with.
     booking: Any = None
     booking_tools: Any = None
+    # What retrieval chose for this reply, with its figures (chatpad/ai/retrieval.py); None for a hand-made context.
+    retrieval: Selection | None = field(default=None, repr=False)
+
+    @property
+    def prompt_listings(self) -> list[Listing]:
+        """The listings a prompt shows: all of them, or those retrieval chose when they did not all fit."""
+        if self.retrieval is None or self.retrieval.complete:
+            return self.listings
+        return self.retrieval.payloads("property")
 
     @property
     def question(self) -> str:
@@ -477,20 +489,96 @@ def _trigger(sender_type: str, meta: dict) -> str | None:
     return None
 
 
-def build_context(conversation: Conversation, *, now: datetime | None = None, history_limit: int = 20) -> ReplyContext:
-    """Read everything the AI may use to answer this conversation. Queries are scoped to its organization."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    session = db.session
-    agent = session.get(Agent, conversation.agent_id)
-    org = session.get(Organization, conversation.organization_id)
-    contact = session.get(Contact, conversation.contact_id)
-    location = session.get(Location, conversation.location_id) if conversation.location_id else None
-    if location is not None and location.agent_id != conversation.agent_id:
-        location = None  # never another agent's context
+# --- the knowledge of a location, indexed for retrieval (chatpad/ai/retrieval.py) ---
 
+# Characters of knowledge (FAQs, policies, document passages, listings) one prompt carries at most, about 3,000
+# tokens; AI_KNOWLEDGE_BUDGET sets it. The location's name, address, phone, hours and this week's hours are always
+# in the prompt besides it.
+DEFAULT_KNOWLEDGE_BUDGET = 12000
+
+
+def faq_line(entry: KnowledgeEntry) -> str:
+    return f"- Q: {entry.title}\n  A: {entry.body}"
+
+
+def policy_line(entry: KnowledgeEntry) -> str:
+    flag = " (a team member must handle this: set handoff)" if entry.handoff else ""
+    return f"- {entry.title}{flag}: {entry.body}"
+
+
+def document_line(entry: KnowledgeEntry) -> str:
+    return f"- {entry.title}: {entry.body}"
+
+
+def listing_line(listing: Listing, general: bool) -> str:
+    """A listing as the prompt shows it: with its community in a General inbox, with its description at a location."""
+    if general:
+        return f"- {listing.location_name or 'All communities'}: {listing.summary()}"
+    return f"- {listing.summary()}. {listing.body}".rstrip()
+
+
+def _entry_line(entry: KnowledgeEntry) -> str:
+    return {"faq": faq_line, "policy": policy_line}.get(entry.kind, document_line)(entry)
+
+
+def document_entries(item: Any) -> list[KnowledgeEntry]:
+    """A document (park rules, lease terms, an imported page) as passages, each an entry of its own titled with the
+    document's title and the passage's heading."""
+    entries = []
+    for number, (heading, text) in enumerate(chunk_text(item.body or "", CHUNK_CHARS)):
+        title = f"{item.title} — {heading}" if heading and heading.lower() != item.title.lower() else item.title
+        entries.append(
+            KnowledgeEntry(
+                id=item.id,
+                kind="document",
+                title=title,
+                body=text,
+                location_wide=item.location_id is not None,
+                passage=number,
+            )
+        )
+    return entries
+
+
+def _knowledge_where(agent_id: uuid.UUID, location: Location | None):
+    clause = KnowledgeItem.agent_id == agent_id
+    if location is None:
+        return clause  # a General inbox lists every community's homes too
+    return clause & (KnowledgeItem.location_id.is_(None) | (KnowledgeItem.location_id == location.id))
+
+
+def knowledge_version(session: Any, agent_id: uuid.UUID, location: Location | None) -> tuple:
+    """What changes whenever the knowledge a location's index holds changes: how many items, the latest updated_at
+    and the sum of their ids (an edit, a switch to inactive, an added or a deleted item all move it). A General
+    inbox adds its communities' (their names label the listings)."""
+    row = session.execute(
+        select(func.count(KnowledgeItem.id), func.max(KnowledgeItem.updated_at), func.sum(KnowledgeItem.id)).where(
+            _knowledge_where(agent_id, location)
+        )
+    ).one()
+    version: tuple = (tuple(row), location.updated_at if location is not None else None)
+    if location is None:
+        places = session.execute(
+            select(func.count(Location.id), func.max(Location.updated_at)).where(Location.agent_id == agent_id)
+        ).one()
+        version += (tuple(places),)
+    return version
+
+
+def knowledge_index(session: Any, agent_id: uuid.UUID, location: Location | None) -> KnowledgeIndex:
+    """The location's knowledge as a retrieval index, kept in this process until its version changes. Its
+    extra["listings"] and extra["knowledge"] are everything (the offline provider filters listings by their fields);
+    they are shared by every reply: read them, never change them."""
+    key = ("knowledge", agent_id, location.id if location is not None else None)
+    return cached_index(
+        key, knowledge_version(session, agent_id, location), lambda: _build_index(session, agent_id, location)
+    )
+
+
+def _build_index(session: Any, agent_id: uuid.UUID, location: Location | None) -> KnowledgeIndex:
     items = session.execute(
         select(*KNOWLEDGE_COLUMNS)
-        .where(KnowledgeItem.agent_id == conversation.agent_id, KnowledgeItem.active.is_(True))
+        .where(KnowledgeItem.agent_id == agent_id, KnowledgeItem.active.is_(True))
         .where(
             KnowledgeItem.location_id.is_(None)
             if location is None
@@ -499,15 +587,20 @@ def build_context(conversation: Conversation, *, now: datetime | None = None, hi
         .order_by(KnowledgeItem.location_id.is_(None), KnowledgeItem.id)
     ).all()
     listings = [listing_from(i, location.name if location else None) for i in items if i.kind == "property"]
-    knowledge = [knowledge_from(i) for i in items if i.kind in ("faq", "policy")]
+    knowledge: list[KnowledgeEntry] = []
+    for item in items:
+        if item.kind in ("faq", "policy"):
+            knowledge.append(knowledge_from(item))
+        elif item.kind == "document":
+            knowledge.extend(document_entries(item))
     if location is None:
         # A General inbox answers for every community: "3 bedrooms under $80k in Florida" searches them all.
         rows = session.execute(
             select(*KNOWLEDGE_COLUMNS, Location.name.label("location_name"))
             .join(Location, Location.id == KnowledgeItem.location_id)
             .where(
-                KnowledgeItem.agent_id == conversation.agent_id,
-                Location.agent_id == conversation.agent_id,
+                KnowledgeItem.agent_id == agent_id,
+                Location.agent_id == agent_id,
                 KnowledgeItem.active.is_(True),
                 KnowledgeItem.kind == "property",
             )
@@ -519,7 +612,64 @@ def build_context(conversation: Conversation, *, now: datetime | None = None, hi
                 listing.location_id = item.location_id
                 listings.append(listing)
     # Location-specific entries first: they are the more precise answer when both match.
-    knowledge.sort(key=lambda k: (not k.location_wide, k.id))
+    knowledge.sort(key=lambda k: (not k.location_wide, k.id, k.passage or 0))
+
+    units = []
+    for entry in knowledge:
+        line = _entry_line(entry)
+        text = f"{entry.title} {entry.title} {entry.body} {' '.join(entry.keywords)}"
+        key = (entry.kind, entry.id, entry.passage)
+        units.append(Unit(key, entry.kind, text, len(line) + 1, entry, pinned=entry.handoff))
+    for listing in listings:
+        line = listing_line(listing, location is None)
+        beds = f"{_num(listing.beds)} bedroom {_num(listing.beds)}br" if listing.beds is not None else ""
+        baths = f"{_num(listing.baths)} bath" if listing.baths is not None else ""
+        lot = f"lot {listing.lot}" if listing.lot else ""
+        text = f"{line} home house listing for sale {beds} {baths} {lot} {listing.status} {listing.location_name or ''}"
+        units.append(Unit(("property", listing.id, None), "property", text, len(line) + 1, listing))
+    return KnowledgeIndex(units, listings=listings, knowledge=knowledge)
+
+
+def select_knowledge(context: ReplyContext, index: KnowledgeIndex, budget: int | None = None) -> Selection:
+    """Choose what of the index this reply gets, from the customer's latest words (and, at half weight, their
+    message before: "and cats?" after "dogs?"), within `budget` characters. Sets context.knowledge to the chosen
+    FAQs, policies and passages (everything when everything fits) and context.retrieval to the choice."""
+    budget = DEFAULT_KNOWLEDGE_BUDGET if budget is None else max(int(budget), 0)
+    earlier = [m.describe() for m in context.history if m.current and m.sender_type == "contact"]
+    query = query_terms((context.question, 1.0), *([(earlier[-1], 0.5)] if earlier else []))
+    selection = index.select(query, budget)
+    if not selection.complete:
+        context.knowledge = selection.payloads("faq", "policy", "document")
+    context.retrieval = selection
+    return selection
+
+
+def build_context(
+    conversation: Conversation,
+    *,
+    now: datetime | None = None,
+    history_limit: int = 20,
+    knowledge_budget: int | None = None,
+) -> ReplyContext:
+    """Read everything the AI may use to answer this conversation. Queries are scoped to its organization.
+
+    The knowledge (FAQs, policies, document passages, listings) the reply gets is what fits `knowledge_budget`
+    characters (default DEFAULT_KNOWLEDGE_BUDGET), the most relevant to the customer's words first
+    (select_knowledge); all of it when all of it fits."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    session = db.session
+    agent = session.get(Agent, conversation.agent_id)
+    org = session.get(Organization, conversation.organization_id)
+    contact = session.get(Contact, conversation.contact_id)
+    location = session.get(Location, conversation.location_id) if conversation.location_id else None
+    if location is not None and location.agent_id != conversation.agent_id:
+        location = None  # never another agent's context
+
+    # The location's knowledge, indexed for retrieval and kept in this process until it changes (one small query
+    # when it has not): what this reply gets of it is chosen below, once the customer's words are known.
+    index = knowledge_index(session, conversation.agent_id, location)
+    listings = list(index.extra["listings"])
+    knowledge = list(index.extra["knowledge"])
 
     locations: list[LocationInfo] = []
     if location is None:
@@ -559,7 +709,7 @@ def build_context(conversation: Conversation, *, now: datetime | None = None, hi
     history = [m for m in recent if not any(m is p for p in pending)][-history_limit:]
 
     account = conversation.social_account
-    return ReplyContext(
+    context = ReplyContext(
         conversation_id=conversation.id,
         organization_name=org.name if org else "",
         agent_name=agent.name if agent else "",
@@ -575,6 +725,8 @@ def build_context(conversation: Conversation, *, now: datetime | None = None, hi
         pending=pending,
         account_name=account.account_name if account else None,
     )
+    select_knowledge(context, index, knowledge_budget)
+    return context
 
 
 def weekday_date(local_today: date, day_key: str) -> date:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from .context import QUICK_REPLY_MAX, QUICK_REPLY_TITLE_MAX, HistoryMessage, LocationInfo, ReplyContext
+from .context import (
+    QUICK_REPLY_MAX,
+    QUICK_REPLY_TITLE_MAX,
+    HistoryMessage,
+    LocationInfo,
+    ReplyContext,
+    document_line,
+    faq_line,
+    listing_line,
+    policy_line,
+)
 
 ANSWER_FORMAT = f"""Answer with one JSON object and nothing else:
 {{"reply": "<the message to send the customer>", "quick_replies": ["<up to {QUICK_REPLY_MAX} short suggestions, each \
@@ -51,6 +61,27 @@ def _history_line(m: HistoryMessage, ctx: ReplyContext) -> str:
     return f"[{when.strftime('%b %d %I:%M %p')} · {where} · {m.speaker}] {m.describe()}"
 
 
+def _left_out_note(ctx: ReplyContext) -> list[str]:
+    """When retrieval left knowledge out (it did not fit the budget), the model is told, so that "not listed above"
+    is never taken for "does not exist"."""
+    selection = ctx.retrieval
+    if selection is None or selection.complete or not selection.left_out:
+        return []
+    homes = selection.left_out.get("property", 0)
+    other = sum(n for kind, n in selection.left_out.items() if kind != "property")
+    bits = []
+    if homes:
+        bits.append(f"{homes} more listed home{'s' if homes != 1 else ''}")
+    if other:
+        bits.append(f"{other} more knowledge item{'s' if other != 1 else ''}")
+    return [
+        "",
+        f"Only the knowledge most relevant to this message is above; {' and '.join(bits)} are not shown. If the "
+        "customer asks for something not above (a home, a rule, a fact), do not say it does not exist: hand off so a "
+        "team member checks.",
+    ]
+
+
 def render_system_prompt(ctx: ReplyContext) -> str:
     """The whole context as one system prompt."""
     out: list[str] = []
@@ -87,27 +118,29 @@ def render_system_prompt(ctx: ReplyContext) -> str:
             details = ", ".join(x for x in (loc.address, loc.phone, loc.booking_url) if x)
             out.append(f"- {loc.name}: {details} ({today})")
 
-    if ctx.listings and ctx.location is None:
+    listings = ctx.prompt_listings
+    if listings and ctx.location is None:
         out += ["", "Homes listed at the communities (community: lot, bedrooms/bathrooms, size, price, status):"]
-        for listing in ctx.listings:
-            out.append(f"- {listing.location_name or 'All communities'}: {listing.summary()}")
-    elif ctx.listings:
+        out += [listing_line(listing, True) for listing in listings]
+    elif listings:
         out += ["", "Homes listed at this location (lot, bedrooms/bathrooms, size, price, status):"]
-        for listing in ctx.listings:
-            out.append(f"- {listing.summary()}. {listing.body}".rstrip())
-    elif ctx.location is not None:
+        out += [listing_line(listing, False) for listing in listings]
+    elif ctx.location is not None and not ctx.listings:
         out += ["", "No homes are listed at this location right now."]
 
     faqs = [k for k in ctx.knowledge if k.kind == "faq"]
     policies = [k for k in ctx.knowledge if k.kind == "policy"]
+    documents = [k for k in ctx.knowledge if k.kind == "document"]
     if faqs:
         out += ["", "Frequently asked questions:"]
-        out += [f"- Q: {k.title}\n  A: {k.body}" for k in faqs]
+        out += [faq_line(k) for k in faqs]
     if policies:
         out += ["", "Policies:"]
-        for k in policies:
-            flag = " (a team member must handle this: set handoff)" if k.handoff else ""
-            out.append(f"- {k.title}{flag}: {k.body}")
+        out += [policy_line(k) for k in policies]
+    if documents:
+        out += ["", "From the business's documents (rules, terms, web pages), the passages that bear on this:"]
+        out += [document_line(k) for k in documents]
+    out += _left_out_note(ctx)
 
     if ctx.history:
         out += ["", "Earlier messages with this customer, oldest first (channel and sender marked):"]

@@ -42,6 +42,7 @@ class AISettings:
     retry_max_wait: float = 20.0  # a Retry-After longer than this is left to the job's own retry
     json_mode: bool = True  # ask for response_format json_object (dropped automatically if the server refuses it)
     history_messages: int = 20
+    knowledge_budget: int = 12000  # characters of FAQs, policies, passages and listings per prompt (retrieval)
 
     def __repr__(self) -> str:  # never the key
         return (
@@ -75,6 +76,7 @@ def resolve_settings(config: Mapping[str, Any], agent_settings: Mapping[str, Any
         retry_max_wait=float(config.get("AI_RETRY_MAX_WAIT", AISettings.retry_max_wait)),
         json_mode=bool(config.get("AI_JSON_MODE", True)),
         history_messages=int(config.get("AI_HISTORY_MESSAGES", AISettings.history_messages)),
+        knowledge_budget=int(config.get("AI_KNOWLEDGE_BUDGET") or AISettings.knowledge_budget),
     )
     overrides = {k: v for k, v in (agent_settings or {}).items() if k in AGENT_OVERRIDABLE and v not in (None, "")}
     if "temperature" in overrides:

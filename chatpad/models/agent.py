@@ -13,7 +13,8 @@ from chatpad.extensions import db
 from .base import JSONType, created_at_column, updated_at_column, uuid_pk
 from .org import Organization
 
-KNOWLEDGE_KINDS = ("faq", "property", "policy")
+# document: a long text (park rules, lease terms, an imported web page or PDF), cut into passages for retrieval.
+KNOWLEDGE_KINDS = ("faq", "property", "policy", "document")
 
 
 class Agent(db.Model):
