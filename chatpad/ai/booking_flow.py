@@ -49,7 +49,7 @@ from chatpad.models import Booking, Conversation, Location, Message
 
 from .booking_tools import BookingTools, wants_move
 from .context import ReplyContext
-from .text import any_phrase, normalize
+from .text import STOPWORDS, any_phrase, normalize
 
 log = logging.getLogger("chatpad.ai.booking")
 
@@ -96,8 +96,14 @@ NAME_RE = re.compile(
 )
 NOT_NAMES = frozenset(
     "yes no ok okay sure thanks thank you hi hello hey please the a an tour visit saturday sunday monday tuesday "
-    "wednesday thursday friday tomorrow today morning afternoon evening interested looking free available".split()
+    "wednesday thursday friday tomorrow today morning afternoon evening interested looking free available sounds "
+    "good great fine works number email phone name call text cool awesome nope yep yeah sorry maybe".split()
 )
+
+
+def _not_a_name(token: str) -> bool:
+    word = token.lower().strip("'")
+    return word in STOPWORDS or word in NOT_NAMES
 
 
 @dataclass
@@ -208,17 +214,19 @@ def parse_details(text: str, need_name: bool) -> dict[str, str]:
         rest = PHONE_RE.sub(" ", rest)
     if need_name:
         match = NAME_RE.search(rest)
-        candidate = match.group(1) if match else None
-        if candidate is None:
-            bare = re.sub(r"[,;:.!]+", " ", rest).strip()
-            tokens = bare.split()
-            if 1 <= len(tokens) <= 4 and all(re.fullmatch(r"[A-Za-z][A-Za-z'\-]*", t) for t in tokens):
-                candidate = " ".join(tokens)
-        if candidate:
-            tokens = [t for t in re.split(r"\s+", candidate) if t.lower() not in ("and", "my", "email", "phone")]
-            tokens = [t for t in tokens if t.lower() not in NOT_NAMES] if len(tokens) > 1 else tokens
-            if tokens and not any(t.lower() in NOT_NAMES for t in tokens[:1]):
-                found["name"] = " ".join(t[:1].upper() + t[1:] for t in tokens[:4])
+        tokens: list[str] = []
+        if match:
+            for token in match.group(1).split():  # "I'm Ada and my number is …": the name ends at "and"
+                if _not_a_name(token):
+                    break
+                tokens.append(token)
+        elif "?" not in rest:
+            # A bare "Ada Lovelace": letters only, no word a sentence would have ("what's", "your", "sounds").
+            bare = re.sub(r"[,;:.!]+", " ", rest).strip().split()
+            if 1 <= len(bare) <= 4 and all(re.fullmatch(r"[A-Za-z][A-Za-z'\-]*", t) for t in bare):
+                tokens = [] if any(_not_a_name(t) for t in bare) else bare
+        if tokens:
+            found["name"] = " ".join(t[:1].upper() + t[1:] for t in tokens[:4])
     return found
 
 
