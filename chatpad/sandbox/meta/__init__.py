@@ -40,9 +40,14 @@ def init_meta(app: Flask) -> World:
             ("/messenger", "Messenger", "write to the demo's Facebook Pages as a customer and watch the replies"),
             ("/instagram", "Instagram", "DM the demo's Instagram accounts, mention them in a story, reply to theirs"),
             (
-                "/sandbox-api/whatsapp/numbers",
+                "/whatsapp",
                 "WhatsApp",
-                "the demo WABA's numbers; POST /sandbox-api/whatsapp/simulate to write as a customer",
+                "write to the demo's WhatsApp numbers as a customer; tap buttons, age the window",
+            ),
+            (
+                "/sandbox-api/whatsapp/numbers",
+                "WhatsApp numbers",
+                "the demo WABA's numbers and templates (…/templates); POST /sandbox-api/whatsapp/simulate to write",
             ),
             ("/sandbox-api/meta/requests", "Graph API log", "every Graph API request ChatPad made (JSON)"),
             ("/sandbox-api/meta/deliveries", "Meta webhooks", "every webhook posted to ChatPad, with its attempts"),

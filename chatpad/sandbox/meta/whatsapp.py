@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from chatpad import demo_data as D
 from chatpad.sandbox.recording import answer_bad_requests
@@ -254,6 +254,10 @@ def send_message(req: GraphRequest) -> Any:
             },
         }
         statuses.append(_status(number, wamid, wa_id, "failed", [error]))
+    with world.lock:  # what the customer's phone shows (the simulator page)
+        thread.messages[-1]["status"] = statuses[-1]["status"]
+        if statuses[-1].get("errors"):
+            thread.messages[-1]["error"] = statuses[-1]["errors"][0]["code"]
     for i, item in enumerate(statuses):
         _post_later(app, envelope(world, [_value(world, number, statuses=[item])]), 0.2 * (i + 1))
     return {
@@ -430,6 +434,17 @@ def waba_unsubscribe(req: GraphRequest) -> Any:
     return {"success": True}
 
 
+@cdn.get("/whatsapp")
+def whatsapp_page():
+    """The simulator: be a customer on a community's WhatsApp number (sandbox/_phone_chat.html's layout)."""
+    world: World = current_app.extensions["sandbox.meta.world"]
+    with world.lock:
+        rows = [{"number": n.number, "location": n.location_slug, "name": n.name} for n in world.wa_numbers.values()]
+    return render_template(
+        "sandbox/whatsapp.html", numbers=sorted(rows, key=lambda r: r["name"]), api_prefix="/sandbox-api/whatsapp/"
+    )
+
+
 @cdn.get("/whatsapp-media/<media_id>")
 def media_file(media_id: str) -> Response:
     """The file, only with the WABA's token (a plain GET gets nothing, like lookaside.fbsbx.com)."""
@@ -471,6 +486,8 @@ def _customer_message(world: World, number: WaNumber, wa_id: str, spec: dict[str
     elif spec.get("button"):
         button = spec["button"]
         message.update(type="interactive", interactive={"type": "button_reply", "button_reply": button})
+    elif spec.get("row"):
+        message.update(type="interactive", interactive={"type": "list_reply", "list_reply": spec["row"]})
     else:
         message.update(type="text", text={"body": str(spec.get("text") or "")})
     return message
@@ -525,7 +542,48 @@ def thread_view():
     number = _find_number(world, request.args.get("location", ""))
     with world.lock:
         thread = _thread(world, number.id, _digits(request.args.get("from") or ""))
-        return jsonify(number=number.number, messages=list(thread.messages))
+        messages = [
+            dict(m, rendered=_rendered(world, m)) if m.get("type") == "template" else m for m in thread.messages
+        ]
+        last = thread.last_customer_at
+        return jsonify(
+            number=number.number,
+            customer="+" + thread.wa_id,
+            messages=messages,
+            window_open=last is not None and time.time() - last <= WINDOW_S,
+            last_customer_at=last,
+        )
+
+
+def _rendered(world: World, message: dict[str, Any]) -> str:
+    """A template message as the customer's phone shows it: header, body with the parameters, footer."""
+    block = message.get("template") or {}
+    template = next(
+        (
+            t
+            for t in world.wa_templates
+            if t["name"] == block.get("name") and t["language"] == (block.get("language") or {}).get("code")
+        ),
+        None,
+    )
+    if template is None:
+        return f"(template {block.get('name')})"
+    values = [
+        str(p.get("text") or "")
+        for c in block.get("components") or []
+        if str(c.get("type") or "").lower() == "body"
+        for p in c.get("parameters") or []
+    ]
+    parts = []
+    for component in template["components"]:
+        text = str(component.get("text") or "")
+        if component["type"] == "BODY":
+            text = PLACEHOLDER.sub(
+                lambda m: values[int(m.group(1)) - 1] if int(m.group(1)) <= len(values) else m.group(0), text
+            )
+        if text:
+            parts.append(text)
+    return "\n\n".join(parts)
 
 
 @bp.get("/numbers")

@@ -34,7 +34,9 @@ def init_twilio(app: Flask) -> TwilioWorld:
                 }
                 for n in numbers
             ]
-        return render_template("sandbox/sms.html", numbers=sorted(rows, key=lambda r: r["name"]))
+        return render_template(
+            "sandbox/sms.html", numbers=sorted(rows, key=lambda r: r["name"]), api_prefix="/sandbox-api/twilio/"
+        )
 
     app.extensions["sandbox.parts"].extend(
         [
