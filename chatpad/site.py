@@ -10,6 +10,7 @@ from flask_admin.theme import Bootstrap4Theme
 from werkzeug.exceptions import HTTPException
 
 from chatpad.admin.bookings import BookingsView
+from chatpad.admin.knowledge_import import KnowledgeImportView
 from chatpad.admin.views import (
     AgentView,
     DashboardView,
@@ -58,6 +59,11 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(LocationView(Location, name="Locations", endpoint="locations", category="Setup"))
     admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts", category="Setup"))
     admin.add_view(KnowledgeItemView(KnowledgeItem, name="Knowledge", endpoint="knowledge", category="Setup"))
+    admin.add_view(
+        KnowledgeImportView(
+            name="Import knowledge", endpoint="knowledge_import", url="/admin/knowledge-import", category="Setup"
+        )
+    )
     admin.add_view(UserView(User, name="Users", endpoint="users", category="Setup"))
     admin.add_view(InvitationView(Invitation, name="Invitations", endpoint="invitations", category="Setup"))
     admin.add_view(WidgetAdminView(name="Web widgets", endpoint="widgets", url="/admin/widgets", category="Setup"))

@@ -56,6 +56,13 @@ def create_sandbox_app(config_class: type[Config] | None = None, **overrides) ->
     app.register_blueprint(widget_bp)
     parts.append(("/widget/", "Demo websites", "community websites on another origin, each embedding its chat widget"))
 
+    from .site_pages import bp as site_bp
+
+    app.register_blueprint(site_bp)
+    parts.append(
+        ("/site/", "Demo pages to import", "a community's page, listings CSV and rules PDF for Import knowledge")
+    )
+
     # Email (docs/channels/email.md): Google and Microsoft OAuth, and the sandbox mail server's pages.
     from . import oauth
     from .mail import views as mail_views
