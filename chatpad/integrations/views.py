@@ -13,7 +13,7 @@ import logging
 import uuid
 from datetime import datetime
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy import select
@@ -43,6 +43,26 @@ SECTIONS = (
     ("whatsapp", "WhatsApp"),
     ("widget", "Web Widget"),
 )
+
+
+# What the health filter offers, in the order rows are listed.
+HEALTH_ORDER = {"attention": 0, "ok": 1, "paused": 2, "off": 3}
+
+
+def health_of(account: SocialAccount) -> str:
+    """attention (needs reconnection or failing), ok (connected and answering), paused, or off (disconnected)."""
+    if account.status in ("needs_reauth", "error"):
+        return "attention"
+    if account.status == "disconnected":
+        return "off"
+    if account.status == "connected":
+        return "ok" if account.is_active else "paused"
+    return "attention"
+
+
+def wants_json() -> bool:
+    """The Integrations page's script asks for JSON (a change in place); a form without script gets a redirect."""
+    return request.accept_mimetypes.best == "application/json"
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -133,20 +153,36 @@ class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, WhatsAppScreen
                 .order_by(SocialAccount.account_name)
             )
         )
-        # Live accounts first, disconnected ones (kept for their history) at the end of each section.
-        accounts.sort(key=lambda a: (a.status == "disconnected", a.account_name.lower()))
-        by_channel = {key: [a for a in accounts if a.channel == key] for key, _ in SECTIONS}
+        # Those that need attention first, then live accounts, disconnected ones (kept for their history) last.
+        accounts.sort(key=lambda a: (HEALTH_ORDER[health_of(a)], a.account_name.lower()))
         counts = {
             "total": sum(1 for a in accounts if a.status != "disconnected"),
             "connected": sum(1 for a in accounts if a.status == "connected" and a.is_active),
-            "attention": sum(1 for a in accounts if a.status in ("needs_reauth", "error")),
+            "attention": sum(1 for a in accounts if health_of(a) == "attention"),
         }
+        locations = connect.agent_locations(agent)
+        group = request.args.get("group")
+        if group not in ("channel", "location"):
+            group = "location" if len(locations) > 1 and len(accounts) > 12 else "channel"
+        if group == "channel":
+            sections = [(key, title, [a for a in accounts if a.channel == key], key) for key, title in SECTIONS]
+        else:
+            by_location: dict = {}
+            for a in accounts:
+                by_location.setdefault(a.location_id, []).append(a)
+            sections = [(f"location-{loc.id}", loc.name, by_location.get(loc.id, []), None) for loc in locations] + [
+                ("location-general", "General (no location)", by_location.get(None, []), None)
+            ]
+            sections = [s for s in sections if s[2] or s[0] != "location-general"]
         return self.render(
             "integrations/index.html",
             agent=agent,
             agents=self._agents(),
-            sections=[(key, title, by_channel[key]) for key, title in SECTIONS],
-            locations=connect.agent_locations(agent),
+            sections=sections,
+            group=group,
+            channel_titles=dict(SECTIONS),
+            health_of=health_of,
+            locations=locations,
             counts=counts,
             ago=ago,
             now=utcnow(),
@@ -523,28 +559,54 @@ class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, WhatsAppScreen
 
     @expose("/accounts/<account_id>/active", methods=["POST"])
     def toggle_active(self, account_id: str):
+        """Pause or resume: a JSON answer for the page's script (changed in place, with undo), else a redirect."""
         account = self._account(account_id)
         active = request.form.get("active") == "1"
         try:
             resumed = connect.set_active(account, active, user_id=current_user.id, ip=request.remote_addr)
         except ValueError as exc:
+            if wants_json():
+                return jsonify(ok=False, error=str(exc)), 400
             flash(str(exc), "error")
             return redirect(self._index_url(account.agent_id))
         state = "active: ChatPad answers its messages" if active else "paused: ChatPad ignores its messages"
         extra = f" {resumed} waiting message(s) are being sent." if resumed else ""
-        flash(f"{account.account_name} is {state}.{extra}", "success")
+        message = f"{account.account_name} is {state}.{extra}"
+        if wants_json():
+            return jsonify(
+                ok=True,
+                message=message,
+                active=account.is_active,
+                health=health_of(account),
+                undo="1" if not active else "0",
+            )
+        flash(message, "success")
         return redirect(self._index_url(account.agent_id))
 
     @expose("/accounts/<account_id>/location", methods=["POST"])
     def change_location(self, account_id: str):
+        """Move an account to a location: a JSON answer for the page's script (with what undo sends), else a
+        redirect."""
         account = self._account(account_id)
+        previous = str(account.location_id) if account.location_id else ""
         try:
             location = connect.resolve_location(account.agent, request.form.get("location") or None)
             connect.set_location(account, location, user_id=current_user.id, ip=request.remote_addr)
         except ValueError as exc:
+            if wants_json():
+                return jsonify(ok=False, error=str(exc)), 400
             flash(str(exc), "error")
             return redirect(self._index_url(account.agent_id))
-        flash(f"{account.account_name} now answers for {account.location_label}.", "success")
+        message = f"{account.account_name} now answers for {account.location_label}."
+        if wants_json():
+            return jsonify(
+                ok=True,
+                message=message,
+                location=str(account.location_id) if account.location_id else "",
+                location_label=account.location_label,
+                undo=previous,
+            )
+        flash(message, "success")
         return redirect(self._index_url(account.agent_id))
 
     @expose("/accounts/<account_id>/disconnect", methods=["POST"])

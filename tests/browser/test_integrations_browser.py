@@ -44,7 +44,7 @@ def page(browser, live_server, mhp):
 
 
 def connected_rows(page):
-    return page.locator("#facebook .account-row[data-status='connected']")
+    return page.locator(".account-row[data-channel='facebook'][data-status='connected']")
 
 
 def test_connect_25_pages_and_assign_locations(page, mhp, db, meta_sandbox, artifacts):
@@ -84,8 +84,8 @@ def test_connect_25_pages_and_assign_locations(page, mhp, db, meta_sandbox, arti
     page.wait_for_url(re.compile(r".*/admin/integrations/\?agent=[^/]*$"))
     assert "Connected 25 Pages." in page.content()
     assert connected_rows(page).count() == 25
-    assert page.locator("#facebook .account-row .status-ok").count() == 25
-    row = page.locator("#facebook .account-row", has_text="Clearview MHP")
+    assert page.locator(".account-row[data-channel='facebook'] .status-ok").count() == 25
+    row = page.locator(".account-row[data-channel='facebook']", has_text="Clearview MHP")
     assert row.locator("select option:checked").inner_text() == "Clearview Estates"
     assert "Last message: no messages yet" in row.inner_text()
     page.screenshot(path=str(artifacts / "integrations-25-pages.png"), full_page=True)
@@ -135,7 +135,7 @@ def test_expired_token_turns_to_reconnect_then_back(page, mhp, db, meta_sandbox,
     check_accounts_health()
     workers.run("default")
     page.reload()
-    row = page.locator("#facebook .account-row", has_text="Forge Lake Community")
+    row = page.locator(".account-row[data-channel='facebook']", has_text="Forge Lake Community")
     assert row.get_attribute("data-status") == "needs_reauth"
     assert "Needs reconnection" in row.inner_text() and "Its access token expired." in row.inner_text()
     assert "1 account needs to be reconnected" in page.locator(".reauth-banner").inner_text()

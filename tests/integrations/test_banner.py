@@ -60,14 +60,14 @@ def test_tab_lists_every_channel_with_location_health_and_last_message(app, make
     client = app.test_client()
     login(client, biz.user.email)
     html = client.get("/admin/integrations/").get_data(as_text=True)
-    facebook = html.split('id="facebook"')[1].split("</section>")[0]
+    facebook = html.split('id="facebook"')[1].split("</details>")[0]
     assert "Forge Lake Community" in facebook and "Last message: 2 hours ago" in facebook
     assert f'<option value="{biz.location.id}" selected>' in facebook
-    instagram = html.split('id="instagram"')[1].split("</section>")[0]
+    instagram = html.split('id="instagram"')[1].split("</details>")[0]
     assert "status-bad" in instagram and "Meta said no." in instagram and "Reconnect" in instagram
-    email = html.split('id="email"')[1].split("</section>")[0]
+    email = html.split('id="email"')[1].split("</details>")[0]
     assert "info@example.com" in email and '<option value="" selected>General</option>' in email
-    widget = html.split('data-channel="widget"')[1].split("</section>")[0]
+    widget = html.split('id="widget"')[1].split("</details>")[0]
     assert "forgelake.com" in widget
     assert "+ Connect More Pages" in html and "+ Connect Instagram" in html and "+ Connect Email" in html
 
