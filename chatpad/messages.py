@@ -21,6 +21,7 @@ EVENT_KINDS = (
     "edit",  # the customer edited a message
     "delete",  # the customer unsent a message
     "referral",  # the customer arrived from an ad, a link, a shortlink (no text)
+    "template_status",  # WhatsApp reviewed a message template (approved, rejected, paused…): account_id is the WABA
     "unsupported",  # a known envelope with a payload we do not handle: logged and acknowledged
 )
 

@@ -24,7 +24,7 @@ from chatpad.channels import CHANNELS, get_channel
 from chatpad.contacts import claim_email, match_contact, resolve_merged
 from chatpad.extensions import db
 from chatpad.messages import FollowUp, InboundEvent
-from chatpad.models import Contact, ContactIdentity, Conversation, Message, SocialAccount, utcnow
+from chatpad.models import Contact, ContactIdentity, Conversation, Message, MessageTemplate, SocialAccount, utcnow
 from chatpad.notify import notify_team
 from chatpad.pipeline.media import queue_media_fetch, wants_download
 from chatpad.pipeline.optout import clear_opt_out, opt_out_reason, set_opted_out
@@ -61,6 +61,8 @@ def ingest(event: InboundEvent, *, raw_event_id: int | None = None, alone: bool 
     if event.kind == "unsupported":
         unsupported_log.info("unsupported %s event for %s: %s", event.channel, event.account_id, event.data)
         return IngestResult("ignored", "unsupported event type")
+    if event.kind == "template_status":
+        return _ingest_template_status(event)
     account = route(event.channel, event.account_id)
     if account is None:
         return IngestResult("ignored", f"no active {event.channel} account {event.account_id}")
@@ -550,6 +552,28 @@ def _ingest_platform_status(
         conversation_id=conversation.id,
         message_id=message.id,
     )
+
+
+def _ingest_template_status(event: InboundEvent) -> IngestResult:
+    """WhatsApp's review of a template, for every organization that synced it from that WABA (the signed webhook
+    names the WABA as the entry's id): its status changes at once, so an approval shows in the reply box without a
+    sync and a paused or rejected template stops being offered."""
+    data = event.data
+    rows = db.session.scalars(
+        select(MessageTemplate).where(
+            MessageTemplate.channel == event.channel,
+            MessageTemplate.platform_account_id == event.account_id,
+            MessageTemplate.name == data.get("name"),
+            MessageTemplate.language == data.get("language"),
+        )
+    ).all()
+    if not rows or not data.get("status"):
+        return IngestResult("ignored", "a template no organization has synced")
+    for row in rows:
+        row.status = data["status"]
+        row.synced_at = utcnow()
+    db.session.commit()
+    return IngestResult("updated", f"template {data.get('name')} is {data['status']}")
 
 
 _HANDLERS = {

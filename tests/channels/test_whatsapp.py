@@ -118,8 +118,15 @@ def test_unsupported_and_system_messages_are_acknowledged_not_answered(fixture):
 
 
 def test_other_fields_are_acknowledged_not_answered():
-    (event,) = check_webhook("whatsapp", "unknown__template_status_update", expect_noop=True)
-    assert event.data["field"] == "message_template_status_update"
+    (event,) = check_webhook("whatsapp", "unknown__account_update", expect_noop=True)
+    assert event.data["field"] == "account_update"
+
+
+def test_a_template_review_names_the_waba_template_and_status():
+    (event,) = check_webhook(
+        "whatsapp", "template__status_update", [{"kind": "template_status", "account_id": "102290129340398"}]
+    )
+    assert (event.data["name"], event.data["language"], event.data["status"]) == ("tour_reminder", "en_US", "APPROVED")
 
 
 @pytest.mark.parametrize(

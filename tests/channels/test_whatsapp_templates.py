@@ -198,3 +198,19 @@ def test_a_late_131047_shows_failed_with_the_reason_in_the_inbox(
     login(client, biz.user.email)
     html = client.get(f"/admin/inbox/c/{conversation.id}").get_data(as_text=True)
     assert "Are you still interested?" in html and "131047" in html and "24-hour window" in html
+
+
+def test_a_review_webhook_changes_what_the_reply_box_offers(client, db, whatsapp_account, whatsapp_sandbox, workers):
+    """WhatsApp approves one template and pauses another (message_template_status_update, signed like the rest):
+    the stored statuses follow without a sync, and the reply box offers the approved one and no longer the paused."""
+    biz, account, conversation = closed_conversation(db, whatsapp_account, whatsapp_sandbox, workers)
+    sync_templates(biz.org.id, D.waba_id(), WhatsAppSandbox.token)
+    whatsapp_sandbox.set_template("rent_receipt", language="en_US", status="APPROVED")
+    whatsapp_sandbox.set_template("follow_up", language="en_US", status="PAUSED")
+    workers.run()
+    rows = stored(db, biz.org.id)
+    assert rows[("rent_receipt", "en_US")].status == "APPROVED" and rows[("follow_up", "en_US")].status == "PAUSED"
+    login(client, biz.user.email)
+    html = client.get(f"/admin/inbox/c/{conversation.id}").get_data(as_text=True)
+    assert "rent_receipt" in html and "We received your payment of {{1}}." in html
+    assert "follow_up" not in html

@@ -112,6 +112,7 @@ class WhatsAppChannel(Channel):
         "unsupported",
         "status",
         "batch",
+        "template",
         "unknown",
     )
     max_text: ClassVar[int | None] = formatting.MAX_TEXT
@@ -142,16 +143,19 @@ class WhatsAppChannel(Channel):
             payload = load_payload(body, (OBJECT,))
         except AnomalousPayloadError:
             return False
-        values = [value for _, value in _changes(payload)]
+        values = [value for _, value, _ in _changes(payload)]
         return bool(values) and all(v.get("statuses") and not v.get("messages") for v in values)
 
     def parse(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[InboundEvent]:
         """Every message and status of every change of every entry as an InboundEvent. Pure."""
         payload = load_payload(body, (OBJECT,))
         events: list[InboundEvent] = []
-        for field_name, value in _changes(payload):
+        for field_name, value, waba_id in _changes(payload):
             metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
             number_id = str(metadata.get("phone_number_id") or "")
+            if field_name == "message_template_status_update" and value.get("message_template_name"):
+                events.append(self._template_status(waba_id, value))
+                continue
             if field_name != "messages":
                 events.append(self._unsupported(number_id, {"field": field_name}))
                 continue
@@ -169,6 +173,23 @@ class WhatsAppChannel(Channel):
             for error in value.get("errors") or []:
                 events.append(self._unsupported(number_id, {"field": field_name, "error": error}))
         return events
+
+    def _template_status(self, waba_id: str, value: dict[str, Any]) -> InboundEvent:
+        """WhatsApp reviewed a template (field message_template_status_update): APPROVED, REJECTED, PAUSED …"""
+        return InboundEvent(
+            kind="template_status",
+            channel=self.key,
+            account_id=waba_id,
+            sender_id=None,
+            timestamp=datetime.now(UTC),
+            data={
+                "name": str(value.get("message_template_name") or ""),
+                "language": str(value.get("message_template_language") or ""),
+                "status": str(value.get("event") or "").upper(),
+                "reason": value.get("reason"),
+                "template_id": str(value.get("message_template_id") or "") or None,
+            },
+        )
 
     def _unsupported(self, number_id: str, data: dict[str, Any]) -> InboundEvent:
         return InboundEvent(
@@ -337,14 +358,14 @@ class WhatsAppChannel(Channel):
             client.mark_read(ctx.account, wamid, typing=True)
 
 
-def _changes(payload: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(field, value) of every change of every entry."""
+def _changes(payload: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(field, value, the entry's WABA id) of every change of every entry."""
     for entry in payload.get("entry") or []:
         if not isinstance(entry, dict):
             continue
         for change in entry.get("changes") or []:
             if isinstance(change, dict) and isinstance(change.get("value"), dict):
-                yield str(change.get("field") or ""), change["value"]
+                yield str(change.get("field") or ""), change["value"], str(entry.get("id") or "")
 
 
 def _content(kind: str, m: dict[str, Any]) -> tuple[str | None, list[MessageMedia], dict[str, Any]]:

@@ -619,10 +619,32 @@ def templates_upsert():
                 "components": [{"type": "BODY", "text": "Hello {{1}}", "example": {"body_text": [["Maria"]]}}],
             }
             world.wa_templates.append(template)
+        before = template.get("status")
         template["status"] = str(spec.get("status") or template.get("status") or "APPROVED").upper()
         for key in ("category", "components"):
             if spec.get(key):
                 template[key] = spec[key]
+    if template["status"] != before:
+        # Meta tells the WABA's subscribed apps about every review ([PYWA] template_status_update.json).
+        value = {
+            "event": template["status"],
+            "message_template_id": int(template["id"]),
+            "message_template_name": template["name"],
+            "message_template_language": template["language"],
+            "reason": spec.get("reason") or "NONE",
+            "message_template_category": template.get("category"),
+        }
+        payload = {
+            "object": OBJECT,
+            "entry": [
+                {
+                    "id": world.waba_id,
+                    "time": int(time.time()),
+                    "changes": [{"field": "message_template_status_update", "value": value}],
+                }
+            ],
+        }
+        current_app.extensions["sandbox.meta.dispatcher"].submit(OBJECT, payload, wait=True)
     return jsonify(template)
 
 
