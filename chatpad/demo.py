@@ -85,7 +85,7 @@ def seed_demo() -> DemoResult:
     agent = track(
         _get_or_create(
             Agent,
-            defaults={"instructions": D.AGENT_INSTRUCTIONS},
+            defaults={"instructions": D.AGENT_INSTRUCTIONS, "handoff_topics": D.AGENT_HANDOFF_TOPICS},
             organization_id=org.id,
             name=D.AGENT_NAME,
         )
@@ -125,6 +125,7 @@ def seed_demo() -> DemoResult:
                     "website": loc.website,
                     "booking_url": loc.booking_url,
                     "hours": D.location_hours(loc),
+                    "languages": list(D.LOCATION_LANGUAGES),
                     "settings": {
                         "story_mention_reply": f"Thanks for the shout-out, we love being part of your story! 💙 "
                         f"— the {loc.name} team",

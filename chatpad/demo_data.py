@@ -27,6 +27,15 @@ a home. Never invent prices or availability: if the listings do not say, offer t
 up. Hand the conversation to a team member for maintenance emergencies, billing disputes, legal questions, or when the
 customer asks for a person."""
 
+# Issue 18: what always goes to a person (the instructions above say so in words; these are the list both providers
+# honour), and the languages every community answers in (many residents and prospects write in Spanish).
+AGENT_HANDOFF_TOPICS = [
+    {"name": "billing dispute", "keywords": []},
+    {"name": "legal", "keywords": []},
+    {"name": "emergency", "keywords": []},
+]
+LOCATION_LANGUAGES = ("en", "es")
+
 
 @dataclass(frozen=True)
 class DemoLocation:

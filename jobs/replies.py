@@ -95,7 +95,11 @@ def generate_reply(conversation_id: str) -> str:
             if conversation.human_takeover:
                 return "dropped: a person took over meanwhile"
             if reply.handoff:
-                take_over(conversation, reason=reply.extra.get("handoff_reason") or "The AI asked for a person.")
+                take_over(
+                    conversation,
+                    reason=reply.extra.get("handoff_reason") or "The AI asked for a person.",
+                    topic=reply.extra.get("handoff_topic"),
+                )
             ctx.account_fresh = True  # read just now by still_answering: the send need not read it again
             queue_reply(conversation, reply, idempotency_key=key, context=ctx, send_now=True, key_checked=True)
             answered = True

@@ -1,12 +1,16 @@
-"""Form fields a person can use: opening hours as a week of time inputs with dated exceptions."""
+"""Form fields a person can use: opening hours as a week of time inputs with dated exceptions, the languages a
+location answers in, handoff topics as lines."""
 
 from __future__ import annotations
 
 from flask import render_template
 from markupsafe import Markup
-from wtforms import Field
+from wtforms import Field, SelectMultipleField, TextAreaField
 from wtforms.validators import ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
+from chatpad.ai.language import LANGUAGES
+from chatpad.ai.topics import parse_topics, topics_text
 from chatpad.hours import DAY_NAMES, DAYS, HoursError, Schedule
 
 MAX_INTERVALS = 2  # per day: morning and afternoon around a lunch break
@@ -100,3 +104,45 @@ class HoursField(Field):
             }
         rows["exceptions"] = list(data.get("exceptions") or [])
         return rows
+
+
+class HandoffTopicsField(TextAreaField):
+    """Handoff topics as lines a person edits: "billing dispute: charged twice, overcharged" (words optional);
+    stored as [{"name", "keywords"}] (chatpad/ai/topics.py)."""
+
+    def _value(self) -> str:
+        if isinstance(self.data, list):
+            return topics_text(self.data)
+        return self.data or ""
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            try:
+                self.data = parse_topics(valuelist[0])
+            except ValueError as exc:
+                self.data = []
+                raise ValueError(str(exc)) from None
+
+    def populate_obj(self, obj, name):
+        setattr(obj, name, list(self.data or []))
+
+
+class LanguagesField(SelectMultipleField):
+    """The languages a location answers in (ISO 639-1 codes, chatpad/ai/language.py); none: the business's."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault(
+            "choices",
+            [(code, f"{name} ({native})" if native != name else name) for code, (name, native) in LANGUAGES.items()],
+        )
+        kwargs.setdefault("validate_choice", True)
+        super().__init__(label, validators, **kwargs)
+
+    def process_data(self, value):
+        self.data = [str(v) for v in value or []]
+
+    def populate_obj(self, obj, name):
+        setattr(obj, name, [code for code in LANGUAGES if code in (self.data or [])])

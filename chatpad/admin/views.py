@@ -41,6 +41,7 @@ from wtforms import IntegerField, PasswordField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from chatpad import csvfile
+from chatpad.ai.language import LANGUAGES
 from chatpad.audit import record_audit
 from chatpad.extensions import db
 from chatpad.hours import timezone_choices, valid_timezone
@@ -64,7 +65,7 @@ from chatpad.models import (
 from chatpad.team import set_locations
 from chatpad.users import UserChangeRefused, check_user_change, create_invitation, roles_offered
 
-from .fields import HoursField
+from .fields import HandoffTopicsField, HoursField, LanguagesField
 
 
 class SecureViewMixin:
@@ -266,12 +267,25 @@ class AgentView(TenantModelView):
     column_list = ["name", "active", "created_at"]
     column_searchable_list = ["name"]
     column_sortable_list = ["name", "created_at"]
-    column_details_list = ["name", "instructions", "active", "created_at", "updated_at"]
+    column_details_list = ["name", "instructions", "language", "handoff_topics", "active", "created_at", "updated_at"]
     column_export_list = ["name", "instructions", "active", "created_at"]
-    form_columns = ["name", "instructions", "active"]
-    form_overrides = {"instructions": TextAreaField}
-    form_widget_args = {"instructions": {"rows": 8}}
-    form_args = {"name": {"validators": [DataRequired(), Length(max=200)]}}
+    form_columns = ["name", "instructions", "language", "handoff_topics", "active"]
+    form_overrides = {"instructions": TextAreaField, "language": SelectField, "handoff_topics": HandoffTopicsField}
+    form_widget_args = {"instructions": {"rows": 8}, "handoff_topics": {"rows": 4}}
+    form_args = {
+        "name": {"validators": [DataRequired(), Length(max=200)]},
+        "language": {
+            "label": "Business language",
+            "choices": [(code, name) for code, (name, _native) in LANGUAGES.items()],
+            "description": "What the knowledge is written in; the locations answer in it unless they choose others.",
+        },
+        "handoff_topics": {
+            "label": "Handoff topics",
+            "description": "Always handed to a person, one topic a line, optionally with the words that mean it: "
+            "'billing dispute: charged twice, overcharged'. Billing dispute, legal and emergency already know "
+            "their words in English and Spanish.",
+        },
+    }
 
     def build_new_instance(self):
         return self.model(organization_id=current_org_id())
@@ -315,15 +329,32 @@ class LocationView(TenantModelView):
         "website",
         "booking_url",
         "hours",
+        "languages",
+        "handoff_topics",
         *(column for column, *_ in TOUR_FIELDS),
     ]
     form_extra_fields = _tour_fields()
-    form_overrides = {"hours": HoursField, "timezone": SelectField}
+    form_overrides = {
+        "hours": HoursField,
+        "timezone": SelectField,
+        "languages": LanguagesField,
+        "handoff_topics": HandoffTopicsField,
+    }
+    form_widget_args = {"handoff_topics": {"rows": 3}}
     form_args = {
         "name": {"validators": [DataRequired(), Length(max=200)]},
         "agent": {"validators": [InputRequired()]},
         "email": {"validators": [Optional(), Email(check_deliverability=False)]},
         "hours": {"label": "Opening hours"},
+        "languages": {
+            "label": "Answers in",
+            "description": "The languages the AI answers in here; none ticked: the agent's business language. "
+            "A message in any other language is handed to a person, politely and in that language where possible.",
+        },
+        "handoff_topics": {
+            "label": "Handoff topics (this location)",
+            "description": "Added to the agent's topics; one a line, optionally 'topic: words, that, mean, it'.",
+        },
     }
 
     def _scope_form(self, form):

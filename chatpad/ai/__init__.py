@@ -13,14 +13,16 @@ import time
 from datetime import datetime
 
 from flask import current_app
+from sqlalchemy import update
 
 from chatpad.extensions import db
 from chatpad.messages import Button, OutboundReply, QuickReply
-from chatpad.models import Agent, Conversation
+from chatpad.models import Agent, Conversation, Message
 
 from .booking_flow import attach as attach_booking
 from .context import QUICK_REPLY_MAX, QUICK_REPLY_TITLE_MAX, ReplyContext, build_context
 from .errors import AIError
+from .language import HANDOFF_TEXTS, language_name
 from .providers import ProviderReply, get_provider
 from .settings import AISettings, resolve_settings
 
@@ -53,18 +55,44 @@ def compose_reply(conversation: Conversation, *, now: datetime | None = None) ->
         conversation, now=now, history_limit=settings.history_messages, knowledge_budget=settings.knowledge_budget
     )
     attach_booking(conversation, context, settings.provider)
+    _store_language(context)
     session = db.session()  # the scoped session's Session
     if session.in_transaction() and not (session.new or session.dirty or session.deleted):
         session.commit()
     return generate_reply(context, settings)
 
 
+def _store_language(context: ReplyContext) -> None:
+    """Write the detected language on the customer's messages being answered (shown in the inbox). A plain UPDATE,
+    so no loaded object turns dirty and compose_reply can still end its read transaction before the model call."""
+    ids = [m.id for m in context.pending if m.id is not None and m.direction == "inbound" and not m.language]
+    if ids:
+        db.session.execute(update(Message).where(Message.id.in_(ids)).values(language=context.language))
+
+
+def language_handoff(context: ReplyContext) -> ProviderReply:
+    """A message in a language the location does not answer in: a person takes it, and the customer is told so in
+    their own language where we have the words (else in the location's first language)."""
+    text = HANDOFF_TEXTS.get(context.language) or HANDOFF_TEXTS.get(context.languages[0]) or HANDOFF_TEXTS["en"]
+    allowed = ", ".join(language_name(code) for code in context.languages)
+    return ProviderReply(
+        text=text,
+        handoff=True,
+        handoff_reason=f"Wrote in {language_name(context.language)}; this location answers in {allowed}",
+        trace={"intents": ["language_handoff"], "language": context.language},
+    )
+
+
 def generate_reply(context: ReplyContext, settings: AISettings) -> OutboundReply:
-    """Run the provider on an already-built context (no database) and shape its answer for the channel."""
+    """Run the provider on an already-built context (no database) and shape its answer for the channel. A message
+    in a language the location does not answer in is handed off politely without asking the provider."""
     provider = get_provider(settings.provider)
     started = time.monotonic()
     try:
-        answer = provider.generate(context, settings)
+        if not context.answers_in_language and context.question.strip():
+            answer = language_handoff(context)
+        else:
+            answer = provider.generate(context, settings)
     except AIError as exc:
         exc.provider = exc.provider or settings.provider
         log.warning("ai provider %s failed for conversation %s: %s", settings.provider, context.conversation_id, exc)
@@ -79,6 +107,7 @@ def generate_reply(context: ReplyContext, settings: AISettings) -> OutboundReply
         provider=settings.provider,
         model=settings.model if settings.provider != "offline" else None,
         seconds=round(time.monotonic() - started, 3),
+        language=context.language if context.answers_in_language else context.languages[0],
     )
     log.info(
         "ai reply for conversation %s on %s: provider=%s handoff=%s",
@@ -134,6 +163,8 @@ def shape_reply(answer: ProviderReply, context: ReplyContext) -> OutboundReply:
     extra: dict = {"trace": answer.trace}
     if answer.handoff_reason:
         extra["handoff_reason"] = answer.handoff_reason
+    if answer.handoff_topic:
+        extra["handoff_topic"] = answer.handoff_topic
     return OutboundReply(
         text=text, sender_type="ai", quick_replies=quick, buttons=buttons, handoff=answer.handoff, extra=extra
     )

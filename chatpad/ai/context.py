@@ -19,7 +19,9 @@ from chatpad.extensions import db
 from chatpad.hours import DAY_NAMES, DAYS, HoursError, Schedule
 from chatpad.models import Agent, Contact, Conversation, KnowledgeItem, Location, Message, Organization
 
+from .language import detect_language
 from .retrieval import CHUNK_CHARS, KnowledgeIndex, Selection, Unit, cached_index, chunk_text, query_terms
+from .topics import HandoffTopic, topic_from
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,8 @@ class KnowledgeEntry:
     handoff: bool = False  # a policy that says: a person must take this
     location_wide: bool = False  # True: this location's own; False: agent-wide (location_id NULL)
     passage: int | None = None  # a document's passage: its number (the id is the document's)
+    # The body in other languages an admin wrote (data["translations"]: {"es": "…"}); the body is in the business's.
+    translations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -215,6 +219,8 @@ class HistoryMessage:
     # an Instagram icebreaker: the content is its title), "quick_reply", "referral" (arrived from an m.me/ig.me link
     # or an ad: a system note with no text, the "first tap").
     trigger: str | None = None
+    id: int | None = None
+    language: str | None = None  # as detected when the AI answered it (Message.language)
 
     @property
     def speaker(self) -> str:
@@ -272,6 +278,17 @@ class ReplyContext:
         if self.retrieval is None or self.retrieval.complete:
             return self.listings
         return self.retrieval.payloads("property")
+
+    # Languages (chatpad/ai/language.py): the customer's, the ones the location answers in, the business's.
+    language: str = "en"
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    business_language: str = "en"
+    handoff_topics: list[HandoffTopic] = field(default_factory=list)
+
+    @property
+    def answers_in_language(self) -> bool:
+        """Does the location answer in the customer's language?"""
+        return self.language in self.languages
 
     @property
     def question(self) -> str:
@@ -435,6 +452,11 @@ def knowledge_from(item: Any) -> KnowledgeEntry:
         keywords=[str(k) for k in keywords if str(k).strip()],
         handoff=bool(data.get("handoff")),
         location_wide=item.location_id is not None,
+        translations={
+            str(k): str(v) for k, v in (data.get("translations") or {}).items() if isinstance(v, str) and v.strip()
+        }
+        if isinstance(data.get("translations"), dict)
+        else {},
     )
 
 
@@ -447,6 +469,8 @@ HISTORY_COLUMNS = (
     Message.conversation_id,
     Message.meta,
     Message.media,
+    Message.id,
+    Message.language,
 )
 
 
@@ -474,6 +498,8 @@ def _history_message(message: Any, current_id: uuid.UUID) -> HistoryMessage:
         current=message.conversation_id == current_id,
         story=story,
         media=media,
+        id=message.id,
+        language=message.language,
     )
 
 
@@ -709,6 +735,14 @@ def build_context(
     history = [m for m in recent if not any(m is p for p in pending)][-history_limit:]
 
     account = conversation.social_account
+    business_language = ((agent.language if agent else None) or "en").lower()
+    languages = location.answer_languages() if location is not None else [business_language]
+    topics = handoff_topics_of(agent, location)
+    question = "\n".join(m.content for m in pending if m.sender_type == "contact" and m.content)
+    previous = next(
+        (m.language for m in reversed(history) if m.direction == "inbound" and m.language and m.current), None
+    )
+    language = detect_language(question, previous=previous, default=business_language)
     context = ReplyContext(
         conversation_id=conversation.id,
         organization_name=org.name if org else "",
@@ -724,9 +758,31 @@ def build_context(
         history=history,
         pending=pending,
         account_name=account.account_name if account else None,
+        language=language,
+        languages=languages,
+        business_language=business_language,
+        handoff_topics=topics,
     )
     select_knowledge(context, index, knowledge_budget)
     return context
+
+
+def handoff_topics_of(agent: Agent | None, location: Location | None) -> list[HandoffTopic]:
+    """The agent's handoff topics, then the location's own (a topic named in both is one, with both's keywords)."""
+    merged: dict[str, HandoffTopic] = {}
+    for raw in [
+        *((agent.handoff_topics or []) if agent else []),
+        *((location.handoff_topics or []) if location else []),
+    ]:
+        topic = topic_from(raw)
+        if topic is None:
+            continue
+        key = topic.name.lower()
+        if key in merged:
+            merged[key].keywords += [k for k in topic.keywords if k not in merged[key].keywords]
+        else:
+            merged[key] = topic
+    return list(merged.values())
 
 
 def weekday_date(local_today: date, day_key: str) -> date:

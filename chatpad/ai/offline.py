@@ -15,10 +15,12 @@ from datetime import date, datetime, timedelta
 
 from chatpad.messages import Button
 
+from . import offline_es as es
 from .context import KnowledgeEntry, Listing, LocationInfo, ReplyContext, day_label, weekday_date
 from .providers import Provider, ProviderReply
 from .settings import AISettings
 from .text import TfIdf, any_phrase, has_phrase, normalize, words
+from .topics import match_topic
 
 GREETING_WORDS = frozenset(
     "hi hello hey hiya howdy yo greetings good morning afternoon evening there hola sup whats what's up".split()
@@ -178,6 +180,17 @@ QR_HOMES, QR_HOURS, QR_TOUR, QR_RENT, QR_PERSON = (
     ("Talk to a person"),
 )
 QR_DIRECTIONS, QR_FINANCING, QR_PETS = "Directions", "Financing", "Pet policy"
+# The same suggestions in Spanish (each is understood when tapped: chatpad/ai/offline_es.py reads it back).
+QR_ES = {
+    QR_HOMES: "Casas disponibles",
+    QR_HOURS: "Horario",
+    QR_TOUR: "Agendar visita",
+    QR_RENT: "Renta del lote",
+    QR_PERSON: "Hablar con alguien",
+    QR_DIRECTIONS: "Dirección",
+    QR_FINANCING: "Financiamiento",
+    QR_PETS: "Mascotas",
+}
 
 GREETING_SUGGESTIONS = (QR_HOMES, QR_HOURS, QR_TOUR, QR_RENT)
 
@@ -222,6 +235,19 @@ class ListingQuery:
             text += f" under ${self.max_price:,}"
         if self.min_price:
             text += f" over ${self.min_price:,}"
+        return text
+
+    def describe_es(self) -> str:
+        bits = []
+        if self.beds is not None:
+            bits.append(f"de {self.beds}{' o más' if self.beds_min else ''} habitaciones")
+        if self.baths is not None:
+            bits.append(f"{'y' if bits else 'de'} {self.baths:g} baños")
+        text = "casas" + (" " + " ".join(bits) if bits else "")
+        if self.max_price:
+            text += f" de menos de ${self.max_price:,}"
+        if self.min_price:
+            text += f" de más de ${self.min_price:,}"
         return text
 
     def matches(self, listing: Listing) -> bool:
@@ -275,6 +301,7 @@ class Answer:
     buttons: list[Button] = field(default_factory=list)
     handoff: bool = False
     reason: str | None = None
+    topic: str | None = None  # the handoff topic that caused the handoff
     intents: list[str] = field(default_factory=list)
     knowledge_ids: list[int] = field(default_factory=list)
 
@@ -287,9 +314,9 @@ class Answer:
             if t not in self.quick:
                 self.quick.append(t)
 
-    def hand_off(self, reason: str) -> None:
+    def hand_off(self, reason: str, topic: str | None = None) -> None:
         if not self.handoff:
-            self.handoff, self.reason = True, reason
+            self.handoff, self.reason, self.topic = True, reason, topic
 
 
 class OfflineResponder:
@@ -298,11 +325,35 @@ class OfflineResponder:
     def __init__(self, ctx: ReplyContext, question: str | None = None):
         self.ctx = ctx
         self.raw = ctx.question if question is None else question
-        self.q = normalize(self.raw)
-        self.words = words(self.raw)
+        # Spanish is answered in Spanish and read through its English equivalents (offline_es.GLOSS).
+        self.es = ctx.language == "es"
+        self.q = normalize(es.gloss(self.raw) if self.es else self.raw)
+        self.words = words(self.q)
         # A General inbox conversation that names a community is answered with that community's details.
         self.loc: LocationInfo | None = ctx.location or self._mentioned_location()
         self.general = ctx.location is None
+
+    def _t(self, en: str, spanish: str) -> str:
+        """The text in the customer's language (English or Spanish)."""
+        return spanish if self.es else en
+
+    def _qr(self, *titles: str) -> list[str]:
+        return [QR_ES.get(t, t) for t in titles] if self.es else list(titles)
+
+    def _summary(self, listing: Listing) -> str:
+        return es.listing_summary_es(listing) if self.es else listing.summary()
+
+    def _body(self, entry: KnowledgeEntry) -> str:
+        """An FAQ's or policy's text in the customer's language: the admin's translation, else the business's
+        text with a lead-in saying so."""
+        if self.ctx.language == self.ctx.business_language:
+            return entry.body
+        own = entry.translations.get(self.ctx.language)
+        if own:
+            return own
+        if self.es:
+            return f"Esta información la tenemos en inglés: {entry.body}"
+        return entry.body
 
     # --- entry point ---
 
@@ -310,7 +361,7 @@ class OfflineResponder:
         ans = Answer()
         ctx = self.ctx
         if ctx.story_reply:
-            ans.say("Thanks for replying to our story! 💙")
+            ans.say(self._t("Thanks for replying to our story! 💙", "¡Gracias por responder a nuestra historia! 💙"))
             ans.intents.append("story_reply")
 
         if ctx.booking is not None and ctx.booking.own_reply:  # a step of the booking flow (booking_flow.py)
@@ -321,8 +372,8 @@ class OfflineResponder:
         if ctx.trigger in ("get_started", "referral") or self.q in ("", "get started") or self._emoji_only():
             if self._emoji_only() and not ctx.first_contact:
                 ans.intents.append("thanks")
-                ans.say("Is there anything else I can help with?")
-                ans.suggest(QR_HOMES, QR_HOURS, QR_TOUR)
+                ans.say(self._t("Is there anything else I can help with?", "¿Le puedo ayudar con algo más?"))
+                ans.suggest(*self._qr(QR_HOMES, QR_HOURS, QR_TOUR))
             else:
                 self._greet(ans)
             return self._finish(ans)
@@ -344,19 +395,44 @@ class OfflineResponder:
     def _answer_question(self, ans: Answer) -> ProviderReply:
         if self._wants_person():
             ans.intents.append("person")
-            ans.say(f"Of course — I'm bringing in a member of the {self._team()} team. {self._when_reply()}")
+            ans.say(
+                self._t(
+                    f"Of course — I'm bringing in a member of the {self._team()} team. {self._when_reply()}",
+                    f"Por supuesto — le paso con un miembro del equipo de {self._team()}. {self._when_reply()}",
+                )
+            )
             ans.hand_off("Customer asked for a person")
             return self._finish(ans)
 
         faq = self._match_knowledge()
+        topic = match_topic(f"{self.raw}\n{self.q}", self.ctx.handoff_topics)
         urgent = [k for k, _ in faq if k.handoff]
         if urgent:
             policy = urgent[0]
             ans.intents.append("policy_handoff")
             ans.knowledge_ids.append(policy.id)
-            ans.say(policy.body)
-            ans.say(f"I'm alerting the {self._team()} team right now so someone can help you directly.")
-            ans.hand_off(f"Policy: {policy.title}")
+            ans.say(self._body(policy))
+            ans.say(
+                self._t(
+                    f"I'm alerting the {self._team()} team right now so someone can help you directly.",
+                    f"Estoy avisando ahora mismo al equipo de {self._team()} para que alguien le ayude directamente.",
+                )
+            )
+            ans.hand_off(f"Policy: {policy.title}", topic.name if topic else None)
+            return self._finish(ans)
+        if topic is not None:
+            # A handoff topic (billing disputes, legal…) goes to a person even when the knowledge seems to answer it:
+            # "I was charged twice for lot rent" is not a question about the lot rent.
+            ans.intents.append("topic_handoff")
+            ans.say(
+                self._t(
+                    f"Thanks for letting us know. A member of the {self._team()} team handles this personally, so "
+                    f"I've passed your message on. {self._when_reply()}",
+                    f"Gracias por avisarnos. Un miembro del equipo de {self._team()} se encarga de esto personalmente, "
+                    f"así que ya le pasé su mensaje. {self._when_reply()}",
+                )
+            )
+            ans.hand_off(f"Handoff topic: {topic.name}", topic.name)
             return self._finish(ans)
 
         if self._only(GREETING_WORDS):
@@ -365,10 +441,20 @@ class OfflineResponder:
         if self._only(THANKS_WORDS | BYE_WORDS):
             ans.intents.append("thanks")
             if any(w in BYE_WORDS for w in self.words):
-                ans.say("Thanks for chatting with us — have a great day!")
+                ans.say(
+                    self._t(
+                        "Thanks for chatting with us — have a great day!",
+                        "¡Gracias por escribirnos, que tenga un buen día!",
+                    )
+                )
             else:
-                ans.say("You're welcome! Is there anything else I can help with?")
-                ans.suggest(QR_HOMES, QR_HOURS, QR_TOUR)
+                ans.say(
+                    self._t(
+                        "You're welcome! Is there anything else I can help with?",
+                        "¡Con gusto! ¿Le puedo ayudar con algo más?",
+                    )
+                )
+                ans.suggest(*self._qr(QR_HOMES, QR_HOURS, QR_TOUR))
             return self._finish(ans)
 
         faq_blocks_hours = any("hours" in normalize(k.title) and kw for k, kw in faq)
@@ -421,8 +507,12 @@ class OfflineResponder:
             else:
                 ans.intents.append("unknown")
                 ans.say(
-                    f"I'm not sure about that one, so I'll get a member of the {self._team()} team to help. "
-                    f"{self._when_reply()}"
+                    self._t(
+                        f"I'm not sure about that one, so I'll get a member of the {self._team()} team to help. "
+                        f"{self._when_reply()}",
+                        f"No estoy seguro de eso, así que le pediré a un miembro del equipo de {self._team()} que le "
+                        f"ayude. {self._when_reply()}",
+                    )
                 )
                 ans.hand_off("No confident answer")
         return self._finish(ans)
@@ -451,8 +541,14 @@ class OfflineResponder:
             return reply
         listed = "; ".join(f"\u201c{p}\u201d" for p in open_parts)
         reply.text = (
-            f"{reply.text}\n\nI don't have an answer for {listed}, so I've asked a member of the {self._team()} team "
-            f"to follow up on that. {self._when_reply()}"
+            reply.text
+            + "\n\n"
+            + self._t(
+                f"I don't have an answer for {listed}, so I've asked a member of the {self._team()} team "
+                f"to follow up on that. {self._when_reply()}",
+                f"No tengo una respuesta para {listed}, así que le pedí a un miembro del equipo de {self._team()} "
+                f"que le dé seguimiento. {self._when_reply()}",
+            )
         )
         reply.handoff = True
         reply.handoff_reason = "Still open: " + "; ".join(open_parts)
@@ -558,13 +654,22 @@ class OfflineResponder:
 
     def _when_reply(self) -> str:
         loc = self.loc
-        urgent = f" If it's urgent, you can call {loc.phone}." if loc and loc.phone else ""
+        urgent = (
+            self._t(f" If it's urgent, you can call {loc.phone}.", f" Si es urgente, puede llamar al {loc.phone}.")
+            if loc and loc.phone
+            else ""
+        )
         if loc and loc.hours.known and not loc.hours.open_now and loc.hours.next_opening:
             when = self._moment(loc.hours.next_opening, loc)
-            return f"The office is closed right now, so they'll reply here when it opens ({when}).{urgent}"
-        return f"They'll reply right here shortly.{urgent}"
+            return self._t(
+                f"The office is closed right now, so they'll reply here when it opens ({when}).{urgent}",
+                f"La oficina está cerrada ahora, así que le responderán aquí cuando abra ({when}).{urgent}",
+            )
+        return self._t(f"They'll reply right here shortly.{urgent}", f"Le responderán aquí en breve.{urgent}")
 
     def _moment(self, at: datetime, loc: LocationInfo) -> str:
+        if self.es:
+            return f"{es.day_label_es(at.date(), loc.hours.local_now.date())} {es.at_es(at)}"
         return f"{day_label(at.date(), loc.hours.local_now.date())} at {clock(at)}"
 
     def _who(self) -> str:
@@ -577,10 +682,14 @@ class OfflineResponder:
     def _intro(self) -> str:
         """'Hi Jamie! I'm the MHP Communities Assistant for Forge at the Lake.' (no 'Hi' on email: it opens with one)"""
         name = f" {self.ctx.first_name}" if self.ctx.first_name else ""
-        hi = "" if self.ctx.channel.email else f"Hi{name}! "
+        hi = "" if self.ctx.channel.email else self._t(f"Hi{name}! ", f"¡Hola{name}! ")
+        org = self.ctx.organization_name
+        if self.es:
+            who = self.ctx.agent_name.strip() or "el asistente virtual"
+            place = self.loc.name if self.loc is not None and not self.general else org
+            return f"{hi}Soy {who}, el asistente virtual de {place}." if place else f"{hi}Soy {who}."
         if self.loc is not None and not self.general:
             return f"{hi}I'm {self._who()} for {self.loc.name}."
-        org = self.ctx.organization_name
         for_org = f" for {org}" if org and org.lower() not in self._who().lower() else ""
         return f"{hi}I'm {self._who()}{for_org}."
 
@@ -588,10 +697,14 @@ class OfflineResponder:
         ans.intents.append("greeting")
         if self.loc is not None and not self.general:
             ans.say(
-                f"{self._intro()} I can help with available homes, lot rent, office hours or booking a tour. "
-                "What can I do for you?"
+                self._t(
+                    f"{self._intro()} I can help with available homes, lot rent, office hours or booking a tour. "
+                    "What can I do for you?",
+                    f"{self._intro()} Puedo ayudarle con las casas disponibles, la renta del lote, el horario de la "
+                    "oficina o agendar una visita. ¿En qué le puedo ayudar?",
+                )
             )
-            ans.suggest(*GREETING_SUGGESTIONS)
+            ans.suggest(*self._qr(*GREETING_SUGGESTIONS))
             return
         states = sorted({loc.state for loc in self.ctx.locations if loc.state})
         names = [US_STATES.get(s, s) for s in states]
@@ -600,8 +713,12 @@ class OfflineResponder:
             where = f" in {', '.join(names[:-1])} and {names[-1]}"
         count = len(self.ctx.locations)
         ans.say(
-            f"{self._intro()} We have {count} communit{'y' if count == 1 else 'ies'}{where}. "
-            "Which one are you interested in?"
+            self._t(
+                f"{self._intro()} We have {count} communit{'y' if count == 1 else 'ies'}{where}. "
+                "Which one are you interested in?",
+                f"{self._intro()} Tenemos {count} comunidad{'' if count == 1 else 'es'}"
+                f"{where.replace(' in ', ' en ').replace(' and ', ' y ')}. ¿Cuál le interesa?",
+            )
         )
         if 1 < len(names) <= 13:
             ans.suggest(*names)
@@ -615,7 +732,13 @@ class OfflineResponder:
             return
         h = loc.hours
         if not h.known:
-            ans.say(f"I don't have {loc.name}'s office hours on file, so I'll ask a team member to confirm them.")
+            ans.say(
+                self._t(
+                    f"I don't have {loc.name}'s office hours on file, so I'll ask a team member to confirm them.",
+                    f"No tengo el horario de la oficina de {loc.name}, así que le pediré a un miembro del equipo "
+                    "que se lo confirme.",
+                )
+            )
             ans.hand_off("Office hours not on file")
             return
         today = h.local_now.date()
@@ -637,25 +760,36 @@ class OfflineResponder:
 
         if asks_now or not days:
             if h.open_now:
-                until = f" until {clock(h.closes_at)} today" if h.closes_at else ""
-                yes = "Yes, the" if asks_now else "The"
-                ans.say(f"{yes} {loc.name} office is open right now{until}.")
+                if self.es:
+                    until = f" hasta {es.at_es(h.closes_at)} de hoy" if h.closes_at else ""
+                    ans.say(f"{'Sí, la' if asks_now else 'La'} oficina de {loc.name} está abierta ahora{until}.")
+                else:
+                    until = f" until {clock(h.closes_at)} today" if h.closes_at else ""
+                    yes = "Yes, the" if asks_now else "The"
+                    ans.say(f"{yes} {loc.name} office is open right now{until}.")
             else:
-                nxt = f" We open again {self._moment(h.next_opening, loc)}." if h.next_opening else ""
-                ans.say(f"The {loc.name} office is closed right now.{nxt}")
+                if self.es:
+                    nxt = f" Abrimos de nuevo {self._moment(h.next_opening, loc)}." if h.next_opening else ""
+                    ans.say(f"La oficina de {loc.name} está cerrada ahora.{nxt}")
+                else:
+                    nxt = f" We open again {self._moment(h.next_opening, loc)}." if h.next_opening else ""
+                    ans.say(f"The {loc.name} office is closed right now.{nxt}")
         for day in days:
-            label = day_label(day, today)
+            label = es.day_label_es(day, today) if self.es else day_label(day, today)
+            label = label[0].upper() + label[1:]
             intervals, note = h.schedule.intervals_on(day)
             if intervals:
                 span = h.schedule.describe_day(day).split(" (")[0]
                 extra = f" ({note})" if note else ""
-                ans.say(f"{label[0].upper() + label[1:]} we're open {span}{extra}.")
+                ans.say(self._t(f"{label} we're open {span}{extra}.", f"{label} abrimos de {span}{extra}."))
             else:
-                why = f" for {note}" if note else ""
-                ans.say(f"{label[0].upper() + label[1:]} the office is closed{why}.")
+                why = self._t(f" for {note}", f" por {note}") if note else ""
+                ans.say(self._t(f"{label} the office is closed{why}.", f"{label} la oficina está cerrada{why}."))
         if not days and has_phrase(self.q, "hours") or (not days and not asks_now):
-            ans.say("Office hours this week:\n" + "\n".join(f"• {line}" for line in h.week))
-        ans.suggest(QR_TOUR, QR_HOMES, QR_DIRECTIONS)
+            week = [es.hours_es(line) for line in h.week] if self.es else h.week
+            head = self._t("Office hours this week:", "Horario de la oficina esta semana:")
+            ans.say(head + "\n" + "\n".join(f"• {line}" for line in week))
+        ans.suggest(*self._qr(QR_TOUR, QR_HOMES, QR_DIRECTIONS))
 
     def _address(self, ans: Answer) -> None:
         ans.intents.append("address")
@@ -664,11 +798,21 @@ class OfflineResponder:
             return
         if loc.address:
             maps = "https://maps.google.com/?q=" + re.sub(r"\s+", "+", loc.address.replace(",", ""))
-            ans.say(f"{loc.name} is at {loc.address}. Directions: {maps}")
+            ans.say(
+                self._t(
+                    f"{loc.name} is at {loc.address}. Directions: {maps}",
+                    f"{loc.name} está en {loc.address}. Cómo llegar: {maps}",
+                )
+            )
         else:
-            ans.say(f"I don't have {loc.name}'s street address on file; I'll ask the team to send it.")
+            ans.say(
+                self._t(
+                    f"I don't have {loc.name}'s street address on file; I'll ask the team to send it.",
+                    f"No tengo la dirección de {loc.name}; le pediré al equipo que se la envíe.",
+                )
+            )
             ans.hand_off("Address not on file")
-        ans.suggest(QR_HOURS, QR_TOUR)
+        ans.suggest(*self._qr(QR_HOURS, QR_TOUR))
 
     def _phone(self, ans: Answer) -> None:
         ans.intents.append("phone")
@@ -676,17 +820,33 @@ class OfflineResponder:
         if loc is None:
             return
         if loc.phone:
-            ans.say(f"You can call the {loc.name} office at {loc.phone}.")
-            ans.buttons.append(Button(type="phone_number", title="Call the office", payload=_e164(loc.phone)))
+            ans.say(
+                self._t(
+                    f"You can call the {loc.name} office at {loc.phone}.",
+                    f"Puede llamar a la oficina de {loc.name} al {loc.phone}.",
+                )
+            )
+            title = self._t("Call the office", "Llamar a la oficina")
+            ans.buttons.append(Button(type="phone_number", title=title, payload=_e164(loc.phone)))
         else:
-            ans.say("I don't have a phone number on file for this office; a team member will reach out here.")
+            ans.say(
+                self._t(
+                    "I don't have a phone number on file for this office; a team member will reach out here.",
+                    "No tengo un teléfono de esta oficina; un miembro del equipo le escribirá aquí.",
+                )
+            )
             ans.hand_off("Phone not on file")
-        ans.suggest(QR_HOURS)
+        ans.suggest(*self._qr(QR_HOURS))
 
     def _email(self, ans: Answer) -> None:
         ans.intents.append("email")
         if self.loc and self.loc.email:
-            ans.say(f"You can email the {self.loc.name} office at {self.loc.email}.")
+            ans.say(
+                self._t(
+                    f"You can email the {self.loc.name} office at {self.loc.email}.",
+                    f"Puede escribir a la oficina de {self.loc.name} a {self.loc.email}.",
+                )
+            )
 
     def _booking_turn(self, ans: Answer, turn) -> ProviderReply:
         """The booking flow's own reply: a pick, the details asked, the tour booked, moved or cancelled."""
@@ -712,12 +872,24 @@ class OfflineResponder:
             ans.buttons += turn.buttons
             return
         if loc.booking_url:
-            ans.say(f"You can book a tour of {loc.name} here: {loc.booking_url} — pick any time that suits you.")
-            ans.buttons.append(Button(type="web_url", title="Book a tour", payload=loc.booking_url))
+            ans.say(
+                self._t(
+                    f"You can book a tour of {loc.name} here: {loc.booking_url} — pick any time that suits you.",
+                    f"Puede agendar una visita a {loc.name} aquí: {loc.booking_url} — elija la hora que le convenga.",
+                )
+            )
+            ans.buttons.append(
+                Button(type="web_url", title=self._t("Book a tour", "Agendar visita"), payload=loc.booking_url)
+            )
         else:
-            ans.say("Tell me a day and time that suits you and a team member will confirm your tour.")
+            ans.say(
+                self._t(
+                    "Tell me a day and time that suits you and a team member will confirm your tour.",
+                    "Dígame qué día y hora le convienen y un miembro del equipo le confirmará la visita.",
+                )
+            )
             ans.hand_off("Tour request (no booking link)")
-        ans.suggest(QR_HOMES, QR_HOURS)
+        ans.suggest(*self._qr(QR_HOMES, QR_HOURS))
 
     def _listings(self, ans: Answer, query: ListingQuery, *, booking_too: bool) -> None:
         ans.intents.append("listings")
@@ -727,65 +899,114 @@ class OfflineResponder:
         listings = self.ctx.listings
         if self.general:  # the General inbox lists every community's homes: this community's are the ones asked for
             listings = [x for x in listings if x.location_id == loc.id]
-        tour = "" if booking_too or not loc.booking_url else f"Want to see it in person? Book a tour: {loc.booking_url}"
+        tour = (
+            ""
+            if booking_too or not loc.booking_url
+            else self._t(
+                f"Want to see it in person? Book a tour: {loc.booking_url}",
+                f"¿Quiere verla en persona? Agende una visita: {loc.booking_url}",
+            )
+        )
+        summary = self._summary
         if query.lot:
             match = next((x for x in listings if (x.lot or "").lower() == query.lot.lower()), None)
             if match is None:
-                ans.say(f"I don't see Lot {query.lot} among our current listings, so I'll have the team check on it.")
+                ans.say(
+                    self._t(
+                        f"I don't see Lot {query.lot} among our current listings, so I'll have the team check on it.",
+                        f"No veo el lote {query.lot} entre las casas que tenemos ahora, así que le pediré al equipo "
+                        "que lo revise.",
+                    )
+                )
                 ans.hand_off(f"Asked about Lot {query.lot}, not listed")
                 return
             ans.knowledge_ids.append(match.id)
             if match.status == "available":
-                ans.say(f"Yes — Lot {match.lot} is available: {match.summary()}. {match.body}".strip())
+                ans.say(
+                    self._t(
+                        f"Yes — Lot {match.lot} is available: {match.summary()}. {match.body}".strip(),
+                        f"Sí — el lote {match.lot} está disponible: {summary(match)}.",
+                    )
+                )
                 ans.say(tour)
             elif match.status == "pending":
                 ans.say(
-                    f"Lot {match.lot} is pending (under contract) right now: {match.summary()}. "
-                    "I can let you know if it comes back on the market."
+                    self._t(
+                        f"Lot {match.lot} is pending (under contract) right now: {match.summary()}. "
+                        "I can let you know if it comes back on the market.",
+                        f"El lote {match.lot} está pendiente (bajo contrato) ahora: {summary(match)}. "
+                        "Le puedo avisar si vuelve a estar disponible.",
+                    )
                 )
             else:
-                ans.say(f"Lot {match.lot} has been {match.status}, sorry!")
+                ans.say(
+                    self._t(
+                        f"Lot {match.lot} has been {match.status}, sorry!",
+                        f"Lo siento, el lote {match.lot} ya está {es.STATUS_ES.get(match.status, match.status)}.",
+                    )
+                )
             others = [x for x in listings if x.status == "available" and x is not match]
             if match.status != "available" and others:
-                ans.say("Here's what is available:\n" + "\n".join(f"• {x.summary()}" for x in _cheapest(others, 3)))
-            ans.suggest(QR_TOUR, QR_FINANCING, QR_RENT)
+                head = self._t("Here's what is available:", "Esto es lo que tenemos disponible:")
+                ans.say(head + "\n" + "\n".join(f"• {summary(x)}" for x in _cheapest(others, 3)))
+            ans.suggest(*self._qr(QR_TOUR, QR_FINANCING, QR_RENT))
             return
 
         available = [x for x in listings if x.status == "available"]
         pending = [x for x in listings if x.status == "pending"]
         if not listings or not (available or pending):
             ans.say(
-                f"We don't have any homes listed at {loc.name} right now. New homes come up often — a team "
-                "member can let you know when one does."
+                self._t(
+                    f"We don't have any homes listed at {loc.name} right now. New homes come up often — a team "
+                    "member can let you know when one does.",
+                    f"Ahora no tenemos casas a la venta en {loc.name}. Salen casas nuevas seguido — un miembro del "
+                    "equipo le puede avisar cuando haya una.",
+                )
             )
-            ans.suggest(QR_PERSON, QR_RENT)
+            ans.suggest(*self._qr(QR_PERSON, QR_RENT))
             return
         matches = [x for x in available if query.matches(x)]
         if matches:
-            head = (
-                f"Here are the {query.describe()} available at {loc.name}:"
-                if query.any
-                else (f"Here's what's available at {loc.name}:")
-            )
+            if self.es:
+                head = (
+                    f"Estas son las {query.describe_es()} disponibles en {loc.name}:"
+                    if query.any
+                    else f"Esto es lo que tenemos disponible en {loc.name}:"
+                )
+            else:
+                head = (
+                    f"Here are the {query.describe()} available at {loc.name}:"
+                    if query.any
+                    else (f"Here's what's available at {loc.name}:")
+                )
             ans.knowledge_ids += [x.id for x in matches]
-            ans.say(head + "\n" + "\n".join(f"• {x.summary()}" for x in _cheapest(matches, 5)))
+            ans.say(head + "\n" + "\n".join(f"• {summary(x)}" for x in _cheapest(matches, 5)))
             also = [x for x in pending if query.matches(x)]
             if also:
-                ans.say("Also pending (under contract): " + ", ".join(f"Lot {x.lot}" for x in also) + ".")
+                lots = ", ".join(self._t(f"Lot {x.lot}", f"lote {x.lot}") for x in also)
+                ans.say(
+                    self._t(f"Also pending (under contract): {lots}.", f"También pendientes (bajo contrato): {lots}.")
+                )
             ans.say(tour)
         else:
-            ans.say(f"We don't have any {query.describe()} available at {loc.name} right now.")
+            ans.say(
+                self._t(
+                    f"We don't have any {query.describe()} available at {loc.name} right now.",
+                    f"Ahora no tenemos {query.describe_es()} disponibles en {loc.name}.",
+                )
+            )
             if available:
-                ans.say("Here's what is available:\n" + "\n".join(f"• {x.summary()}" for x in _cheapest(available, 3)))
-        ans.suggest(QR_TOUR, QR_FINANCING, QR_RENT)
+                head = self._t("Here's what is available:", "Esto es lo que tenemos disponible:")
+                ans.say(head + "\n" + "\n".join(f"• {summary(x)}" for x in _cheapest(available, 3)))
+        ans.suggest(*self._qr(QR_TOUR, QR_FINANCING, QR_RENT))
 
     def _add_faq(self, ans: Answer, faq: list[tuple[KnowledgeEntry, list[str]]]) -> None:
         for entry, _hits in faq:
             ans.intents.append(entry.kind)
             ans.knowledge_ids.append(entry.id)
-            ans.say(entry.body)
+            ans.say(self._body(entry))
         if faq:
-            ans.suggest(QR_HOMES, QR_TOUR, QR_HOURS)
+            ans.suggest(*self._qr(QR_HOMES, QR_TOUR, QR_HOURS))
 
     def _listings_everywhere(self, ans: Answer, query: ListingQuery, state: str | None) -> None:
         """The General inbox, asked for homes with a budget, a size or a state: search every community's."""
@@ -797,36 +1018,57 @@ class OfflineResponder:
             if x.status == "available" and x.location_id in where and (not state or where[x.location_id].state == state)
         ]
         matches = [x for x in homes if query.matches(x)]
-        area = f" in {US_STATES.get(state, state)}" if state else ""
-        what = query.describe() if query.any else "homes"
+        area = self._t(" in ", " en ") + US_STATES.get(state, state) if state else ""
+        what = (query.describe_es() if self.es else query.describe()) if query.any else self._t("homes", "casas")
         if not matches:
-            ans.say(f"We don't have any {what} available{area} right now.")
-            if homes:
-                ans.say(
-                    "The most affordable ones:\n" + "\n".join(self._home_line(x, where) for x in _cheapest(homes, 3))
+            ans.say(
+                self._t(
+                    f"We don't have any {what} available{area} right now.",
+                    f"Ahora no tenemos {what} disponibles{area}.",
                 )
-            ans.suggest(QR_PERSON)
+            )
+            if homes:
+                head = self._t("The most affordable ones:", "Las más económicas:")
+                ans.say(head + "\n" + "\n".join(self._home_line(x, where) for x in _cheapest(homes, 3)))
+            ans.suggest(*self._qr(QR_PERSON))
             return
         shown = _cheapest(matches, 6)
         ans.knowledge_ids += [x.id for x in shown]
-        count = f" ({len(matches)} in all; here are the most affordable)" if len(matches) > len(shown) else ""
-        ans.say(f"Here are the {what} available{area}{count}:\n" + "\n".join(self._home_line(x, where) for x in shown))
+        count = (
+            self._t(
+                f" ({len(matches)} in all; here are the most affordable)",
+                f" ({len(matches)} en total; estas son las más económicas)",
+            )
+            if len(matches) > len(shown)
+            else ""
+        )
+        head = self._t(
+            f"Here are the {what} available{area}{count}:", f"Estas son las {what} disponibles{area}{count}:"
+        )
+        ans.say(head + "\n" + "\n".join(self._home_line(x, where) for x in shown))
         communities = list(dict.fromkeys(where[x.location_id].name for x in shown))
-        ans.say("Which community would you like to know more about, or book a tour at?")
+        ans.say(
+            self._t(
+                "Which community would you like to know more about, or book a tour at?",
+                "¿De qué comunidad le gustaría saber más, o en cuál quiere agendar una visita?",
+            )
+        )
         ans.suggest(*[name for name in communities if len(name) <= 20])  # Messenger's quick-reply title limit
 
-    @staticmethod
-    def _home_line(listing: Listing, where: dict) -> str:
+    def _home_line(self, listing: Listing, where: dict) -> str:
         loc = where[listing.location_id]
         place = f"{loc.name} ({loc.city}, {loc.state})" if loc.city else loc.name
-        return f"• {place}: {listing.summary()}"
+        return f"• {place}: {self._summary(listing)}"
 
     def _which_location(self, ans: Answer) -> None:
         ans.intents.append("which_location")
         lines = [
             f"• {loc.name} — {loc.city}, {loc.state}" if loc.city else f"• {loc.name}" for loc in self.ctx.locations
         ]
-        ans.say("Happy to help! Which community do you mean? We have:\n" + "\n".join(lines))
+        head = self._t(
+            "Happy to help! Which community do you mean? We have:", "¡Con gusto! ¿De qué comunidad habla? Tenemos:"
+        )
+        ans.say(head + "\n" + "\n".join(lines))
         states = sorted({US_STATES.get(loc.state, loc.state) for loc in self.ctx.locations if loc.state})
         if 1 < len(states) <= 13:
             ans.suggest(*states)
@@ -836,22 +1078,28 @@ class OfflineResponder:
         here = [loc for loc in self.ctx.locations if loc.state == code]
         lines = [f"• {loc.name} — {loc.city} ({loc.phone})" if loc.phone else f"• {loc.name}" for loc in here]
         state = US_STATES.get(code, code)
-        ans.say(f"Our communities in {state}:\n" + "\n".join(lines) + "\nWhich one can I help with?")
+        ans.say(
+            self._t(f"Our communities in {state}:\n", f"Nuestras comunidades en {state}:\n")
+            + "\n".join(lines)
+            + self._t("\nWhich one can I help with?", "\n¿Con cuál le puedo ayudar?")
+        )
         ans.suggest(*[loc.name for loc in here][:13])
 
     def _location_overview(self, ans: Answer) -> None:
         loc = self.loc
         assert loc is not None
         ans.intents.append("location")
-        bits = [f"{loc.name} is at {loc.address}." if loc.address else loc.name + "."]
+        where = self._t(f"{loc.name} is at {loc.address}.", f"{loc.name} está en {loc.address}.")
+        bits = [where if loc.address else loc.name + "."]
         if loc.phone:
-            bits.append(f"Call the office at {loc.phone}.")
+            bits.append(self._t(f"Call the office at {loc.phone}.", f"Llame a la oficina al {loc.phone}."))
         if loc.hours.known:
-            bits.append(f"Today's hours: {loc.hours.today}.")
+            today = es.hours_es(loc.hours.today or "") if self.es else loc.hours.today
+            bits.append(self._t(f"Today's hours: {today}.", f"Horario de hoy: {today}."))
         if loc.booking_url:
-            bits.append(f"Book a tour: {loc.booking_url}")
+            bits.append(self._t(f"Book a tour: {loc.booking_url}", f"Agende una visita: {loc.booking_url}"))
         ans.say(" ".join(bits))
-        ans.suggest(QR_PERSON)
+        ans.suggest(*self._qr(QR_PERSON))
 
     # --- the reply ---
 
@@ -860,9 +1108,14 @@ class OfflineResponder:
         parts = list(ans.parts)
         if ctx.channel.email:
             name = ctx.first_name
-            parts.insert(0, f"Hi {name}," if name else "Hello,")
+            parts.insert(0, self._t(f"Hi {name}," if name else "Hello,", f"Hola {name}:" if name else "Hola:"))
             if not ans.handoff:
-                parts.append("Let us know if there's anything else we can help with.")
+                parts.append(
+                    self._t(
+                        "Let us know if there's anything else we can help with.",
+                        "Avísenos si le podemos ayudar con algo más.",
+                    )
+                )
         text = "\n\n".join(p.strip() for p in parts if p.strip())
         quick = [] if ans.handoff else [q for q in ans.quick if not _answered(q, ans.intents)][:5]
         return ProviderReply(
@@ -871,18 +1124,16 @@ class OfflineResponder:
             buttons=ans.buttons,
             handoff=ans.handoff,
             handoff_reason=ans.reason,
+            handoff_topic=ans.topic,
             trace={"intents": ans.intents, "knowledge_ids": ans.knowledge_ids},
         )
 
 
 def _answered(quick_reply: str, intents: list[str]) -> bool:
     """Do not suggest what was just answered."""
-    return {
-        QR_HOURS: "hours",
-        QR_TOUR: "booking",
-        QR_HOMES: "listings",
-        QR_DIRECTIONS: "address",
-    }.get(quick_reply) in intents
+    answers = {QR_HOURS: "hours", QR_TOUR: "booking", QR_HOMES: "listings", QR_DIRECTIONS: "address"}
+    answers.update({QR_ES[k]: v for k, v in list(answers.items())})
+    return answers.get(quick_reply) in intents
 
 
 def _cheapest(listings: list[Listing], n: int) -> list[Listing]:

@@ -1,7 +1,8 @@
 """An OpenAI-compatible Chat Completions client: OpenAI, Azure OpenAI, Ollama, vLLM, llama.cpp server and friends.
 
 POST {AI_BASE_URL}/chat/completions with the context as the system prompt, asking for a small JSON object
-({reply, quick_replies, handoff, handoff_reason}); a model that answers in plain text is used as plain text.
+({reply, quick_replies, handoff, handoff_reason, handoff_topic}); a model that answers in plain text is used as plain
+text.
 Timeouts, connection errors, 429 and 5xx are retried with exponential backoff, honouring Retry-After; a 400 that
 names an optional parameter the server does not support (response_format, max_tokens) is retried without it.
 The API key goes in a header only and never into a log line or an error message.
@@ -270,12 +271,15 @@ def parse_answer(content: str, trace: dict[str, Any] | None = None) -> ProviderR
             if isinstance(title, str | int | float) and str(title).strip():
                 quick.append(str(title).strip())
         reason = obj.get("handoff_reason")
+        topic = obj.get("handoff_topic")
+        handoff = _truthy(obj.get("handoff"))
         trace["format"] = "json"
         return ProviderReply(
             text=(reply or "").strip(),
             quick_replies=quick,
-            handoff=_truthy(obj.get("handoff")),
+            handoff=handoff,
             handoff_reason=str(reason) if reason else None,
+            handoff_topic=str(topic).strip() if handoff and isinstance(topic, str) and topic.strip() else None,
             trace=trace,
         )
     stripped = _FENCE_RE.sub(r"\1", text).strip()
@@ -305,4 +309,9 @@ class OpenAICompatibleProvider(Provider):
 
             return generate_with_tools(client, context, settings, parse_answer)
         content, trace = client.complete(build_messages(context), json_mode=settings.json_mode)
-        return parse_answer(content, trace)
+        answer = parse_answer(content, trace)
+        if answer.handoff_topic:
+            # Only a topic of the list counts (a model may paraphrase: matched without case); another is kept as said.
+            known = {t.name.lower(): t.name for t in context.handoff_topics}
+            answer.handoff_topic = known.get(answer.handoff_topic.lower(), answer.handoff_topic)
+        return answer

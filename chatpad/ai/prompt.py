@@ -13,13 +13,16 @@ from .context import (
     listing_line,
     policy_line,
 )
+from .language import language_name
 
 ANSWER_FORMAT = f"""Answer with one JSON object and nothing else:
 {{"reply": "<the message to send the customer>", "quick_replies": ["<up to {QUICK_REPLY_MAX} short suggestions, each \
-at most {QUICK_REPLY_TITLE_MAX} characters>"], "handoff": false, "handoff_reason": null}}
+at most {QUICK_REPLY_TITLE_MAX} characters>"], "handoff": false, "handoff_reason": null, "handoff_topic": null}}
 Set "handoff" to true (and say why in "handoff_reason") when the customer asks for a person, when a policy below says
-a person must handle it, or when the facts below do not answer the question: then "reply" tells the customer a team
-member will follow up. Never invent prices, availability, hours or policies that are not listed below."""
+a person must handle it, when the message is about one of the handoff topics below (then put that topic's name,
+exactly as listed, in "handoff_topic"), or when the facts below do not answer the question: then "reply" tells the
+customer a team member will follow up. Never invent prices, availability, hours or policies that are not listed
+below."""
 
 
 def _hours_lines(loc: LocationInfo) -> list[str]:
@@ -82,6 +85,18 @@ def _left_out_note(ctx: ReplyContext) -> list[str]:
     ]
 
 
+def language_lines(ctx: ReplyContext) -> str:
+    """What the model is told about the customer's language."""
+    lang = language_name(ctx.language)
+    if ctx.language == ctx.business_language:
+        return f"The customer writes in {lang}. Answer in {lang}."
+    return (
+        f"The customer writes in {lang}. Answer in {lang}, the whole reply, including quick replies. The facts "
+        f"below are written in {language_name(ctx.business_language)}: translate what you quote, never its numbers, "
+        "names or links."
+    )
+
+
 def render_system_prompt(ctx: ReplyContext) -> str:
     """The whole context as one system prompt."""
     out: list[str] = []
@@ -103,6 +118,14 @@ def render_system_prompt(ctx: ReplyContext) -> str:
         out.append("This channel cannot show buttons: put links in the text and leave quick_replies empty.")
     if ctx.contact_name:
         out.append(f"Customer's name: {ctx.contact_name}")
+    out += ["", language_lines(ctx)]
+    if ctx.handoff_topics:
+        out += [
+            "",
+            "Handoff topics: a message about any of these always goes to a team member, even when the facts below "
+            "seem to answer it (set handoff true and handoff_topic to the topic's name):",
+        ]
+        out += [f"- {t.name}" for t in ctx.handoff_topics]
 
     out.append("")
     if ctx.location is not None:

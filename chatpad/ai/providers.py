@@ -24,6 +24,7 @@ class ProviderReply:
     buttons: list[Button] = field(default_factory=list)
     handoff: bool = False
     handoff_reason: str | None = None
+    handoff_topic: str | None = None  # the handoff topic (Agent/Location.handoff_topics) that caused the handoff
     # Why this answer: matched intents and knowledge ids (offline), model and token usage (LLM). Stored on the message.
     trace: dict = field(default_factory=dict)
 

@@ -29,6 +29,13 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def fold(text: str) -> str:
+    """Lowercase without accents or inverted marks: 'Dirección' → 'direccion', '¿Tienen' → ' tienen'."""
+    text = unicodedata.normalize("NFKD", (text or "").lower())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return text.replace("¿", " ").replace("¡", " ")
+
+
 def words(text: str) -> list[str]:
     """The words of a text, normalised."""
     return _WORD_RE.findall(normalize(text))

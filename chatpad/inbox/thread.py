@@ -43,6 +43,20 @@ class ThreadItem:
     meta: dict[str, Any] = field(default_factory=dict)
     other_conversation: Conversation | None = None  # set when the line belongs to another of the person's threads
     deleted: bool = False
+    language: str | None = None  # ISO 639-1, detected when the AI answered (Message.language)
+
+    @property
+    def language_name(self) -> str | None:
+        """'Spanish' for a message written (or answered) in Spanish."""
+        from chatpad.ai.language import language_name
+
+        return language_name(self.language) if self.language else None
+
+    @property
+    def handoff_topic(self) -> str | None:
+        """The handoff topic that caused a handoff (on its system note and the AI's reply)."""
+        topic = self.meta.get("handoff_topic")
+        return topic if isinstance(topic, str) and topic else None
 
     @property
     def sort_key(self):
@@ -80,6 +94,7 @@ def _message_item(message: Message, authors: dict[int, str], current: Conversati
         meta=dict(message.meta or {}),
         other_conversation=others.get(message.conversation_id) if message.conversation_id != current.id else None,
         deleted=message.deleted_at is not None,
+        language=message.language,
     )
 
 

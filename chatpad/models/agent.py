@@ -29,6 +29,11 @@ class Agent(db.Model):
     instructions: Mapped[str] = mapped_column(Text, default="")
     # Provider, model and temperature overrides; empty means the app's defaults.
     ai_settings: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # The business's language (ISO 639-1): what its knowledge is written in, and what a location answers in when it
+    # sets no languages of its own.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    # What always goes to a person, whatever the knowledge says: [{"name": "billing dispute", "keywords": [...]}].
+    handoff_topics: Mapped[list] = mapped_column(JSONType, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
@@ -67,8 +72,18 @@ class Location(db.Model):
     booking_url: Mapped[str | None] = mapped_column(String(400))
     # Per-location options: the story-mention thank-you text, widget colours and greeting, email signature.
     settings: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # The languages the AI answers in here (ISO 639-1 codes); empty: the agent's (business's) language only. A message
+    # in any other language is handed to a person.
+    languages: Mapped[list] = mapped_column(JSONType, default=list)
+    # This location's own handoff topics, added to the agent's (same shape as Agent.handoff_topics).
+    handoff_topics: Mapped[list] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+
+    def answer_languages(self) -> list[str]:
+        """The languages the AI answers in at this location: its own list, else the agent's language."""
+        own = [str(code).strip().lower() for code in (self.languages or []) if str(code).strip()]
+        return own or [(self.agent.language if self.agent else None) or "en"]
 
     agent: Mapped[Agent] = relationship(back_populates="locations")
     knowledge_items: Mapped[list[KnowledgeItem]] = relationship(back_populates="location")

@@ -190,6 +190,9 @@ class Message(db.Model):
     direction: Mapped[str] = mapped_column(String(8))
     sender_type: Mapped[str] = mapped_column(String(8))
     content: Mapped[str] = mapped_column(Text, default="")
+    # The language the customer wrote in (ISO 639-1, detected by the AI when it answers; chatpad/ai/language.py), or
+    # the one the AI answered in; None when not detected.
+    language: Mapped[str | None] = mapped_column(String(8))
     # [{"type": "image", "url": …, "name": …}] — links only for Meta media (their policy), files for email.
     media: Mapped[list] = mapped_column(JSONType, default=list)
     # {"thread_id", "sender_id", "sender_name", …channel extras (quick_reply, reply_to, story, edits)}

@@ -292,7 +292,9 @@ def queue_reply(
                 content=text,
                 media=[m if isinstance(m, dict) else m.__dict__ for m in media],
                 meta={"payload": payload, "part": index, "of": len(parts_meta)}
-                | ({"handoff": True} if reply.handoff else {}),
+                | ({"handoff": True} if reply.handoff else {})
+                | ({"handoff_topic": reply.extra["handoff_topic"]} if reply.extra.get("handoff_topic") else {}),
+                language=reply.extra.get("language") if reply.sender_type == "ai" else None,
                 status=status,
                 error=error,
                 idempotency_key=f"{idempotency_key}:{index}" if idempotency_key else None,

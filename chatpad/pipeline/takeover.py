@@ -12,7 +12,7 @@ from chatpad.realtime import publish
 from chatpad.team import assign_handoff
 
 
-def _system_note(conversation: Conversation, text: str) -> Message:
+def _system_note(conversation: Conversation, text: str, meta: dict | None = None) -> Message:
     note = Message(
         conversation_id=conversation.id,
         channel=conversation.channel,
@@ -21,6 +21,7 @@ def _system_note(conversation: Conversation, text: str) -> Message:
         sender_type="system",
         content=text,
         status="internal",
+        meta=meta or {},
         created_at=utcnow(),
     )
     db.session.add(note)
@@ -32,12 +33,14 @@ def take_over(
     *,
     user: User | None = None,
     reason: str,
+    topic: str | None = None,
     hours: float | None = None,
     notify: bool = True,
     commit: bool = True,
 ) -> None:
     """Stop the AI in this conversation. By a person (user): they own it, optionally handing back after `hours`.
-    By the AI or the platform (no user): it waits on a human, and the team is told."""
+    By the AI or the platform (no user): it waits on a human, and the team is told. topic: the handoff topic
+    (Agent/Location.handoff_topics) that caused it, kept on the note (meta["handoff_topic"]) and shown in the inbox."""
     from .replies import clear_reply_pending
 
     conversation.human_takeover = True
@@ -53,7 +56,8 @@ def take_over(
         )
     else:
         conversation.status = "waiting"
-        _system_note(conversation, f"Handed to a person: {reason}")
+        about = f" ({topic})" if topic else ""
+        _system_note(conversation, f"Handed to a person{about}: {reason}", {"handoff_topic": topic} if topic else None)
         # The location's next member on duty, round robin (chatpad.team); nobody on duty: the team picks it up.
         assignee = assign_handoff(conversation)
         if assignee is not None:

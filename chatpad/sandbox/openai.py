@@ -7,6 +7,7 @@ Chat Completions shape. How it behaves is set over HTTP, so a test or a benchmar
     POST /openai/_control  {"latency": 2.0,                 seconds to think before answering
                             "mode": "json"|"plain"|"fenced"|"truncated",
                             "reply": "…", "quick_replies": […], "handoff": false,   a fixed answer
+                            "handoff_topic": "billing dispute",  hand off with this topic
                             "api_key": "sk-…",              require this key (401 otherwise)
                             "refuse": ["response_format"],  400 when the request carries these parameters
                             "script": [{"status": 429, "retry_after": 1}, {"status": 500}, {"sleep": 3}],
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "reply": None,
     "quick_replies": None,
     "handoff": None,
+    "handoff_topic": None,
     "api_key": None,
     "refuse": [],
     "script": [],
@@ -148,6 +150,8 @@ def _answer(settings: dict[str, Any], messages: list[dict[str, Any]]) -> str:
     obj = {"reply": reply, "quick_replies": quick, "handoff": bool(handoff), "handoff_reason": None}
     if handoff:
         obj["handoff_reason"] = "Customer asked for a person"
+    if settings["handoff_topic"]:
+        obj.update(handoff=True, handoff_reason="A handoff topic", handoff_topic=settings["handoff_topic"])
     mode = settings["mode"]
     if mode == "plain":
         return reply

@@ -28,7 +28,7 @@ def first(demo, talk, db):
     return first_
 
 
-@pytest.mark.parametrize("text", ["hi", "Hello!", "hey there", "good morning", "", "👋", "🙂🙂", "hola"])
+@pytest.mark.parametrize("text", ["hi", "Hello!", "hey there", "good morning", "", "👋", "🙂🙂"])
 def test_a_hello_without_a_question_is_greeted(first, text):
     reply = first(text)
     assert HELLO in reply.text, reply.text
