@@ -21,6 +21,7 @@ BENCHMARKS = {
     "streams": "bench.streams",
     "booking_slots": "bench.booking_slots",
     "retrieval": "bench.retrieval",
+    "ai_eval": "bench.ai_eval",
 }
 
 

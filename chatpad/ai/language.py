@@ -60,6 +60,7 @@ _SURE_WORDS: dict[str, str] = {
 }
 _CONFIDENT = 0.6  # lingua's confidence needed for a short message (under MIN_LETTERS_TRUSTED letters)
 MIN_LETTERS_TRUSTED = 12
+_MARGIN = 0.15  # a lead over the runner-up that settles a message of MIN_LETTERS_TRUSTED letters or more
 
 _detector = None
 _detector_lock = threading.Lock()
@@ -110,6 +111,13 @@ def detect_language(text: str, *, previous: str | None = None, default: str = "e
     top = values[0] if values else None
     code = top.language.iso_code_639_1.name.lower() if top is not None else None
     sure = _sure_word(text)
+    second = values[1].value if len(values) > 1 else 0.0
+    if _letters(text) >= MIN_LETTERS_TRUSTED and top is not None and top.value - second >= _MARGIN:
+        # Related languages split lingua's confidence ("el lote 52 esta disponible?": Spanish 0.53, French 0.38):
+        # a clear lead over the runner-up is an answer.
+        if sure == "es" and code == "pt" and top.value < 0.8:
+            return "es"
+        return code
     if _letters(text) < MIN_LETTERS_TRUSTED or top is None or top.value < _CONFIDENT:
         if sure:
             return sure

@@ -19,14 +19,15 @@ from . import offline_es as es
 from .context import KnowledgeEntry, Listing, LocationInfo, ReplyContext, day_label, weekday_date
 from .providers import Provider, ProviderReply
 from .settings import AISettings
-from .text import TfIdf, any_phrase, has_phrase, normalize, words
+from .text import STOPWORDS, TfIdf, any_phrase, fold, has_phrase, normalize, terms, words
 from .topics import match_topic
 
 GREETING_WORDS = frozenset(
     "hi hello hey hiya howdy yo greetings good morning afternoon evening there hola sup whats what's up".split()
 )
 THANKS_WORDS = frozenset(
-    "thanks thank you ty thx great ok okay awesome perfect cool got it sounds good appreciate that very much".split()
+    "thanks thank you ty thx great ok okay awesome perfect cool got it sounds good appreciate that very much so a lot "
+    "again all guys y'all yall gracias muchas perfecto".split()
 )
 BYE_WORDS = frozenset("bye goodbye later see ya cya take care night".split())
 
@@ -57,9 +58,55 @@ PERSON_RE = re.compile(
     r"\b(talk|speak|chat)\s+(to|with)\s+(a|an|the|your|someone|somebody|person|human|manager|agent|rep|staff)\b"
 )
 
-# Where one message asks several things: question marks, semicolons, new lines.
+# Where one message asks several things: question marks, semicolons, new lines, "and" or a comma before a question.
 SPLIT_PARTS_RE = re.compile(
-    r"[?;\n]+|,?\s+and\s+(?=(?:do|does|is|are|can|what|whats|what's|how|when|where|will|any)\b)", re.IGNORECASE
+    r"[?;\n]+|,?\s+and\s+(?=(?:do|does|is|are|can|what|whats|what's|how|when|where|will|any)\b)"
+    r"|,\s+(?=(?:do you|does|is there|are there|can i|what|whats|what's|how|when|where|any)\b)",
+    re.IGNORECASE,
+)
+
+# A complaint or a report that something is wrong: a person acts on it (English and Spanish, accents folded).
+PROBLEM_PHRASES = (
+    "broken",
+    "not working",
+    "doesn't work",
+    "does not work",
+    "isn't working",
+    "stopped working",
+    "has been out",
+    "been out for",
+    "hasn't been",
+    "haven't been",
+    "still not",
+    "nobody does",
+    "no one does",
+    "nobody called",
+    "no one called",
+    "nobody came",
+    "ridiculous",
+    "unacceptable",
+    "disappointed",
+    "complaint",
+    "complain",
+    "rude",
+    "fix it",
+    "going to fix",
+    "gonna fix",
+    "never fixed",
+    "what am i paying for",
+    "without notice",
+    "too high",
+    "keeps parking",
+    "no funciona",
+    "descompuesto",
+    "descompuesta",
+    "queja",
+    "nadie hace",
+    "inaceptable",
+    "nunca arreglan",
+)
+PROBLEM_RE = re.compile(
+    r"\b(?:keeps|keep)\s+\w+ing\b.*\b(?:my|our)\b|\bwhy (?:did|does|is) (?:my|the)\b.*\b(?:go up|went up|increase)"
 )
 
 HOURS_WORDS = ("open", "opens", "opened", "hours", "close", "closes", "closed", "closing", "what time")
@@ -150,6 +197,10 @@ PRICE_MAX_RE = re.compile(
 PRICE_MAX_AFTER_RE = re.compile(r"\$\s*(\d[\d,]*(?:\.\d+)?)\s*(k|thousand)?\s*(?:or less|or under|max|and under)")
 PRICE_MIN_RE = re.compile(
     r"(?:over|above|more than|at least|starting at|from)\s*\$\s*(\d[\d,]*(?:\.\d+)?)\s*(k|thousand)?"
+)
+NOT_RENT_RE = re.compile(r"\brent(?:ing)?\s+(?:it\s+|(?:my|our|the)\s+\w+\s+)?out\b|\bsub\s?(?:let|lease)\w*")
+OWN_HOME_RE = re.compile(
+    r"\b(?:my|our)\s+(?:own\s+)?(?:mobile\s+|manufactured\s+)?(?:home|house|trailer)s?\b|\b(?:from|at) home\b"
 )
 LOT_RE = re.compile(r"\b(?:lot|site|space)\s*(?:#|no\.?|number)?\s*(\d+[a-z]?)\b")
 
@@ -406,7 +457,7 @@ class OfflineResponder:
 
         faq = self._match_knowledge()
         topic = match_topic(f"{self.raw}\n{self.q}", self.ctx.handoff_topics)
-        urgent = [k for k, _ in faq if k.handoff]
+        urgent = [k for k, hits in faq if k.handoff and hits]  # a policy's own words, not one shared word of its text
         if urgent:
             policy = urgent[0]
             ans.intents.append("policy_handoff")
@@ -419,6 +470,20 @@ class OfflineResponder:
                 )
             )
             ans.hand_off(f"Policy: {policy.title}", topic.name if topic else None)
+            return self._finish(ans)
+        if topic is None and self._reports_problem():
+            # A complaint or a report of something wrong (a broken streetlight, a neighbour's dog, a bill that is too
+            # high) is for a person to act on: the knowledge would only answer the words around it.
+            ans.intents.append("problem_report")
+            ans.say(
+                self._t(
+                    f"I'm sorry about that — thanks for telling us. I've passed this to the {self._team()} team so "
+                    f"someone can look into it. {self._when_reply()}",
+                    f"Lamento mucho la situación — gracias por avisarnos. Ya le pasé esto al equipo de {self._team()} "
+                    f"para que alguien lo revise. {self._when_reply()}",
+                )
+            )
+            ans.hand_off("Complaint or problem report")
             return self._finish(ans)
         if topic is not None:
             # A handoff topic (billing disputes, legal…) goes to a person even when the knowledge seems to answer it:
@@ -463,13 +528,18 @@ class OfflineResponder:
         asked_phone = any_phrase(self.q, PHONE_PHRASES) and not has_phrase(self.q, "call me")
         asked_email = any_phrase(self.q, EMAIL_PHRASES)
         listing_query = parse_listing_query(self.q)
-        asked_listings = listing_query.any or any_phrase(self.q, LISTING_PHRASES)
+        # "my home", "my house": the customer's own home (moving it in, renting it out), not our listings.
+        listing_text = OWN_HOME_RE.sub(" ", self.q)
+        asked_listings = listing_query.any or any_phrase(listing_text, LISTING_PHRASES)
         # The booking flow saw a visit asked for ("see a home Thursday at 11"): its slots are the booking answer.
         asked_booking = any_phrase(self.q, BOOKING_PHRASES) or (self.ctx.booking is not None and not self.general)
         # "How much is lot rent?" is the FAQ, not the listings, unless the customer also says home/bedroom/lot N.
         if asked_listings and not listing_query.any and any(kw for _, kw in faq):
             strong_listing_words = ("home", "house", "bedroom", "listing", "for sale", "available homes")
-            asked_listings = any_phrase(self.q, strong_listing_words) and not self._faq_says_it(faq)
+            asked_listings = any(
+                has_phrase(listing_text, w) and not any(has_phrase(kw, w) for _, hits in faq for kw in hits)
+                for w in strong_listing_words
+            )
 
         state = self._mentioned_state() if self.general and self.loc is None else None
         if self.general and self.loc is None and asked_listings and (listing_query.any or state):
@@ -579,6 +649,11 @@ class OfflineResponder:
             )
         )
 
+    def _reports_problem(self) -> bool:
+        """A complaint or a report that something is wrong (not a question the knowledge answers)."""
+        text = f"{self.q} {fold(self.raw)}"
+        return any_phrase(text, PROBLEM_PHRASES) or PROBLEM_RE.search(text) is not None
+
     def _asks_hours(self) -> bool:
         text = NOT_HOURS_RE.sub(" ", self.q)
         if any_phrase(text, HOURS_WORDS):
@@ -590,18 +665,33 @@ class OfflineResponder:
         entries = self.ctx.knowledge
         if not entries or not self.q:
             return []
-        tfidf = TfIdf([f"{k.title} {k.title} {k.body} {' '.join(k.keywords)}" for k in entries])
-        cosines = tfidf.scores(self.raw)
+        # "rent out my home", "sublet": letting one's home to others, not the lot rent.
+        keyword_text = NOT_RENT_RE.sub(" ", self.q)
+        docs = [f"{k.title} {k.title} {k.body} {' '.join(k.keywords)}" for k in entries]
+        tfidf = TfIdf(docs)
+        cosines = tfidf.scores(self.q)
+        asked = set(terms(self.q))
+        doc_terms = [set(terms(d)) for d in docs]
+        bigrams = _bigrams(self.q)
         scored = []
         self._scores: dict[int, float] = {}
-        for entry, cosine in zip(entries, cosines, strict=True):
-            hits = [kw for kw in entry.keywords if has_phrase(self.q, kw)]
+        for entry, cosine, own_terms in zip(entries, cosines, doc_terms, strict=True):
+            hits = [kw for kw in entry.keywords if has_phrase(keyword_text, kw) or _loose_phrase(keyword_text, kw)]
+            # Two words of the question together in the entry's text ("dog park" in the amenities) say more than
+            # one keyword ("dog" of the pet policy).
+            body = normalize(f"{entry.title} {entry.body}")
+            pairs = [b for b in bigrams if has_phrase(body, b)]
             # Longer keyword phrases are more specific; a location's own entry beats the agent-wide one on a tie.
-            score = sum(1.0 + 0.5 * (len(kw.split()) - 1) for kw in hits) + 3.0 * cosine
+            score = sum(1.0 + 0.5 * (len(kw.split()) - 1) for kw in hits) + 1.5 * len(pairs) + 3.0 * cosine
             score += 0.01 if entry.location_wide else 0.0
             self._scores[entry.id] = score
-            if hits or cosine >= FAQ_MIN_SCORE:
-                scored.append((score, entry, hits))
+            # Without a keyword, the text must share two of the question's words, or one no other entry has
+            # ("playground"): one common word ("lots" in "how big are the lots?") is not an answer.
+            shared = asked & own_terms
+            unique = [t for t in shared if len(t) >= 5 and sum(t in d for d in doc_terms) == 1]
+            confident = len(shared) >= 2 or bool(unique) or bool(pairs)
+            if hits or pairs or (cosine >= FAQ_MIN_SCORE and confident):
+                scored.append((score, entry, hits + pairs))
         scored.sort(key=lambda t: -t[0])
         if not scored:
             return []
@@ -1127,6 +1217,21 @@ class OfflineResponder:
             handoff_topic=ans.topic,
             trace={"intents": ans.intents, "knowledge_ids": ans.knowledge_ids},
         )
+
+
+def _bigrams(q: str) -> list[str]:
+    """Adjacent pairs of content words of the question ("dog park", "fishing pier")."""
+    content = [w for w in words(q) if w not in STOPWORDS and len(w) >= 3]
+    return [f"{a} {b}" for a, b in zip(content, content[1:], strict=False)]
+
+
+def _loose_phrase(q: str, keyword: str) -> bool:
+    """A keyword of several words with one more word inside it: "move my mobile home" for "move my home"."""
+    parts = normalize(keyword).split()
+    if len(parts) < 2:
+        return False
+    pattern = r"(?<![a-z0-9])" + r"\s+(?:[a-z0-9']+\s+)?".join(re.escape(p) for p in parts) + r"(?:s|es)?(?![a-z0-9])"
+    return re.search(pattern, q) is not None
 
 
 def _answered(quick_reply: str, intents: list[str]) -> bool:
