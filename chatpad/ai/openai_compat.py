@@ -307,11 +307,14 @@ class OpenAICompatibleProvider(Provider):
         if context.booking_tools is not None:  # a calendar to book with: find_slots, book, reschedule, cancel
             from .booking_tools import generate_with_tools
 
-            return generate_with_tools(client, context, settings, parse_answer)
+            return _known_topic(generate_with_tools(client, context, settings, parse_answer), context)
         content, trace = client.complete(build_messages(context), json_mode=settings.json_mode)
-        answer = parse_answer(content, trace)
-        if answer.handoff_topic:
-            # Only a topic of the list counts (a model may paraphrase: matched without case); another is kept as said.
-            known = {t.name.lower(): t.name for t in context.handoff_topics}
-            answer.handoff_topic = known.get(answer.handoff_topic.lower(), answer.handoff_topic)
-        return answer
+        return _known_topic(parse_answer(content, trace), context)
+
+
+def _known_topic(answer: ProviderReply, context: ReplyContext) -> ProviderReply:
+    """A handoff topic the model names, in the list's spelling (a model may change the case); another is kept."""
+    if answer.handoff_topic:
+        known = {t.name.lower(): t.name for t in context.handoff_topics}
+        answer.handoff_topic = known.get(answer.handoff_topic.lower(), answer.handoff_topic)
+    return answer
