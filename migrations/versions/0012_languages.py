@@ -2,7 +2,7 @@
 language, handoff topics per agent and location
 
 Revision ID: languages_1
-Revises: booking_flow_1
+Revises: invitations_1
 Create Date: 2026-12-08 01:20:00
 
 """
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = 'languages_1'
-down_revision = 'booking_flow_1'
+down_revision = 'invitations_1'
 branch_labels = None
 depends_on = None
 
