@@ -452,6 +452,7 @@ class LocationFilter(BaseSQLAFilter):
 
 
 class KnowledgeItemView(TenantModelView):
+    list_template = "admin/model/knowledge_list.html"  # its "Import" tab leads to Setup → Import knowledge
     column_list = ["kind", "title", "location", "active", "updated_at"]
     column_searchable_list = ["title", "body"]
     column_sortable_list = ["kind", "title", "updated_at"]

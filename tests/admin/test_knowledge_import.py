@@ -242,3 +242,8 @@ def test_a_preview_is_imported_only_by_the_person_who_made_it(app, db, make, san
     csrf = csrf_from(other.get(PAGE).get_data(as_text=True))
     assert other.post(PAGE + "confirm", data={"csrf_token": csrf, "token": token}).status_code == 404
     assert _items(db, admin) == [] and _items(db, stranger) == []
+
+
+def test_the_knowledge_list_leads_to_the_import(client, admin):
+    page = client.get("/admin/knowledge/").get_data(as_text=True)
+    assert 'id="knowledge-import-link"' in page and f'href="{PAGE}"' in page
