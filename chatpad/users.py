@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import event, func, or_, select
 
 from chatpad.extensions import db
-from chatpad.models import INVITATION_DAYS, ROLES, Invitation, User, utcnow
+from chatpad.models import INVITATION_DAYS, ROLES, Invitation, Location, User, utcnow
 from chatpad.models.org import invitation_token_hash, new_session_token
 from chatpad.queue import enqueue, job_id
 from chatpad.team import set_locations
@@ -178,7 +178,13 @@ def accept_invitation(invitation: Invitation, *, name: str | None, password: str
     if invitation.role == "owner" and (invitation.invited_by is None or invitation.invited_by.role != "owner"):
         raise InvitationError("This invitation is no longer valid. Ask for a new invitation.")
     if invitation.location_ids:
-        set_locations(user, [uuid.UUID(i) for i in invitation.location_ids])
+        # Only the locations that still exist: one deleted since the invitation drops out (a limited user whose
+        # last location is gone sees nothing, never everything: chatpad.models.scope).
+        wanted = [uuid.UUID(i) for i in invitation.location_ids]
+        kept = db.session.scalars(
+            select(Location.id).where(Location.tenant_clause(invitation.organization_id), Location.id.in_(wanted))
+        ).all()
+        set_locations(user, kept)
     invitation.accepted_at = utcnow()
     db.session.add(user)
     return user

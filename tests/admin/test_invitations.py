@@ -170,3 +170,34 @@ def test_an_invitation_link_is_redacted_from_logs():
     assert "abcdefghijklmnopqrstuvwxyz123456" not in redact(
         '"GET /invite/abcdefghijklmnopqrstuvwxyz123456 HTTP/1.1" 200'
     )
+
+
+def test_an_agent_invited_to_a_location_deleted_since_joins_limited_to_the_rest(app, db, make, workers, alert_smtp):
+    """Limited to locations: the person joins limited to those that still exist (none left: sees nothing), and the
+    link answers a page, not a 500."""
+    biz, browser = _admin_of_a_business(app, make)
+    gone = make.location(biz.agent, "Closing Soon")
+    page = browser.get("/admin/invitations/new/").get_data(as_text=True)
+    browser.post(
+        "/admin/invitations/new/",
+        data={
+            "email": "site@example.com",
+            "role": "agent",
+            "locations": [str(biz.location.id), str(gone.id)],
+            "csrf_token": csrf_from(page),
+        },
+    )
+    workers.run("mail")
+    token = LINK.search(alert_smtp.messages[0]["data"]).group(1).decode()
+    db.session.delete(db.session.get(type(gone), gone.id))
+    db.session.commit()
+
+    newcomer = own_browser(app)
+    form = newcomer.get(f"/invite/{token}").get_data(as_text=True)
+    joined = newcomer.post(
+        f"/invite/{token}",
+        data={"password": "pw-long-enough", "confirm": "pw-long-enough", "csrf_token": csrf_from(form)},
+    )
+    assert joined.status_code == 302
+    user = db.session.scalar(select(User).where(User.email == "site@example.com"))
+    assert user.limited_to_locations and user.location_ids == frozenset({biz.location.id})
