@@ -54,6 +54,8 @@ _PATTERNS = [
     (re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+@"), rf"\1{REDACTED}@"),
     # An invitation link's one-time token (chatpad.users, issue 16 item 8), in request lines and URLs.
     (re.compile(r"(/invite/)[A-Za-z0-9_\-]{16,}"), rf"\1{REDACTED}"),
+    # A password reset link's signed token (chatpad.auth.reset, issue 22).
+    (re.compile(r"(/reset/)[A-Za-z0-9_\-.]{16,}"), rf"\1{REDACTED}"),
     # Fernet tokens (what encrypted columns hold): not secret alone, but no use in a log either
     (re.compile(r"gAAAAA[A-Za-z0-9_\-]{40,}=*"), REDACTED),
     # The platforms' token shapes, wherever they stand: Meta (EAA…), Google (ya29.…, refresh 1//…), JWTs (eyJ…)

@@ -17,3 +17,14 @@ class AcceptInvitationForm(FlaskForm):
     confirm = PasswordField(
         "The password again", validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")]
     )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=10, max=200)])
+    confirm = PasswordField(
+        "The password again", validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")]
+    )

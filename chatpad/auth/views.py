@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
@@ -10,11 +12,13 @@ from chatpad.audit import record_audit
 from chatpad.extensions import db, limiter, login_manager
 from chatpad.models import User, utcnow
 from chatpad.models.org import user_for_session, verify_sign_in
-from chatpad.security import safe_local_path
+from chatpad.queue import enqueue
+from chatpad.security import hit_limit, safe_local_path
 from chatpad.users import InvitationError, accept_invitation, end_sessions, open_invitation
 
 from . import bp
-from .forms import AcceptInvitationForm, LoginForm
+from .forms import AcceptInvitationForm, ForgotPasswordForm, LoginForm, ResetPasswordForm
+from .reset import ResetLinkError, minutes_valid, user_for_reset
 from .throttle import clear_failures, record_failure, seconds_locked
 
 
@@ -115,6 +119,63 @@ def accept_invite(token: str):
     if request.method == "POST":
         status = 400
     return render_template("auth/invite.html", form=form, invitation=invitation, error=None), status
+
+
+def _mail_note() -> str | None:
+    """Where the mail goes, said the same for every address: no mail server at all, or (in development) which."""
+    url = current_app.config.get("ALERT_SMTP_URL")
+    if not url:
+        return (
+            "No mail server is set on this ChatPad (ALERT_SMTP_URL), so no email can be sent: ask your administrator "
+            "to set your password."
+        )
+    if current_app.config.get("ENV_NAME") in ("development", "test"):
+        parts = urlsplit(url)
+        return f"Development: ChatPad's mail goes to the server at {parts.hostname}:{parts.port or 587}."
+    return None
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def forgot_password():
+    """Forgot password: the same answer whether or not the address has an account (no enumeration); the lookup and
+    the mail are a job's."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        # A few mails an hour to one address at most, so the form cannot be used to flood someone's inbox.
+        if current_app.config.get("ALERT_SMTP_URL") and hit_limit("password-reset", email, "3 per hour"):
+            enqueue("mail", "jobs.passwords.email_password_reset", email)
+        return render_template("auth/forgot.html", form=None, sent_to=email, minutes=minutes_valid(), note=_mail_note())
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/forgot.html", form=form, sent_to=None, note=None), status
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@limiter.limit("30 per minute", methods=["POST"])
+def reset_password(token: str):
+    """Set a new password from a reset link; the new session token the change draws ends the link and every
+    session."""
+    try:
+        user = user_for_reset(token) if len(token) <= 300 else None
+        if user is None:
+            raise ResetLinkError("This link is not valid. Ask for a new one from the sign-in page.")
+    except ResetLinkError as problem:
+        return render_template("auth/reset.html", form=None, error=str(problem)), 404
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        user.set_password(form.password.data)
+        end_sessions(user)
+        record_audit(
+            "auth.password_reset", organization_id=user.organization_id, user_id=user.id, ip=request.remote_addr
+        )
+        db.session.commit()
+        clear_failures(user.email.lower())
+        logout_user()
+        flash("Your password is set. Sign in with it.", "info")
+        return redirect(url_for("auth.login"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/reset.html", form=form, user=user, error=None), status
 
 
 @bp.route("/")
