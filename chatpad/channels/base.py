@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from chatpad.http import loads_json
 from chatpad.messages import FollowUp, InboundEvent, OutboundPart, OutboundReply
 
-from .errors import AnomalousPayloadError
+from .errors import AnomalousPayloadError, unsendable_is_permanent
 
 if TYPE_CHECKING:
     from chatpad.models import Contact, Conversation, Message, SocialAccount
@@ -78,6 +78,20 @@ class Channel(ABC):
         """Send one formatted payload from ctx.account; return the platform's message id.
 
         Raise TransientSendError, PermanentSendError (or WindowClosedError) or AuthExpiredError."""
+
+    # --- what the pipeline calls: format and send, with what can never be sent made permanent ---
+
+    def prepare(self, reply: OutboundReply, ctx: SendContext) -> list[OutboundPart]:
+        """format(), with a reply that cannot be built for this channel (a ValueError: a header holding CR/LF, an
+        address that is not one) raised as PermanentSendError: the same input fails the same way every time."""
+        with unsendable_is_permanent("The reply could not be written"):
+            return self.format(reply, ctx)
+
+    def deliver(self, payload: dict[str, Any], ctx: SendContext) -> str | None:
+        """send(), with a payload the platform's client refuses to even hand over (a ValueError) raised as
+        PermanentSendError, so it is marked failed with the reason instead of being retried."""
+        with unsendable_is_permanent("The message could not be sent as written"):
+            return self.send(payload, ctx)
 
     # --- optional hooks; the defaults suit most channels ---
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import email.errors
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class ChannelError(Exception):
     """Base of every channel error."""
@@ -52,3 +56,23 @@ class AuthExpiredError(SendError):
 class RecipientOptedOutError(PermanentSendError):
     """The customer told this number to stop (SMS STOP; Twilio's 21610): the identity is marked opted out, and
     nothing more is sent to them from it until they opt back in."""
+
+
+# A message that cannot be built (a header holding CR/LF, an address that is not one, text a charset cannot encode)
+# fails the same way every time it is tried: these errors, raised while formatting or handing a message over, are
+# permanent. ValueError covers UnicodeError and the email package's header checks; MessageError its parse errors.
+UNSENDABLE_ERRORS: tuple[type[Exception], ...] = (ValueError, email.errors.MessageError)
+
+
+@contextmanager
+def unsendable_is_permanent(what: str) -> Iterator[None]:
+    """Inside the block, an error of UNSENDABLE_ERRORS becomes a PermanentSendError whose reason starts with ``what``
+    (the channel's own send errors pass through unchanged). Channel.prepare and Channel.deliver use it, so every
+    adapter signals "this can never be sent" one way and the pipeline marks the message failed instead of retrying."""
+    try:
+        yield
+    except SendError:
+        raise
+    except UNSENDABLE_ERRORS as exc:
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise PermanentSendError(f"{what}: {detail}") from exc

@@ -300,6 +300,10 @@ class InboxView(SecureViewMixin, BaseView):
         if took_over:
             _changed(conversation, human_takeover=True)
         parts = len(rows)
+        if rows and rows[0].status == "failed":
+            # It can never be sent as written (chatpad.channels.errors.unsendable_is_permanent): say so at once.
+            flash(f"Not sent: {rows[0].error}", "error")
+            return self._back(conversation)
         flash(
             ("Reply queued" + (f" as {parts} messages" if parts > 1 else ""))
             + ("; you took over this conversation, the AI is paused until you hand it back." if took_over else "."),

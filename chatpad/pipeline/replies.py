@@ -277,9 +277,15 @@ def queue_reply(
         parts_meta = [(reply.text, {}, [])]
         status, error = "skipped", reason
     else:
-        parts = adapter.format(reply, ctx)
-        parts_meta = [(p.text, p.payload, p.media) for p in parts]
-        status, error = "pending", None
+        try:
+            parts = adapter.prepare(reply, ctx)
+        except PermanentSendError as exc:
+            # It can never be sent as it is: stored failed with the reason (the inbox shows it), never retried.
+            parts_meta = [(reply.text, {}, list(reply.media))]
+            status, error = "failed", exc.reason
+        else:
+            parts_meta = [(p.text, p.payload, p.media) for p in parts]
+            status, error = "pending", None
     rows = []
     for index, (text, payload, media) in enumerate(parts_meta):
         rows.append(
@@ -324,7 +330,7 @@ def queue_reply(
     elif status == "pending":
         enqueue_send([row.id for row in rows])
     else:
-        log.info("AI reply in conversation %s not sent: %s", conversation.id, reason)
+        log.info("reply in conversation %s not sent (%s): %s", conversation.id, status, error)
     return rows
 
 
@@ -452,7 +458,7 @@ def send_messages(
             if not _claim(message.id):
                 continue
             try:
-                external_id = adapter.send(message.meta.get("payload") or {}, ctx)
+                external_id = adapter.deliver(message.meta.get("payload") or {}, ctx)
             except TransientSendError as exc:
                 db.session.rollback()
                 if exc.retry_after and exc.retry_after > 0:

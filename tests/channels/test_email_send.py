@@ -140,3 +140,78 @@ def test_a_persons_reply_is_personal_mail(db, make, make_inbox, dovecot, smtp_se
     assert BytesParser(policy=policy.default).parsebytes(smtp_server.received[1].data)["Auto-Submitted"] == (
         "auto-replied"
     )
+
+
+CRLF_NAME = "Mike\r\nBcc: everyone@example.com"
+
+
+def _store_as_before_names_were_cleaned(db, conversation, **email_fields):
+    """Write into the customer's message and contact what mail parsed before issue 16 item 7 kept (a From name
+    decoding to CR/LF), or a stored address no header can hold."""
+    inbound = next(m for m in conversation.messages if m.direction == "inbound")
+    meta = dict(inbound.meta or {})
+    meta["email"] = {**meta["email"], **email_fields}
+    inbound.meta = meta
+    conversation.contact.name = CRLF_NAME
+    db.session.commit()
+
+
+def test_a_stored_name_with_a_line_break_does_not_break_the_reply_form(
+    db, make, make_inbox, dovecot, smtp_server, workers, app
+):
+    """A contact whose stored name holds CR/LF: the inbox's reply form answers (it was a 500), and the reply goes out
+    to the customer alone, the name made one line (no header injected)."""
+    from tests.conftest import csrf_from, login
+
+    biz, _, _, conversation = _conversation_with_mail(db, make, make_inbox, dovecot)
+    _store_as_before_names_were_cleaned(db, conversation, reply_name=CRLF_NAME, from_name=CRLF_NAME)
+    client = app.test_client()
+    assert login(client, biz.user.email).status_code == 302
+    url = f"/admin/inbox/c/{conversation.id}"
+    token = csrf_from(client.get(url).get_data(as_text=True))
+    response = client.post(f"{url}/reply", data={"csrf_token": token, "text": "Yes, we do."})
+    assert response.status_code == 302
+    workers.run("outbound")
+    [sent] = smtp_server.received
+    assert sent.rcpt_tos == ["mike@customer.example"]
+    msg = BytesParser(policy=policy.default).parsebytes(sent.data)
+    assert msg["To"] == '"Mike Bcc: everyone@example.com" <mike@customer.example>' and msg["Bcc"] is None
+    sent_rows = [(r.sender_type, r.status) for r in _outbound(db, conversation) if r.status != "internal"]
+    assert sent_rows == [("human", "sent")]  # (the internal row is the take-over note)
+
+
+def test_an_ai_reply_that_can_never_be_sent_fails_once_with_its_reason(
+    db, make, make_inbox, dovecot, smtp_server, workers
+):
+    """The AI's reply to a stored address no header can hold is marked failed with the reason, shown in the inbox,
+    and the reply job ends: no retry of the job, no second attempt, nothing sent."""
+    from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+    from chatpad.queue import get_queue
+
+    _, _, _, conversation = _conversation_with_mail(db, make, make_inbox, dovecot)
+    _store_as_before_names_were_cleaned(db, conversation, reply_address="mike@customer.example\r\nBcc: x@example.com")
+    from chatpad.pipeline import schedule_ai_reply
+
+    schedule_ai_reply(conversation.id)
+    workers.run("ai", "outbound", fast_forward=True)
+    [row] = _outbound(db, conversation)
+    assert row.status == "failed" and row.error.startswith("The reply could not be written:")
+    assert smtp_server.received == []
+    with workers.app.app_context():
+        queue = get_queue("ai")
+        assert FailedJobRegistry(queue=queue).count == 0 and ScheduledJobRegistry(queue=queue).count == 0
+
+
+def test_a_stored_reply_that_cannot_be_read_fails_with_its_reason(db, make, make_inbox, dovecot, smtp_server, workers):
+    """A stored reply the sender cannot even hand over (its message is not valid base64: a ValueError) is marked
+    failed with the reason once; the ValueError used to crash the send job and leave the row 'sending', for the
+    sweeper to try again and again."""
+    _, _, _, conversation = _conversation_with_mail(db, make, make_inbox, dovecot)
+    [row] = queue_reply(conversation, OutboundReply(text="Yes, we do."))
+    row.meta = {**row.meta, "payload": {**row.meta["payload"], "mime": "abc"}}
+    db.session.commit()
+    workers.run("outbound", fast_forward=True)
+    [row] = _outbound(db, conversation)
+    assert row.status == "failed" and row.error.startswith("The message could not be sent as written:")
+    assert smtp_server.received == []

@@ -14,6 +14,8 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
+from .parsing import clean_name
+
 GREETING_RE = re.compile(r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings)\b", re.IGNORECASE)
 CLOSING_RE = re.compile(
     r"(?:regards|best|thanks|thank you|cheers|sincerely|warmly|take care|talk soon)[,!.]?\s*(?:\n.*)?\Z",
@@ -146,14 +148,27 @@ def render_html(draft: ReplyDraft) -> str:
     )
 
 
+def _mailbox(name: str, address: str) -> str:
+    """One address for a header, its display name made one plain line (names stored before parsing cleaned them,
+    a contact's or an inbox's name typed with a line break). The address is used as it is: one that cannot go in a
+    header makes the reply unsendable (ValueError), which the pipeline marks failed with the reason."""
+    name = clean_name(name or "")
+    return formataddr((name, address)) if name else address
+
+
+def header_line(value: str | None) -> str:
+    """A header value on one line: control characters (CR/LF) become spaces, runs of spaces one."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", value or "").split())
+
+
 def build_reply(draft: ReplyDraft) -> EmailMessage:
     """The reply as a MIME message: multipart/alternative text + HTML, with threading headers."""
     msg = EmailMessage(policy=policy.SMTP)
-    msg["From"] = formataddr((draft.from_name, draft.from_addr)) if draft.from_name else draft.from_addr
-    msg["To"] = ", ".join(formataddr(pair) if pair[0] else pair[1] for pair in draft.to)
+    msg["From"] = _mailbox(draft.from_name, draft.from_addr)
+    msg["To"] = ", ".join(_mailbox(name, address) for name, address in draft.to)
     if draft.cc:
-        msg["Cc"] = ", ".join(formataddr(pair) if pair[0] else pair[1] for pair in draft.cc)
-    msg["Subject"] = draft.subject
+        msg["Cc"] = ", ".join(_mailbox(name, address) for name, address in draft.cc)
+    msg["Subject"] = header_line(draft.subject)
     msg["Date"] = format_datetime(draft.date or datetime.now(UTC))
     msg["Message-ID"] = f"<{draft.message_id}>"
     if draft.in_reply_to:

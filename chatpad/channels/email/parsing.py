@@ -184,7 +184,7 @@ def all_msgids(value: str) -> list[str]:
     return list(seen)
 
 
-def _clean_name(name: str) -> str:
+def clean_name(name: str) -> str:
     """A display name safe to put back in a header: RFC 2047 words can decode to CR/LF or other control
     characters, which would make every reply's From/To header invalid (a crafted name broke every reply)."""
     if "=?" in (name or ""):  # the lenient legacy path leaves encoded words undecoded
@@ -193,6 +193,9 @@ def _clean_name(name: str) -> str:
         except (HeaderParseError, LookupError, UnicodeDecodeError, ValueError):
             pass
     return re.sub(r"\s+", " ", re.sub(r"[\x00-\x1f\x7f]", " ", name or "")).strip()[:200]
+
+
+_clean_name = clean_name
 
 
 def _addresses(msg: EmailMessage, name: str) -> list[tuple[str, str]]:
