@@ -215,3 +215,26 @@ def test_a_stored_reply_that_cannot_be_read_fails_with_its_reason(db, make, make
     [row] = _outbound(db, conversation)
     assert row.status == "failed" and row.error.startswith("The message could not be sent as written:")
     assert smtp_server.received == []
+
+
+def test_the_migration_repairs_names_stored_with_line_breaks(db, make):
+    """Migration clean_names_1 makes stored contact names one line (names parsed before they were cleaned)."""
+    import importlib.util
+    from pathlib import Path
+
+    from chatpad.models import Contact
+
+    path = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0013_clean_names.py"
+    spec = importlib.util.spec_from_file_location("clean_names_migration", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    biz = make.business()
+    broken = Contact(organization_id=biz.org.id, name=CRLF_NAME)
+    fine = Contact(organization_id=biz.org.id, name="Ana Ruiz")
+    db.session.add_all([broken, fine])
+    db.session.commit()
+    with db.engine.begin() as connection:
+        assert migration.clean_stored_names(connection) >= 1
+    db.session.expire_all()
+    assert db.session.get(Contact, broken.id).name == "Mike Bcc: everyone@example.com"
+    assert db.session.get(Contact, fine.id).name == "Ana Ruiz"
