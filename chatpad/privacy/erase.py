@@ -312,10 +312,11 @@ def _delete_events_mentioning(identities: Iterable[ContactIdentity]) -> int:
     ("16505551234"), an SMS number form-encoded (From=%2B1…)."""
     deleted = 0
     dialect = db.engine.dialect.name
+    # Each body is read with a "&" after it, so a form-encoded needle (=%2B1…&) also finds its body's last field.
     if dialect == "postgresql":
-        condition = "position(CAST(:needle AS bytea) in body) > 0"
+        condition = "position(CAST(:needle AS bytea) in (body || CAST('&' AS bytea))) > 0"
     else:
-        condition = "instr(body, CAST(:needle AS BLOB)) > 0"
+        condition = "instr(CAST(body || '&' AS BLOB), CAST(:needle AS BLOB)) > 0"
     for identity in identities:
         if not identity.external_id:
             continue

@@ -110,3 +110,22 @@ def test_retention_purges_old_sms_and_whatsapp_conversations_with_their_deliveri
     assert db.session.scalar(select(func.count(WebhookEvent.id)).where(WebhookEvent.id.in_(linked))) == 0
     # The bystander wrote today: theirs stay.
     assert db.session.scalar(select(func.count(Conversation.id)).where(Conversation.organization_id == biz.org.id)) == 2
+
+
+def test_erasing_a_number_keeps_the_raw_deliveries_of_a_longer_number_that_starts_with_it(db):
+    """Twilio's bodies are form-encoded: erasing +4420794601 must take From=%2B4420794601 (wherever the field
+    stands, last included) and leave From=%2B44207946012, another customer's text."""
+    from chatpad.models import ContactIdentity
+    from chatpad.privacy.erase import _delete_events_mentioning
+
+    theirs = [b"From=%2B4420794601&Body=hi&To=%2B15125550000", b"Body=hi&To=%2B15125550000&From=%2B4420794601"]
+    other = b"From=%2B44207946012&Body=hello&To=%2B15125550000"
+    for body in (*theirs, other):
+        db.session.add(WebhookEvent(channel="sms", body=body, status="done"))
+    db.session.commit()
+    deleted = _delete_events_mentioning([ContactIdentity(channel="sms", external_id="+4420794601")])
+    db.session.commit()
+    assert deleted == 2
+    assert [bytes(b) for b in db.session.scalars(select(WebhookEvent.body).where(WebhookEvent.channel == "sms"))] == [
+        other
+    ]

@@ -147,8 +147,9 @@ class SmsChannel(Channel):
         return get_provider(_provider_key(account)).download(creds, str(media.get("url") or ""))
 
     def webhook_needles(self, external_id: str) -> list[bytes]:
-        """Form-encoded bodies: the number as From=%2B1… or To=%2B1…"""
-        return [quote(external_id, safe="").encode()]
+        """Form-encoded bodies: the number as a whole field value, From=%2B1…& or To=%2B1…& (erasure reads each body
+        with a "&" after it, so the last field ends the same way); a number that only starts another is not it."""
+        return [b"=" + quote(external_id, safe="").encode() + b"&"]
 
     # --- outbound ---
 
