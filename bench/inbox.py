@@ -103,6 +103,8 @@ def seed(database_url: str) -> dict:
     import psycopg
     from werkzeug.security import generate_password_hash
 
+    from chatpad.models.org import new_session_token
+
     rng = random.Random(7)  # noqa: S311 (reproducible data, not secrets)
     now = datetime.now(UTC)
     plain = database_url.replace("postgresql+psycopg://", "postgresql://")
@@ -126,14 +128,19 @@ def seed(database_url: str) -> dict:
         _copy(conn, "organizations", ["id", "name", "created_at"], ((i, f"Bench Org {i}", now) for i in org_ids))
         conn.execute("SELECT setval('organizations_id_seq', %s)", (ORGS,))
         pw = generate_password_hash(PASSWORD)
-        users = [(i, i, f"owner{i}@bench-chatpad.example.com", pw, "owner", True, True, now) for i in org_ids]
+        users = [
+            (i, i, f"owner{i}@bench-chatpad.example.com", pw, "owner", True, True, now, new_session_token())
+            for i in org_ids
+        ]
         users += [
-            (ORGS + i, 1, f"agent{i}@bench-chatpad.example.com", pw, "agent", True, True, now) for i in range(1, 21)
+            (ORGS + i, 1, f"agent{i}@bench-chatpad.example.com", pw, "agent", True, True, now, new_session_token())
+            for i in range(1, 21)
         ]
         _copy(
             conn,
             "users",
-            ["id", "organization_id", "email", "password_hash", "role", "active", "notify_email", "created_at"],
+            ["id", "organization_id", "email", "password_hash", "role", "active", "notify_email", "created_at"]
+            + ["session_token"],
             users,
         )
         conn.execute("SELECT setval('users_id_seq', %s)", (len(users),))
@@ -422,7 +429,7 @@ def _plan_lines(engine, sql: str, params: dict, settings: tuple[str, ...] = ()) 
 
 
 def _slowest_statement(app, client, url: str) -> tuple[str, dict]:
-    """The SQL statement a page spends longest on (with its parameters), to show its plan."""
+    """The query a page spends longest on (with its parameters), to show its plan."""
     from sqlalchemy import event
 
     from chatpad.extensions import db
@@ -433,7 +440,9 @@ def _slowest_statement(app, client, url: str) -> tuple[str, dict]:
         conn.info["bench_started"] = time.perf_counter()
 
     def after(conn, cursor, statement, parameters, context, executemany):
-        seen.append((time.perf_counter() - conn.info.pop("bench_started"), statement, parameters))
+        elapsed = time.perf_counter() - conn.info.pop("bench_started")
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):  # a plan to show, not the page's SET LOCAL
+            seen.append((elapsed, statement, parameters))
 
     with app.app_context():
         engine = db.engine
