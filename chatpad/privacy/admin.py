@@ -35,6 +35,7 @@ from chatpad.models import (
 )
 from chatpad.security import hit_limit
 
+from .audit_names import named_detail, target_label
 from .erase import erase_contact, preview_erasure
 from .export import export_contact
 from .retention import MAX_RETENTION_DAYS, expired_conversations
@@ -268,13 +269,13 @@ class RetentionView(SecureViewMixin, BaseView):
 
 
 def _detail(view, context, model, name) -> Markup:
-    text = json.dumps(model.detail or {}, indent=1, sort_keys=True, ensure_ascii=False, default=str)
+    text = json.dumps(named_detail(model), indent=1, sort_keys=True, ensure_ascii=False, default=str)
     return Markup(f'<pre class="audit-detail">{escape(text)}</pre>')  # noqa: S704 (escaped)
 
 
 def _who(view, context, model, name) -> str:
     if model.user is not None:
-        return model.user.email
+        return f"{model.user.name} ({model.user.email})" if model.user.name else model.user.email
     return "ChatPad" if model.user_id is None else f"user {model.user_id} (deleted)"
 
 
@@ -285,7 +286,9 @@ class AuditLogView(TenantModelView):
     can_edit = False
     can_delete = False
     can_view_details = True
-    column_list = ["created_at", "user", "action", "target_type", "target_id", "ip", "detail"]
+    # Names, not ids (issue 22): "On" names the row acted on, the detail names the locations and people it mentions;
+    # the ids stay in the details page and the CSV.
+    column_list = ["created_at", "user", "action", "target_type", "ip", "detail"]
     column_details_list = ["created_at", "user", "action", "target_type", "target_id", "ip", "detail"]
     column_export_list = ["created_at", "user", "action", "target_type", "target_id", "ip", "detail"]
     column_labels = {"created_at": "When (UTC)", "user": "Who", "target_type": "On", "target_id": "Id", "ip": "IP"}
@@ -296,10 +299,12 @@ class AuditLogView(TenantModelView):
     column_formatters = {
         "detail": _detail,
         "user": _who,
+        "target_type": lambda v, c, m, n: target_label(m),
         "created_at": lambda v, c, m, n: m.created_at.strftime("%Y-%m-%d %H:%M:%S"),
     }
     column_formatters_export = {
-        "detail": lambda v, c, m, n: json.dumps(m.detail or {}, sort_keys=True, default=str),
+        "detail": lambda v, c, m, n: json.dumps(named_detail(m), sort_keys=True, default=str),
         "user": _who,
+        "target_type": lambda v, c, m, n: target_label(m),
     }
     page_size = 100
