@@ -216,7 +216,8 @@ def summarise(provider: str, results: list[dict], times: list[float], floors: li
         return round(100.0 * len(part) / len(whole), 1) if whole else None
 
     resolved = [r for r in answerable if r["outcome"] == "resolved"]
-    worst = [r for r in sorted(results, key=lambda r: -r["badness"]) if r["badness"] or r["outcome"] == "partial"][:5]
+    fine = ("resolved", "handed_off")
+    worst = sorted(results, key=lambda r: (-r["badness"], r["outcome"] in fine, r["id"]))[:5]
     return {
         "provider": provider,
         "messages": len(results),
@@ -285,19 +286,47 @@ def report(summary: dict) -> None:
             print(f"      ({'; '.join(notes)})")
 
 
+DEV_SANDBOX = "http://127.0.0.1:5055"
+
+
+def _sandbox(app):
+    """The sandbox in this process, on a free port (the demo's calendars live there), with the app's secrets (the
+    demo's calendar tokens are derived from them)."""
+    import logging
+    import threading
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from chatpad.sandbox import create_sandbox_app
+    from config import TestConfig
+
+    secrets = {k: v for k, v in app.config.items() if k.endswith(("_SECRET", "_CLIENT_ID")) or k == "SECRET_KEY"}
+    server = make_server("127.0.0.1", 0, create_sandbox_app(TestConfig, PUBLIC_URL="", **secrets), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
 def main() -> None:
     from chatpad.demo import seed_demo
     from chatpad.extensions import db
 
     items = load_set()
     if SMOKE:
-        items = items[:SMOKE_ITEMS]
+        items = items[:: max(1, len(items) // SMOKE_ITEMS)][:SMOKE_ITEMS]  # a spread of kinds
     providers = ["offline"]
-    if os.environ.get("AI_BASE_URL"):
+    if os.environ.get("AI_BASE_URL") or SMOKE:  # the smoke run checks the path on the sandbox's stand-in model
         providers.append("openai")
     with scratch_database() as db_url:
         app = local_app(db_url)
-        app.config["AI_BASE_URL"] = os.environ.get("AI_BASE_URL") or app.config.get("AI_BASE_URL")
+        server, sandbox = _sandbox(app)
+        # The demo's calendars (tour booking) are the sandbox's: this run's own, in this process.
+        for key, value in list(app.config.items()):
+            if isinstance(value, str) and value.startswith(DEV_SANDBOX) and key != "AI_BASE_URL":
+                app.config[key] = sandbox + value.removeprefix(DEV_SANDBOX)
+        app.config["SANDBOX_URL"] = sandbox
+        app.config["AI_BASE_URL"] = os.environ.get("AI_BASE_URL") or f"{sandbox}/openai/v1"
+        app.config["AI_API_KEY"] = os.environ.get("AI_API_KEY") or app.config.get("AI_API_KEY") or "sk-bench"
         with app.app_context():
             seed_demo()
             db.session.commit()
@@ -309,6 +338,7 @@ def main() -> None:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+    server.shutdown()
     save("ai_eval", {"set": SET.name, "providers": summaries})
 
 
