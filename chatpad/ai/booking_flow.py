@@ -283,32 +283,98 @@ def _link(location: Location) -> tuple[str, list[Button]]:
 # --- the flow -------------------------------------------------------------------------------------------------------
 
 
+BURST_MAX = 5  # at most this many of the customer's latest messages are read as one burst
+BURST_AGE = timedelta(days=1)
+
+
+def _burst(conversation: Conversation, now: datetime) -> list[Message]:
+    """The customer's messages this reply answers, oldest first: those after the last message the AI or a person
+    sent (a burst such as "jane@example.com" then "thanks!" is read in order, and a reply that was dropped because
+    the customer wrote again is not lost: its message is part of the next one's burst)."""
+    from sqlalchemy import func, select
+
+    said = db.session.scalar(
+        select(func.max(Message.id)).where(
+            Message.conversation_id == conversation.id,
+            Message.direction == "outbound",
+            Message.sender_type.in_(("ai", "human")),
+        )
+    )
+    query = (
+        select(Message)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.direction == "inbound",
+            Message.sender_type == "contact",
+            Message.deleted_at.is_(None),
+            Message.created_at > now - BURST_AGE,
+        )
+        .order_by(Message.id.desc())
+        .limit(BURST_MAX)
+    )
+    if said is not None:
+        query = query.where(Message.id > said)
+    burst = list(reversed(db.session.scalars(query).all()))
+    if not burst:
+        latest = _latest(conversation)
+        burst = [latest] if latest is not None else []
+    return burst
+
+
+def _combine(turns: list[BookingTurn]) -> BookingTurn:
+    """Several messages' turns as one reply: every text in order, the last one's choices."""
+    if len(turns) == 1:
+        return turns[0]
+    last = turns[-1]
+    return BookingTurn(
+        last.kind,
+        "\n\n".join(dict.fromkeys(t.text for t in turns)),
+        quick_replies=last.quick_replies,
+        buttons=[b for t in turns for b in t.buttons][:3],
+        own_reply=any(t.own_reply for t in turns),
+        handoff=any(t.handoff for t in turns),
+        handoff_reason=next((t.handoff_reason for t in turns if t.handoff_reason), None),
+    )
+
+
 def run_flow(conversation: Conversation, ctx: ReplyContext) -> BookingTurn | None:
-    """Do what the customer's latest message asks of the booking flow, if anything, and say what to answer. None: not
-    about booking, or no calendar to book with (the responder answers as usual, with the booking link). Commits."""
+    """Do what the customer's latest messages ask of the booking flow, if anything, and say what to answer. None:
+    not about booking, or no calendar to book with (the responder answers as usual, with the booking link).
+
+    Each message's turn is kept in booking_state["turns"] under its id, so a job that runs again (a retry, or the
+    next message's job after this reply was dropped) reuses it: nothing is booked twice. Commits."""
     location = conversation.location
     if location is None or location.agent_id != conversation.agent_id or not service.bookable(location):
         return None
-    message = _latest(conversation)
-    if message is None:
-        return None
     now = ctx.now
-    state = _state(conversation, now)
-    if state.get("answered") == message.id and state.get("turn"):
-        return BookingTurn.from_json(state["turn"])  # a retried job: the same answer, nothing done twice
-    flow = _Flow(conversation, location, ctx, state, message)
-    try:
-        turn = flow.run()
-    except BookingError as exc:  # the service refused (not booked any more, …): said plainly
-        turn = BookingTurn("refused", exc.reason)
-    if turn is None:
-        if state != dict(conversation.booking_state or {}):
-            _save(conversation, state, now)
+    burst = _burst(conversation, now)
+    if not burst:
         return None
-    state["answered"] = message.id
-    state["turn"] = turn.to_json()
-    _save(conversation, state, now)
-    return turn
+    state = _state(conversation, now)
+    done: dict = dict(state.get("turns") or {})
+    turns: list[BookingTurn] = []
+    changed = False
+    for message in burst:
+        key = str(message.id)
+        if key in done:
+            if done[key]:
+                turns.append(BookingTurn.from_json(done[key]))
+            continue
+        flow = _Flow(conversation, location, ctx, state, message)
+        try:
+            turn = flow.run()
+        except BookingError as exc:  # the service refused (not booked any more, …): said plainly
+            db.session.rollback()
+            turn = BookingTurn("refused", exc.reason)
+        done[key] = turn.to_json() if turn is not None else None
+        changed = True
+        if turn is not None:
+            turns.append(turn)
+    if changed:
+        keep = {str(m.id) for m in burst}
+        state["turns"] = {k: v for k, v in done.items() if k in keep}
+        _save(conversation, state, now)
+    return _combine(turns) if turns else None
 
 
 def attach(conversation: Conversation, ctx: ReplyContext, provider: str) -> None:

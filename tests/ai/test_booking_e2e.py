@@ -488,3 +488,23 @@ def test_sms_move_to_a_taken_time_offers_the_nearest_and_a_number_moves_it(
     assert slot_title(booking.start_at, CHICAGO) == lines[1] and booking.sequence == 1
     (event,) = calendar_sandbox.tours("google", calendar.account)
     assert event["start"] == booking.start_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_details_and_a_thanks_sent_together_still_book_the_tour(db, forge, meta_sandbox, workers, calendar_sandbox):
+    """The customer answers the details question and adds "thanks!" before the AI replies: the whole burst is read in
+    order, so the email books the tour and the reply says so (the "thanks" alone would have been answered with
+    "You're welcome")."""
+    day = visit_day()
+    reply = messenger(meta_sandbox, workers, forge.page_id, f"Can I see it {day:%A} at 11?")
+    title = reply["quick_replies"][0]["title"]
+    messenger(meta_sandbox, workers, forge.page_id, title, kind="quick_reply", payload="QR")
+    before = len(meta_sandbox.accepted())
+    meta_sandbox.simulate(page=forge.page_id, text="jane@example.com")
+    meta_sandbox.simulate(page=forge.page_id, text="thanks!")
+    workers.run("inbound")
+    workers.run("ai", "outbound")
+    texts = [text_of(r["json"]["message"]) for r in meta_sandbox.accepted()[before:] if "message" in r["json"]]
+    assert texts and texts[-1].startswith("You're booked"), texts
+    (booking,) = bookings(db)
+    assert booking.customer_email == "jane@example.com" and booking.start_at == at(day, 11).astimezone(UTC)
+    assert len(calendar_sandbox.tours("google", forge.calendar.account)) == 1
