@@ -168,3 +168,17 @@ def test_documents_are_cut_into_passages_at_headings_without_losing_text():
 def test_terms_are_stemmed_and_stopwords_dropped_in_english_and_spanish():
     assert tokenize("Do you allow DOGS?") == ["dog"]
     assert tokenize("¿Tienen casas de 3 habitaciones?") == ["casa", "3", "habitacion"]
+
+
+def test_the_demo_communities_knowledge_is_given_whole(demo, talk, db):
+    """Every demo community's knowledge fits the default budget, so its offline answers are exactly those of the
+    all-in context (tests/ai/test_offline.py and bench/ai_eval.py hold them)."""
+    from chatpad.models import SocialAccount
+
+    pages = db.session.scalars(select(SocialAccount).where(SocialAccount.channel == "facebook")).all()
+    assert len(pages) >= 20
+    for page in pages:
+        conversation = talk.conversation(page)
+        talk.say(conversation, "do you allow dogs?")
+        ctx = build_context(conversation, now=MONDAY_9AM_CHICAGO)
+        assert ctx.retrieval.complete, (page.account_name, ctx.retrieval.trace())
