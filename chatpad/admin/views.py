@@ -741,8 +741,16 @@ class DashboardView(SecureViewMixin, AdminIndexView):
             .order_by(Notification.created_at.desc())
             .limit(10)
         ).all()
+        sandbox = _sandbox_links()
+        steps = []
+        if current_user.is_admin:
+            from .checklist import setup_steps
+
+            widgets = url_for("widgets.index") if "widgets.index" in current_app.view_functions else None
+            steps = setup_steps(org_id, sandbox[0][2] if sandbox else widgets)
         return self.render(
             "admin/dashboard.html",
+            setup_steps=steps,
             agents=agents,
             location_count=locations,
             by_channel=by_channel,
@@ -750,7 +758,7 @@ class DashboardView(SecureViewMixin, AdminIndexView):
             notifications=notifications,
             today=_today_figures(scope),
             system=_system_status(),
-            sandbox=_sandbox_links(),
+            sandbox=sandbox,
         )
 
 
