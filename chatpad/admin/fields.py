@@ -127,10 +127,19 @@ class HandoffTopicsField(TextAreaField):
         setattr(obj, name, list(self.data or []))
 
 
+class CheckboxListWidget(ListWidget):
+    """Checkboxes in a plain list: Flask-Admin's form-control class (a one-line input's fixed height) would let the
+    list overflow onto the help text below it."""
+
+    def __call__(self, field, **kwargs) -> Markup:
+        kwargs["class"] = "list-unstyled checkbox-list"
+        return super().__call__(field, **kwargs)
+
+
 class LanguagesField(SelectMultipleField):
     """The languages a location answers in (ISO 639-1 codes, chatpad/ai/language.py); none: the business's."""
 
-    widget = ListWidget(prefix_label=False)
+    widget = CheckboxListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
     def __init__(self, label=None, validators=None, **kwargs):
