@@ -97,13 +97,15 @@ class PlannedItem:
 @dataclass
 class ImportPlan:
     """What an import would do: items, and the parts left out with their reasons. Every part read is either an item
-    or a problem: read == len(items) + the problems about parts (a CSV's header line is reported but not counted)."""
+    or a problem: read == len(items) + len(problems). Notes say what holds nothing to import (a PDF's page without
+    text, a CSV column that is not a listing field)."""
 
     source: str  # "page https://…", "PDF rules.pdf", "CSV listings.csv"
     items: list[PlannedItem] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "Line 7: price 'abc' is not a number"
-    read: int = 0  # sections / pages / rows read
+    read: int = 0  # sections / documents / rows read
     unit: str = "sections"
+    notes: list[str] = field(default_factory=list)  # what was read but holds nothing (a page without text, a column)
 
     @property
     def updates(self) -> int:
@@ -120,6 +122,7 @@ class ImportPlan:
             "problems": self.problems,
             "read": self.read,
             "unit": self.unit,
+            "notes": self.notes,
         }
 
     @classmethod
@@ -130,6 +133,7 @@ class ImportPlan:
             problems=list(data["problems"]),
             read=int(data["read"]),
             unit=data.get("unit", "sections"),
+            notes=list(data.get("notes", [])),
         )
 
 
@@ -301,11 +305,11 @@ def read_pdf(data: bytes, filename: str = "document.pdf") -> ImportPlan:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, IndexError, AttributeError, OSError):
         raise ImportRefused("The PDF could not be read (it may be damaged).") from None
-    plan = ImportPlan(source=f"PDF {filename}", read=len(texts), unit="pages")
+    plan = ImportPlan(source=f"PDF {filename}", read=1, unit="PDF documents")
     paragraphs: list[str] = []
     for number, text in enumerate(texts, start=1):
         if not text.strip():
-            plan.problems.append(f"Page {number} has no text (a scanned image is not read).")
+            plan.notes.append(f"Page {number} of {len(texts)} has no text (a scanned image is not read).")
             continue
         paragraphs.extend(_paragraphs(text))
     if not paragraphs:
@@ -314,8 +318,6 @@ def read_pdf(data: bytes, filename: str = "document.pdf") -> ImportPlan:
     title = str(meta_title or stem or "Document")[:300]
     body = "\n\n".join(paragraphs)
     plan.items.append(PlannedItem(kind="document", title=title, body=body, data={"pages": len(texts)}))
-    plan.read = 1 + len(plan.problems) if plan.items else len(plan.problems)
-    plan.unit = "documents and empty pages"
     return plan
 
 
@@ -394,7 +396,7 @@ def read_listings_csv(data: bytes, existing_lots: dict[str, int], filename: str 
         raise ImportRefused(f"The file has {len(rows) - 1} rows; at most {CSV_MAX_ROWS} can be imported at once.")
     plan = ImportPlan(source=f"CSV {filename}", read=0, unit="rows")
     if unknown:
-        plan.problems.append(f"Line 1: column(s) {', '.join(unknown)} are not listing fields and were not read.")
+        plan.notes.append(f"Line 1: column(s) {', '.join(unknown)} are not listing fields and were not read.")
     seen: dict[str, int] = {}
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):

@@ -646,7 +646,10 @@ def _build_index(session: Any, agent_id: uuid.UUID, location: Location | None) -
         text = f"{entry.title} {entry.title} {entry.body} {' '.join(entry.keywords)}"
         key = (entry.kind, entry.id, entry.passage)
         units.append(Unit(key, entry.kind, text, len(line) + 1, entry, pinned=entry.handoff))
-    for listing in listings:
+    # When not every listing fits, the ones left to fill the budget are the available homes, cheapest first, then
+    # pending ones; sold ones last (a prompt rarely needs them).
+    status_rank = {"available": 0, "pending": 1}
+    for listing in sorted(listings, key=lambda x: (status_rank.get(x.status, 2), x.price is None, x.price or 0)):
         line = listing_line(listing, location is None)
         beds = f"{_num(listing.beds)} bedroom {_num(listing.beds)}br" if listing.beds is not None else ""
         baths = f"{_num(listing.baths)} bath" if listing.baths is not None else ""

@@ -247,3 +247,12 @@ def test_a_preview_is_imported_only_by_the_person_who_made_it(app, db, make, san
 def test_the_knowledge_list_leads_to_the_import(client, admin):
     page = client.get("/admin/knowledge/").get_data(as_text=True)
     assert 'id="knowledge-import-link"' in page and f'href="{PAGE}"' in page
+
+
+def test_a_column_that_is_not_a_listing_field_is_named_and_the_counts_still_add_up(client, db, admin):
+    import io
+
+    content = b"Lot,Price,Colour\n1,50000,blue\n2,55000,red\n"
+    html = _preview(client, admin, "csv", file=(io.BytesIO(content), "homes.csv")).get_data(as_text=True)
+    assert _counts(html) == (2, 2, 0)
+    assert "Line 1: column(s) Colour are not listing fields and were not read." in html
