@@ -447,11 +447,17 @@ class _Flow:
             )
         if exact:
             slot = chosen[0]
-            verb = "move your tour to" if mode == "move" else "book"
+            ask = "Shall I move your tour there?" if mode == "move" else "Shall I book it?"
             lead = f"{self.words.when(slot.start)} is open"
             text, quick = self.words.offer([slot], lead)
-            if not self.ctx.channel.email and self.ctx.channel.quick_replies:
-                text = f"{lead} ({self.words.zone_name(slot.start)}). Shall I {verb} it? Tap the time to confirm."
+            zone = self.words.zone_name(slot.start)
+            channel = self.ctx.channel
+            if channel.email or not channel.quick_replies:
+                text = f'{lead} ({zone}). {ask} Just reply "yes".'
+            elif channel.numbered_choices:
+                text = f"{lead} ({zone}). {ask}"  # the adapter adds "Reply with a number: 1. …"
+            else:
+                text = f"{lead} ({zone}). {ask} Tap the time to confirm."
         else:
             if wanted.day is not None and wanted.at is not None:
                 asked = slot_label(

@@ -508,3 +508,32 @@ def test_details_and_a_thanks_sent_together_still_book_the_tour(db, forge, meta_
     (booking,) = bookings(db)
     assert booking.customer_email == "jane@example.com" and booking.start_at == at(day, 11).astimezone(UTC)
     assert len(calendar_sandbox.tours("google", forge.calendar.account)) == 1
+
+
+def test_email_a_free_time_asked_for_is_booked_on_a_yes(
+    db, make, make_inbox, dovecot, smtp_server, workers, calendar_sandbox, connect, tour_type
+):
+    """By email, a time that is free is offered alone with 'Shall I book it? Just reply "yes"'; the yes books it."""
+    from chatpad.pipeline.mail_sync import sync_inbox
+    from tests.channels.test_email_sync import mail
+
+    biz = make.business()
+    tour_type(biz.location)
+    connect(biz.location, "google")
+    account, address = make_inbox(biz.agent, biz.location)
+    sync_inbox(account)
+    day = visit_day()
+    dovecot.deliver(address, mail("pat@customer.example", address, "Visit", f"Could I visit {day:%A} at 2pm?"))
+    sync_inbox(account)
+    workers.run("ai", "outbound")
+    (ours,) = [message_from_bytes(r.data) for r in smtp_server.received]
+    body = next(p for p in ours.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+    assert "is open (Central Time" in body and 'Just reply "yes"' in body, body
+    dovecot.deliver(
+        address,
+        mail("pat@customer.example", address, "Re: Visit", "Yes please!", in_reply_to=ours["Message-ID"].strip("<>")),
+    )
+    sync_inbox(account)
+    workers.run("ai", "outbound")
+    (booking,) = bookings(db)
+    assert booking.start_at == at(day, 14).astimezone(UTC) and booking.customer_email == "pat@customer.example"
