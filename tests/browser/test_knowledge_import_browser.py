@@ -43,5 +43,12 @@ def test_importing_a_csv_of_listings_works_at_390_px(browser, live_server, sandb
         page.wait_for_url("**/admin/knowledge/**")
         assert f"{count} new, 0 updated" in page.inner_text("body")
         fits("knowledge-imported")
+
+        page.goto("/admin/knowledge-import/")  # the demo community page, by its address
+        page.fill("#url", f"{sandbox_server.url}/site/forge-at-the-lake/")
+        page.click("#import-preview")
+        page.wait_for_selector("#import-items")
+        fits("knowledge-import-page-preview")
+        assert "Living at Forge at the Lake — Pet policy" in page.inner_text("#import-items")
     finally:
         context.close()
