@@ -21,8 +21,9 @@ from chatpad.admin.views import (
     UserView,
 )
 from chatpad.inbox import init_inbox
+from chatpad.inbox.canned_admin import CannedReplyView
 from chatpad.integrations.views import IntegrationsView
-from chatpad.models import Agent, AuditLog, Invitation, KnowledgeItem, Location, SocialAccount, User
+from chatpad.models import Agent, AuditLog, CannedReply, Invitation, KnowledgeItem, Location, SocialAccount, User
 from chatpad.privacy.admin import AuditLogView, CustomerDataView, RetentionView
 from chatpad.security import csp_nonce
 from chatpad.widget.admin import WidgetAdminView
@@ -64,6 +65,7 @@ def init_admin(app: Flask) -> Admin:
             name="Import knowledge", endpoint="knowledge_import", url="/admin/knowledge-import", category="Setup"
         )
     )
+    admin.add_view(CannedReplyView(CannedReply, name="Canned replies", endpoint="canned", category="Setup"))
     admin.add_view(UserView(User, name="Users", endpoint="users", category="Setup"))
     admin.add_view(InvitationView(Invitation, name="Invitations", endpoint="invitations", category="Setup"))
     admin.add_view(WidgetAdminView(name="Web widgets", endpoint="widgets", url="/admin/widgets", category="Setup"))

@@ -52,6 +52,7 @@ from chatpad.realtime import conversation_channel, org_channel, publish
 from chatpad.team import assignable_users, touch_seen
 
 from . import analytics
+from .canned import canned_for
 from .charts import CHANNEL_COLORS, daily_columns, hbar_chart, stacked_share_chart
 from .forms import (
     ActionForm,
@@ -200,6 +201,7 @@ class InboxView(SecureViewMixin, BaseView):
             templates = template_choices(conversation)  # outside the window the reply box offers only these
         contact = conversation.contact
         scope = current_scope()
+        guide = reply_guide(conversation, window_reason=window_reason, adapter=adapter)
         merge_search = MergeSearchForm(request.args)
         users = assignable_users(conversation)
         assign = forms.get("assign_form") or AssignForm()
@@ -231,7 +233,8 @@ class InboxView(SecureViewMixin, BaseView):
             "thread_etag": _etag(thread_html),
             "poll_ms": _poll_ms(),
             "across": across,
-            "guide": reply_guide(conversation, window_reason=window_reason, adapter=adapter),
+            "guide": guide,
+            "canned": canned_for(conversation, scope, limit=guide.limit, unit=guide.limit_unit),
             "templates": templates,
             "template_error": forms.get("template_error"),
             "template_values": forms.get("template_values") or {},

@@ -25,7 +25,7 @@ from .conversation import (
     Rating,
 )
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
-from .inbox import ConversationNote
+from .inbox import CannedReply, ConversationNote
 from .mail import EmailSyncState
 from .org import INVITATION_DAYS, ROLES, Invitation, LocationMember, Organization, User
 from .privacy import (
@@ -69,6 +69,7 @@ __all__ = [
     "Contact",
     "ContactIdentity",
     "Conversation",
+    "CannedReply",
     "ConversationNote",
     "DataDeletionRequest",
     "EmailSyncState",

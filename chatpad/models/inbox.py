@@ -10,12 +10,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Text, Uuid, select
+from sqlalchemy import ForeignKey, Index, String, Text, Uuid, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chatpad.extensions import db
 
-from .base import bigint_pk, created_at_column
+from .agent import Location
+from .base import bigint_pk, created_at_column, updated_at_column
 from .conversation import Conversation, Message
 from .org import User
 
@@ -72,3 +73,34 @@ FAILED_MESSAGES_INDEX = Index(
     postgresql_where=Message.__table__.c.status == "failed",
     sqlite_where=Message.__table__.c.status == "failed",
 )
+
+
+class CannedReply(db.Model):
+    """A reply the team keeps ready, for the whole organization (location None) or one location. Its body may hold
+    {first_name}, {location}, {hours_today} and {booking_link}, filled from the conversation when it is inserted
+    (chatpad.inbox.canned)."""
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (Index("ix_canned_replies_org_location", "organization_id", "location_id"),)
+
+    id: Mapped[int] = bigint_pk()
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    location_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("locations.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    location: Mapped[Location | None] = relationship()
+
+    @classmethod
+    def tenant_clause(cls, org_id: int):
+        return cls.organization_id == org_id
+
+    @classmethod
+    def location_clause(cls, location_ids):
+        # An on-site manager uses the organization's replies and their own locations' ones.
+        return cls.location_id.is_(None) | cls.location_id.in_(list(location_ids))
+
+    def __str__(self) -> str:
+        return self.title

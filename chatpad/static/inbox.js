@@ -231,11 +231,87 @@
     });
   }
 
+  /* Canned replies: "/" typed at the start of the reply box or after a space opens the picker (the server filled
+   * the variables and shaped each reply to the channel); Enter or a click inserts one in place of the "/", Esc
+   * closes it and keeps the "/". */
+  function cannedPicker() {
+    var box = document.getElementById("reply-text");
+    var picker = document.getElementById("canned-picker");
+    if (!box || !picker) return;
+    var filter = document.getElementById("canned-filter");
+    var button = document.getElementById("canned-button");
+    var slashAt = -1;
+    function choices() {
+      return Array.prototype.slice.call(picker.querySelectorAll(".canned-choice[data-text]")).filter(function (li) {
+        return !li.hidden;
+      });
+    }
+    function open(at) {
+      if (box.disabled) return;
+      slashAt = at;
+      picker.hidden = false;
+      filter.value = "";
+      applyFilter();
+      filter.focus();
+    }
+    function close() {
+      picker.hidden = true;
+      slashAt = -1;
+      box.focus();
+    }
+    function applyFilter() {
+      var q = filter.value.toLowerCase();
+      picker.querySelectorAll(".canned-choice").forEach(function (li) {
+        li.hidden = q && li.getAttribute("data-title").indexOf(q) < 0 && li.textContent.toLowerCase().indexOf(q) < 0;
+      });
+    }
+    function insert(li) {
+      var text = li.getAttribute("data-text");
+      var value = box.value;
+      var start = slashAt >= 0 && value.charAt(slashAt) === "/" ? slashAt : box.selectionStart;
+      var end = slashAt >= 0 && value.charAt(slashAt) === "/" ? slashAt + 1 : box.selectionEnd;
+      box.value = value.slice(0, start) + text + value.slice(end);
+      picker.hidden = true;
+      slashAt = -1;
+      box.focus();
+      box.selectionStart = box.selectionEnd = start + text.length;
+      box.dispatchEvent(new Event("input"));
+    }
+    box.addEventListener("input", function (e) {
+      if (e.inputType !== "insertText" || e.data !== "/") return;
+      var at = box.selectionStart - 1;
+      if (at === 0 || /\s/.test(box.value.charAt(at - 1))) open(at);
+    });
+    if (button) button.addEventListener("click", function () { open(-1); });
+    filter.addEventListener("input", applyFilter);
+    filter.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") { e.preventDefault(); close(); }
+      else if (e.key === "Enter") { e.preventDefault(); var first = choices()[0]; if (first) insert(first); }
+      else if (e.key === "ArrowDown") { e.preventDefault(); var c = choices()[0]; if (c) c.focus(); }
+    });
+    picker.addEventListener("click", function (e) {
+      var li = e.target.closest(".canned-choice[data-text]");
+      if (li) insert(li);
+    });
+    picker.addEventListener("keydown", function (e) {
+      var li = e.target.closest(".canned-choice[data-text]");
+      if (!li) return;
+      var list = choices();
+      var i = list.indexOf(li);
+      if (e.key === "Enter") { e.preventDefault(); insert(li); }
+      else if (e.key === "Escape") { e.preventDefault(); close(); }
+      else if (e.key === "ArrowDown" && list[i + 1]) { e.preventDefault(); list[i + 1].focus(); }
+      else if (e.key === "ArrowUp") { e.preventDefault(); (list[i - 1] || filter).focus(); }
+    });
+    window.chatpadOpenCanned = function () { open(-1); };
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     clearAccountOnLocationChange();
     inboxList();
     conversationPage();
     replyCounter();
     preventDoubleSend();
+    cannedPicker();
   });
 })();
