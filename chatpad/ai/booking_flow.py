@@ -567,7 +567,9 @@ class _Flow:
         if invitation.get("status") in ("queued", "sent") and invitation.get("to"):
             text += f" A calendar invitation is on its way to {invitation['to']}."
         if self.ctx.channel.numbered_choices:
-            text += " Reply here to move or cancel it."
+            # A lone CANCEL is a carrier opt-out keyword (chatpad/channels/sms/keywords.py): it would stop every text.
+            text += ' To change it, reply "move it to 3" or "cancel my tour".'
+
         else:
             text += ' To change it, just reply here ("move it to 3" or "cancel my tour").'
         return text

@@ -162,6 +162,7 @@ def test_a_taken_time_offers_the_nearest_three_and_sms_picks_by_number(
     workers.run()
     body = twilio_sandbox.replies()[-1]["body"]
     assert body.startswith("You're booked"), body
+    assert '"cancel my tour"' in body  # never a lone CANCEL: the carrier's opt-out keyword would stop every text
     (booking,) = bookings(db)
     assert slot_title(booking.start_at, CHICAGO) == second
     assert booking.customer_name == "Ada Lovelace" and booking.customer_phone == CUSTOMER
@@ -488,6 +489,10 @@ def test_sms_move_to_a_taken_time_offers_the_nearest_and_a_number_moves_it(
     assert slot_title(booking.start_at, CHICAGO) == lines[1] and booking.sequence == 1
     (event,) = calendar_sandbox.tours("google", calendar.account)
     assert event["start"] == booking.start_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    twilio_sandbox.text("cancel my tour")
+    workers.run()
+    assert "is cancelled" in twilio_sandbox.replies()[-1]["body"]
+    assert twilio_sandbox.thread()["opted_out"] is False and bookings(db) == []
 
 
 def test_details_and_a_thanks_sent_together_still_book_the_tour(db, forge, meta_sandbox, workers, calendar_sandbox):
