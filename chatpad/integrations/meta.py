@@ -62,7 +62,11 @@ MESSENGER_FIELDS = (
 INSTAGRAM_PAGE_FIELDS = ("messages",)
 # Tasks that let the person connecting answer the Page's messages.
 MESSAGING_TASKS = {"MESSAGING", "MODERATE", "MANAGE"}
-PAGE_FIELDS = "id,name,access_token,category,tasks,instagram_business_account{id,username,name,profile_picture_url}"
+# `business`: the business portfolio that owns the Page; Graph leaves it out for a person's own Page.
+PAGE_FIELDS = (
+    "id,name,access_token,category,tasks,business{id,name},"
+    "instagram_business_account{id,username,name,profile_picture_url}"
+)
 SUBSCRIBE_CONCURRENCY = 8
 
 
@@ -93,6 +97,7 @@ class PageInfo:
     category: str | None = None
     tasks: list[str] = field(default_factory=list)
     instagram: dict[str, Any] | None = None
+    business: dict[str, Any] | None = None  # {"id", "name"} of the owning business portfolio; None: a personal Page
 
     @property
     def can_message(self) -> bool:
@@ -316,6 +321,7 @@ def fetch_pages(user: UserToken, *, max_pages: int = 5000) -> list[PageInfo]:
                     category=item.get("category"),
                     tasks=list(item.get("tasks") or []),
                     instagram=ig if isinstance(ig, dict) and ig.get("id") else None,
+                    business=biz if isinstance(biz := item.get("business"), dict) and biz.get("id") else None,
                 )
             )
         paging = body.get("paging") or {}

@@ -647,6 +647,7 @@ def _candidates(kind: str, pages: list[meta.PageInfo]) -> tuple[list[dict], list
                 "category": p.category,
                 "tasks": p.tasks,
                 "can_message": p.can_message,
+                "business": (p.business or {}).get("name") or ((p.business or {}).get("id") and "a business"),
                 "instagram_username": (p.instagram or {}).get("username"),
             }
             for p in pages
@@ -665,6 +666,7 @@ def _candidates(kind: str, pages: list[meta.PageInfo]) -> tuple[list[dict], list
                 "picture": ig.get("profile_picture_url"),
                 "page_id": p.id,
                 "page_name": p.name,
+                "business": (p.business or {}).get("name") or ((p.business or {}).get("id") and "a business"),
                 "access_token": p.access_token,  # Page-linked Instagram messaging uses the Page's token
                 "category": p.category,
                 "tasks": p.tasks,

@@ -48,8 +48,8 @@ def connected_rows(page):
 
 
 def test_connect_25_pages_and_assign_locations(page, mhp, db, meta_sandbox, artifacts):
-    """From an empty tab: Meta's dialog, select all but the personal Pages, 20 locations pre-selected by name, and 25
-    green rows with their locations."""
+    """From an empty tab: Meta's dialog, Select all (the business Pages, not the personal ones), 20 locations
+    pre-selected by name, and 25 green rows with their locations."""
     page.goto("/admin/integrations/")
     page.screenshot(path=str(artifacts / "integrations-empty.png"), full_page=True)
     page.click("#connect-facebook")
@@ -62,8 +62,13 @@ def test_connect_25_pages_and_assign_locations(page, mhp, db, meta_sandbox, arti
     assert page.locator("tr.candidate").count() == 28
     assert page.locator("#selected-count").inner_text() == "20"  # the ones matching a location
     page.click("#select-all")
+    # "Select all" ticks the Pages a business portfolio owns (Graph's Page `business`), never the personal ones.
+    assert page.locator("#selected-count").inner_text() == "25"
     for name in PERSONAL:
-        page.locator("tr.candidate", has_text=name).locator("input").uncheck()
+        row = page.locator("tr.candidate", has_text=name)
+        assert not row.locator("input").is_checked()
+        assert "Personal Page (no business portfolio)" in row.inner_text()
+    assert "MHP Communities" in page.locator("tr.candidate", has_text="Forge Lake Community").inner_text()
     page.fill("#filter", "lakeview")
     assert page.locator("tr.candidate:visible").count() == 1
     page.fill("#filter", "")

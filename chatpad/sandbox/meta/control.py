@@ -15,7 +15,7 @@ from chatpad.sandbox.recording import answer_bad_requests, control_spec
 
 from . import simulator
 from .simulator import SimulationError
-from .world import FAILURE_KINDS, World
+from .world import DEMO_BUSINESS, FAILURE_KINDS, World
 
 bp = Blueprint("sandbox_meta_api", __name__, url_prefix="/sandbox-api/meta")
 
@@ -120,11 +120,13 @@ def pages():
 
 @bp.post("/pages")
 def add_page():
-    """A new Page: {"name", "id"?}; answered with its id and Page token."""
+    """A new Page: {"name", "id"?, "personal"?}; owned by the demo's business portfolio unless personal is true.
+    Answered with its id and Page token."""
     spec = _spec()
     if not spec.get("name"):
         raise SimulationError("name is required")
-    page = _world().add_page(spec.get("id"), spec["name"])
+    business = None if spec.get("personal") else DEMO_BUSINESS
+    page = _world().add_page(spec.get("id"), spec["name"], business=business)
     return jsonify({**page.public(), "access_token": page.access_token}), 201
 
 

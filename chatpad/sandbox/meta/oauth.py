@@ -32,7 +32,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request
 
 from .graph import GraphError, GraphRequest, route
-from .world import MESSENGER_FIELDS, SEED_HOOKS, InstagramAccount, Token, World, _digits
+from .world import DEMO_BUSINESS, MESSENGER_FIELDS, SEED_HOOKS, InstagramAccount, Token, World, _digits
 
 APP_NAME = "ChatPad (sandbox)"
 SHORT_LIVED_S = 3600
@@ -128,7 +128,10 @@ def _seed(world: World) -> None:
     for name, category, tasks, ig_username in EXTRA_BUSINESS_PAGES + PERSONAL_PAGES + ANALYST_PAGES:
         page_id = "1" + _digits(f"page:extra:{name}", 14)
         ig_id = "17841" + _digits(f"ig:extra:{name}", 12) if ig_username else None
-        page = world.add_page(page_id, name, instagram_id=ig_id, category=category)
+        personal = any(name == p[0] for p in PERSONAL_PAGES)
+        page = world.add_page(
+            page_id, name, instagram_id=ig_id, category=category, business=None if personal else DEMO_BUSINESS
+        )
         page.subscribed_fields = set()  # not connected to our app yet
         if ig_id:
             world.instagram[ig_id] = InstagramAccount(ig_id, ig_username, name, page_id)
@@ -446,6 +449,9 @@ def _account_entry(world: World, user_token: Token, page_id: str, fields: dict[s
             entry["tasks"] = _state(world).page_tasks.get((user_token.subject, page.id), FULL_TASKS)
         elif name == "access_token":
             entry["access_token"] = _page_token_for(world, page.id, user_token).value
+        elif name == "business" and page.business:
+            # Graph leaves `business` out for a Page no business portfolio owns.
+            entry["business"] = dict(page.business)
         elif name == "instagram_business_account" and page.instagram_id:
             ig = world.instagram.get(page.instagram_id)
             if ig is not None:

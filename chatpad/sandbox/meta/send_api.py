@@ -320,6 +320,8 @@ def node(req: GraphRequest) -> dict[str, Any]:
         page = world.pages.get(node_id)
         if page is not None:
             values = {"id": page.id, "name": page.name, "category": page.category}
+            if page.business:
+                values["business"] = dict(page.business)
             if page.instagram_id:
                 values["instagram_business_account"] = {"id": page.instagram_id}
             if token.kind == "user" and page.id in world.users[token.subject].page_ids:

@@ -51,6 +51,11 @@ def _digits(seed: str, n: int) -> str:
     return str(int(hashlib.sha256(seed.encode()).hexdigest(), 16))[:n]
 
 
+# The demo operator's business portfolio: it owns the 20 communities' Pages and the company's other Pages; the demo
+# user's own hobby Pages (oauth.PERSONAL_PAGES) belong to no portfolio.
+DEMO_BUSINESS = {"id": "9" + _digits("business:demo", 14), "name": D.ORG_NAME}
+
+
 def new_mid() -> str:
     """A Messenger-looking message id."""
     return "m_" + secrets.token_urlsafe(42)
@@ -85,12 +90,16 @@ class Page:
     # Fields our app is subscribed to on this Page (POST /<PAGE_ID>/subscribed_apps).
     subscribed_fields: set[str] = field(default_factory=lambda: set(MESSENGER_FIELDS))
     location_slug: str | None = None
+    # The business portfolio (Meta Business Manager) that owns the Page, as Graph's Page `business` field gives it
+    # ({"id", "name"}); None for a Page a person owns on their own, for which Graph leaves the field out.
+    business: dict[str, str] | None = None
 
     def public(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
             "category": self.category,
+            "business": self.business,
             "instagram_id": self.instagram_id,
             "subscribed_fields": sorted(self.subscribed_fields),
         }
@@ -323,7 +332,7 @@ class World(Recorder):
         for loc in D.LOCATIONS:
             page_id = D.page_id(loc)
             ig_id = D.instagram_id(loc)
-            self.add_page(page_id, loc.page_name, instagram_id=ig_id, location_slug=loc.slug)
+            self.add_page(page_id, loc.page_name, instagram_id=ig_id, location_slug=loc.slug, business=DEMO_BUSINESS)
             self.instagram[ig_id] = InstagramAccount(ig_id, loc.ig_username, loc.name, page_id)
             page_ids.append(page_id)
         user_id = "10" + _digits("user:demo", 13)
