@@ -182,3 +182,29 @@ def test_the_demo_communities_knowledge_is_given_whole(demo, talk, db):
         talk.say(conversation, "do you allow dogs?")
         ctx = build_context(conversation, now=MONDAY_9AM_CHICAGO)
         assert ctx.retrieval.complete, (page.account_name, ctx.retrieval.trace())
+
+
+def test_a_general_inbox_lists_the_homes_that_fit_and_says_the_rest_are_not_shown(make, talk):
+    """A General inbox answers for every community: with 3 × 150 homes the prompt keeps within the budget, carries
+    the home asked about by its lot number, and tells the model that more homes are listed than it sees."""
+    biz = make.business()
+    general = make.account(biz.agent, "facebook", None)
+    rows = []
+    for n, name in enumerate(("Lakeside", "Pine Grove", "Sunny Acres")):
+        place = biz.location if n == 0 else make.location(biz.agent, name)
+        for lot in range(150):
+            data = {"lot": f"{n}{lot:03d}", "beds": 2 + lot % 3, "baths": 2, "price": 50000 + 100 * lot}
+            rows.append(
+                KnowledgeItem(agent_id=biz.agent.id, location_id=place.id, kind="property", title="", data=data)
+            )
+    make.db.session.add_all(rows)
+    make.db.session.commit()
+
+    conversation = talk.conversation(general)
+    talk.say(conversation, "is lot 2149 still for sale?")
+    ctx = build_context(conversation, now=MONDAY_9AM_CHICAGO, knowledge_budget=BUDGET)
+    prompt = render_system_prompt(ctx)
+    assert len(ctx.listings) == 450  # the offline provider still searches every home by its fields
+    assert ctx.retrieval.used <= BUDGET and not ctx.retrieval.complete
+    assert "- Sunny Acres: Lot 2149 — 4BR/2BA, $64,900 (available)" in prompt
+    assert "more listed homes are not shown" in prompt
