@@ -227,6 +227,19 @@ def test_two_customers_picking_the_same_slot_at_once_one_books_it_the_other_gets
     assert offered and title not in offered and len(offered) <= 3
 
 
+def test_a_calendar_down_when_times_are_asked_gives_the_link_and_tells_a_person(
+    db, forge, meta_sandbox, workers, calendar_sandbox
+):
+    """Google Calendar is down before anything is offered: no made-up times, the booking link (a button on
+    Messenger) and the team told."""
+    calendar_sandbox.outage("google")
+    reply = messenger(meta_sandbox, workers, forge.page_id, f"Can I see it {visit_day():%A} at 11?")
+    assert "I couldn't book that just now" in text_of(reply), reply
+    buttons = reply["attachment"]["payload"]["buttons"]
+    assert buttons[0]["url"] == forge.location.booking_url and "quick_replies" not in reply
+    assert db.session.scalar(select(Notification).where(Notification.kind == "booking_failed")) is not None
+
+
 def _quick_titles(meta_sandbox, message: Message) -> list[str]:
     for request in reversed(meta_sandbox.accepted()):
         body = request["json"].get("message") or {}
