@@ -185,6 +185,7 @@ def safe_local_path(target: str | None) -> str | None:
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
 )
+OUTBOUND_DEFAULT_TIMEOUT = 10.0
 OUTBOUND_REFUSED = "is on a private, loopback or reserved network address; ChatPad only connects to public servers"
 
 
@@ -275,7 +276,6 @@ class OutboundHTTPAdapter(HTTPAdapter):
             "http": _guarded_pool(HTTPConnectionPool, HTTPConnection, allow),
             "https": _guarded_pool(HTTPSConnectionPool, HTTPSConnection, allow),
         }
-        self.poolmanager.key_fn_by_scheme = dict(self.poolmanager.key_fn_by_scheme)
 
     def proxy_manager_for(self, proxy, **proxy_kwargs):  # a tenant URL never goes through a proxy
         raise OutboundAddressRefused("a proxied address")
@@ -295,7 +295,9 @@ def _guarded_pool(pool_cls, conn_cls, allow_private: bool):
         def _new_conn(self):
             try:
                 entries = checked_addresses(self._dns_host, self.port, allow_private=allow_private)
-                sock = connect_checked(entries, self.timeout if isinstance(self.timeout, int | float) else None)
+                # A caller without a timeout still gets one: a tenant's server must not hold a thread for ever.
+                timeout = self.timeout if isinstance(self.timeout, int | float) else OUTBOUND_DEFAULT_TIMEOUT
+                sock = connect_checked(entries, timeout)
             except socket.gaierror as exc:
                 raise NameResolutionError(self.host, self, exc) from exc
             except TimeoutError as exc:
