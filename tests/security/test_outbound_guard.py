@@ -252,3 +252,26 @@ def test_finding_calendars_on_an_inner_address_is_refused(production_hosts, list
     assert "private, loopback or reserved network address" in str(refused.value)
     time.sleep(0.3)
     assert inner.accepted == 0
+
+
+def test_a_name_that_changes_its_answer_cannot_rebind_to_this_machine(production_hosts, listener, monkeypatch):
+    """DNS rebinding: a name that answers a public address when checked and 127.0.0.1 a moment later. The name is
+    resolved once and the connection goes to the checked address, so the loopback service is never reached. (The
+    resolver is the one stand-in: a DNS server that changes its answer.)"""
+    inner = listener(b"* OK inner service ready\r\n")
+    real_getaddrinfo = socket.getaddrinfo
+    answers = {"count": 0}
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.example.com":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        answers["count"] += 1
+        address = "93.184.215.14" if answers["count"] == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with production_hosts.app_context():
+        report = check_connection(_settings("rebind.example.com", inner.port), "x", timeout=1.5)
+    assert not report.ok and answers["count"] == 1
+    time.sleep(0.3)
+    assert inner.accepted == 0
