@@ -21,7 +21,7 @@ from sqlalchemy import select
 from chatpad.admin.views import SecureViewMixin
 from chatpad.audit import record_audit
 from chatpad.extensions import db
-from chatpad.models import Agent, SocialAccount, utcnow
+from chatpad.models import Agent, Location, SocialAccount, utcnow
 
 from . import connect, meta, sms
 from .calendar_views import CalendarScreens
@@ -457,6 +457,8 @@ class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, WhatsAppScreen
             return self.render("integrations/assign.html", flow=flow, agent=agent, rows=rows, locations=locations)
 
         valid = {str(loc.id) for loc in locations}
+        if request.form.get("action") == "add_location":
+            return self._add_location(flow, agent, rows, locations, valid)
         selections = []
         for row in rows:
             value = request.form.get(f"location-{row['id']}", "")
@@ -465,6 +467,67 @@ class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, WhatsAppScreen
             flow.assignments[row["id"]] = value
             selections.append((flow.candidate(row["id"]), value or None))
         return self._connect(flow, agent, selections)
+
+    def _add_location(self, flow: Flow, agent: Agent, rows: list[dict], locations, valid: set[str]):
+        """A location created from the assignment step (issue 22): the choices made so far are kept, and accounts
+        still on General whose name matches the new location are moved to it."""
+        for row in rows:
+            value = request.form.get(f"location-{row['id']}", "")
+            flow.assignments[row["id"]] = value if value in valid else ""
+        name = " ".join((request.form.get("new_location_name") or "").split())
+        problem = None
+        if not name:
+            problem = "Type the new location's name."
+        elif len(name) > 200:
+            problem = "A location's name has at most 200 characters."
+        elif any(loc.name.lower() == name.lower() for loc in locations):
+            problem = f"There is already a location called {name}."
+        if problem:
+            save_flow(flow)
+            rows = self._assignment_rows(flow, agent, locations)
+            return (
+                self.render(
+                    "integrations/assign.html",
+                    flow=flow,
+                    agent=agent,
+                    rows=rows,
+                    locations=locations,
+                    location_error=problem,
+                    new_location_name=name,
+                ),
+                400,
+            )
+        timezone = locations[0].timezone if locations else "America/Chicago"
+        location = Location(agent_id=agent.id, name=name, timezone=timezone)
+        db.session.add(location)
+        db.session.flush()
+        record_audit(
+            "location.create",
+            organization_id=self._org_id(),
+            user_id=current_user.id,
+            target=location,
+            detail={"name": name, "from": "connect flow"},
+            ip=request.remote_addr,
+        )
+        db.session.commit()
+        moved = 0
+        for row in rows:
+            if flow.assignments.get(row["id"]) == "" and best_match(
+                [row["name"], row.get("username") or ""], [location], label=lambda loc: loc.name
+            ):
+                flow.assignments[row["id"]] = str(location.id)
+                moved += 1
+        save_flow(flow)
+        matched = (
+            f" {moved} account{'' if moved == 1 else 's'} matching its name now point{'s' if moved == 1 else ''} to it."
+            if moved
+            else ""
+        )
+        flash(
+            f"Location {name} is added.{matched} Set its address and hours in Setup → Locations after connecting.",
+            "success",
+        )
+        return redirect(url_for(".assign_locations", flow_id=flow.id))
 
     def _assignment_rows(self, flow: Flow, agent: Agent, locations) -> list[dict]:
         channel = "facebook" if flow.kind == "facebook" else "instagram"
