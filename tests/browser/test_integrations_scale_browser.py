@@ -132,3 +132,41 @@ def test_no_sideways_scroll_at_390(browser, live_server, scaled, artifacts, grou
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(artifacts / f"integrations-88-390-{group}.png"))
     context.close()
+
+
+def test_select_and_assign_steps_at_390_with_a_new_location(browser, live_server, make, db, meta_sandbox, artifacts):
+    """At 390 px: Select all ticks the business Pages only, and a location added in the assignment step is chosen for
+    the Page that matches it; neither step is wider than the phone."""
+    import re
+
+    biz = make.business("MHP (phone)")
+    db.session.delete(biz.account)
+    db.session.commit()
+    for loc in D.LOCATIONS[:3]:
+        make.location(biz.agent, loc.name)
+    context, page = open_page(browser, live_server, biz.user, 390)
+    page.click("#connect-facebook")
+    page.click("button:has-text('Continue as Dana')")
+    page.wait_for_url(re.compile(r".*/select(#.*)?$"))
+    page.click("#select-none")
+    page.click("#select-all")
+    for name in ("Dana Demo Photography", "Westside Little League"):
+        assert not page.locator("tr.candidate", has_text=name).locator("input").is_checked()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(artifacts / "integrations-select-390.png"), full_page=True)
+    page.click("#select-none")
+    for name in ("Riverbend MHP", "Cedar Hollow Homes"):
+        page.locator("tr.candidate", has_text=name).locator("input").check()
+    page.click("#to-assign")
+    page.wait_for_url(re.compile(r".*/assign$"))
+    page.fill("#new-location-name", "Riverbend")
+    page.click("#add-location")
+    page.wait_for_selector("text=Location Riverbend is added.")
+    row = page.locator("tr.assignment", has_text="Riverbend MHP")
+    assert row.locator("option:checked").inner_text() == "Riverbend"
+    assert page.locator("tr.assignment", has_text="Cedar Hollow Homes").locator("option:checked").inner_text() == (
+        "General"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(artifacts / "integrations-assign-390.png"), full_page=True)
+    context.close()
