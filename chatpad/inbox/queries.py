@@ -29,6 +29,7 @@ from chatpad.models import (
     CONVERSATION_STATUSES,
     Contact,
     Conversation,
+    ConversationLabel,
     Location,
     Message,
     Scope,
@@ -58,6 +59,7 @@ class InboxFilters:
     q: str = ""
     # Assigned to: a user id (as text), UNASSIGNED, or None for anyone. mine=1 is the same as the signed-in person.
     assignee: str | None = None
+    label: str | None = None
     invalid: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -92,7 +94,8 @@ class InboxFilters:
         elif assignee and assignee != UNASSIGNED and not (assignee.isdigit() and len(assignee) < 12):
             invalid.append("assignee")
             assignee = None
-        return cls(channel, location, account, status, mine, q, assignee, tuple(invalid))
+        label = clean_label(args.get("label") or "") or None
+        return cls(channel, location, account, status, mine, q, assignee, label, tuple(invalid))
 
     def to_args(self) -> dict[str, str]:
         """The query-string arguments that reproduce these filters (empty ones left out)."""
@@ -103,6 +106,7 @@ class InboxFilters:
             "status": self.status or "",
             "mine": "1" if self.mine else "",
             "assignee": self.assignee or "",
+            "label": self.label or "",
             "q": self.q,
         }
         return {k: v for k, v in args.items() if v}
@@ -118,6 +122,14 @@ class InboxFilters:
 
     def without(self, name: str) -> InboxFilters:
         return replace(self, **{name: False if name == "mine" else ("" if name == "q" else None)})
+
+
+MAX_LABEL = 40
+
+
+def clean_label(text: str) -> str:
+    """A label as stored: one line, spaces collapsed, lower case, at most MAX_LABEL characters ("" for none)."""
+    return " ".join(str(text).split()).lower()[:MAX_LABEL]
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -216,6 +228,7 @@ class InboxRow:
     location_name: str | None
     assigned_user_id: int | None
     assignee_name: str | None
+    labels: list[str] = field(default_factory=list)
 
     @property
     def display_name(self) -> str:
@@ -273,6 +286,14 @@ def filter_clauses(scope: Scope | int, filters: InboxFilters, user_id: int | Non
         clauses.append(Conversation.assigned_user_id.is_(None))
     elif filters.assignee:
         clauses.append(Conversation.assigned_user_id == int(filters.assignee))
+    if filters.label:
+        clauses.append(
+            Conversation.id.in_(
+                select(ConversationLabel.conversation_id).where(
+                    ConversationLabel.organization_id == org_id, ConversationLabel.name == filters.label
+                )
+            )
+        )
     if filters.q:
         clauses.append(search_clause(org_id, filters.q))
     return clauses
@@ -304,7 +325,36 @@ def inbox_page(
     rows = [InboxRow(*row) for row in db.session.execute(stmt)]
     more = len(rows) > limit
     rows = rows[:limit]
+    attach_labels(rows)
     return InboxPage(rows, encode_cursor(rows[-1]) if more and rows else None, position is None)
+
+
+def attach_labels(rows: list[InboxRow]) -> None:
+    """Each row's labels, in one query for the page."""
+    if not rows:
+        return
+    by_id = {row.id: row for row in rows}
+    found = db.session.execute(
+        select(ConversationLabel.conversation_id, ConversationLabel.name)
+        .where(ConversationLabel.conversation_id.in_(list(by_id)))
+        .order_by(ConversationLabel.name)
+    )
+    for conversation_id, name in found:
+        by_id[conversation_id].labels.append(name)
+
+
+def label_choices(scope: Scope | int, limit: int = 200) -> list[str]:
+    """The labels in use in scope, for the label filter and the bulk form."""
+    scope = Scope.coerce(scope)
+    return list(
+        db.session.scalars(
+            select(ConversationLabel.name)
+            .where(scope.where(ConversationLabel))
+            .distinct()
+            .order_by(ConversationLabel.name)
+            .limit(limit)
+        )
+    )
 
 
 def waiting_count(scope: Scope | int) -> int:
@@ -333,6 +383,7 @@ class FilterChoices:
     accounts_need_location: bool = False  # too many accounts to list them all: pick a location first
     people: list = field(default_factory=list)  # (id, name) of the colleagues in scope, for the assignee filter
     general: bool = True  # offer "General (no location)": not to a person limited to locations
+    labels: list[str] = field(default_factory=list)
 
 
 # Above this many accounts, the account filter lists one location's accounts (a dropdown of thousands helps nobody).
@@ -382,7 +433,13 @@ def filter_choices(scope: Scope | int, location: str | None = None) -> FilterCho
             accounts = [a for a in accounts if str(a.location_id) == location]
     people = [(u.id, str(u)) for u in colleagues(scope)]
     return FilterChoices(
-        locations, accounts, channels, too_many and not location, people=people, general=not scope.limited
+        locations,
+        accounts,
+        channels,
+        too_many and not location,
+        people=people,
+        general=not scope.limited,
+        labels=label_choices(scope),
     )
 
 

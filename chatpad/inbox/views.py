@@ -33,11 +33,13 @@ from chatpad.contacts import (
     split_contact,
 )
 from chatpad.extensions import db
+from chatpad.http import bounded_int, parse_uuid
 from chatpad.messages import OutboundReply
 from chatpad.models import (
     Attachment,
     ContactIdentity,
     Conversation,
+    ConversationLabel,
     ConversationNote,
     Message,
     Notification,
@@ -49,7 +51,7 @@ from chatpad.models import (
 )
 from chatpad.notify import notify_assigned
 from chatpad.realtime import conversation_channel, org_channel, publish
-from chatpad.team import assignable_users, touch_seen
+from chatpad.team import assignable_users, can_see, touch_seen
 
 from . import analytics
 from .canned import canned_for
@@ -66,9 +68,11 @@ from .forms import (
 )
 from .live import event_stream
 from .queries import (
+    MAX_LABEL,
     NO_LOCATION,
     STATUS_LABELS,
     InboxFilters,
+    clean_label,
     filter_choices,
     inbox_page,
     options_html,
@@ -76,6 +80,19 @@ from .queries import (
 )
 from .templates_reply import TemplateFormError, read_template_form, template_choices
 from .thread import build_thread, reply_guide
+
+# At most this many conversations in one bulk action (a page of the list is 50).
+MAX_BULK = 200
+
+
+def _count(n: int) -> str:
+    return f"{n} conversation{'' if n == 1 else 's'}"
+
+
+def _local(url: str | None) -> bool:
+    """A path on this site (the list the person came from), never another host."""
+    return bool(url) and url.startswith("/admin/inbox") and "//" not in url and "\\" not in url
+
 
 # Images the browser may show inline; anything else (SVG included: it can carry script) downloads as a file.
 INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
@@ -171,7 +188,101 @@ class InboxView(SecureViewMixin, BaseView):
             partial_url=url_for(".index", partial=1, **filters.to_args()),
             rows_html=rows_html,
             rows_etag=_etag(rows_html),
+            action_form=ActionForm(),
             poll_ms=_poll_ms(),
+        )
+
+    # --- bulk actions on the rows a person ticked ---
+
+    @expose("/bulk", methods=["POST"])
+    def bulk(self):
+        """Resolve, assign or label the ticked conversations together. Only conversations in the person's scope are
+        touched: an id of another organization or location (or no conversation at all) is left alone and counted as
+        not found."""
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        back = redirect(request.form.get("next_url") if _local(request.form.get("next_url")) else url_for(".index"))
+        wanted = {parse_uuid(v) for v in request.form.getlist("ids")[:MAX_BULK]} - {None}
+        action = request.form.get("action")
+        if action not in {"resolve", "assign", "label"}:
+            abort(400)
+        if not wanted:
+            flash("Tick the conversations first.", "warning")
+            return back
+        rows = db.session.scalars(
+            select(Conversation).where(Conversation.id.in_(list(wanted)), current_scope().where(Conversation))
+        ).all()
+        skipped = len(wanted) - len(rows)
+        done = 0
+        if action == "resolve":
+            for conversation in rows:
+                if conversation.status != "resolved":
+                    previous, conversation.status = conversation.status, "resolved"
+                    self._audit(conversation, "conversation.resolve", {"from": previous, "bulk": True})
+                    done += 1
+            message = f"Resolved {_count(done)}."
+        elif action == "assign":
+            raw = request.form.get("user") or ""
+            assignee = None
+            if raw:
+                try:
+                    wanted_user = bounded_int(raw, low=1, high=2**31)
+                except ValueError:
+                    abort(400)
+                assignee = db.session.scalar(
+                    select(User).where(User.id == wanted_user, User.organization_id == _org_id(), User.active)
+                )
+                if assignee is None:
+                    abort(400)
+            for conversation in rows:
+                if assignee is not None and not can_see(assignee, conversation):
+                    skipped += 1  # an on-site manager of another community cannot take it
+                    continue
+                new_id = assignee.id if assignee is not None else None
+                if conversation.assigned_user_id != new_id:
+                    conversation.assigned_user_id = new_id
+                    if assignee is not None:
+                        notify_assigned(conversation, assignee, by=_user())
+                    self._audit(conversation, "conversation.assign", {"assigned_user_id": new_id, "bulk": True})
+                    done += 1
+            message = f"Assigned {_count(done)} to {assignee}." if assignee else f"Unassigned {_count(done)}."
+        else:
+            name = clean_label(request.form.get("label") or "")
+            if not name:
+                flash("Write the label to add.", "error")
+                return back
+            have = set(
+                db.session.scalars(
+                    select(ConversationLabel.conversation_id).where(
+                        ConversationLabel.conversation_id.in_([c.id for c in rows]), ConversationLabel.name == name
+                    )
+                )
+            )
+            for conversation in rows:
+                if conversation.id not in have:
+                    db.session.add(
+                        ConversationLabel(
+                            conversation_id=conversation.id, name=name, organization_id=conversation.organization_id
+                        )
+                    )
+                    done += 1
+            message = f"Labelled {_count(done)} “{name}”."
+        db.session.commit()
+        for conversation in rows:
+            _changed(conversation, status=conversation.status)
+        if skipped:
+            message += f" {_count(skipped)} left alone (not found, or not for that person)."
+        flash(message, "success" if not skipped else "warning")
+        return back
+
+    def _audit(self, conversation: Conversation, action: str, detail: dict) -> None:
+        record_audit(
+            action,
+            organization_id=conversation.organization_id,
+            user_id=current_user.id,
+            target=conversation,
+            detail=detail,
+            ip=request.remote_addr,
         )
 
     # --- one conversation ---
@@ -250,6 +361,14 @@ class InboxView(SecureViewMixin, BaseView):
             "live_url": streams.url(url_for(".events", conversation=conversation.id)),
             "thread_url": url_for(".thread", conversation_id=conversation.id, only="1" if not across else None),
             "status_labels": STATUS_LABELS,
+            "labels": list(
+                db.session.scalars(
+                    select(ConversationLabel.name)
+                    .where(ConversationLabel.conversation_id == conversation.id)
+                    .order_by(ConversationLabel.name)
+                )
+            ),
+            "max_label": MAX_LABEL,
         }
 
     @expose("/c/<uuid:conversation_id>")
@@ -429,6 +548,32 @@ class InboxView(SecureViewMixin, BaseView):
     def reopen(self, conversation_id):
         conversation = _conversation_or_404(conversation_id)
         return self._set_status(conversation, "open", "Reopened.")
+
+    @expose("/c/<uuid:conversation_id>/labels", methods=["POST"])
+    def labels(self, conversation_id):
+        """Add a label (label=...) or take one off (remove=...)."""
+        conversation = _conversation_or_404(conversation_id)
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        remove = clean_label(request.form.get("remove") or "")
+        if remove:
+            row = db.session.get(ConversationLabel, (conversation.id, remove))
+            if row is not None:
+                db.session.delete(row)
+        else:
+            name = clean_label(request.form.get("label") or "")
+            if not name:
+                flash("Write the label to add.", "error")
+                return self._back(conversation)
+            if db.session.get(ConversationLabel, (conversation.id, name)) is None:
+                db.session.add(
+                    ConversationLabel(
+                        conversation_id=conversation.id, name=name, organization_id=conversation.organization_id
+                    )
+                )
+        db.session.commit()
+        _changed(conversation, labels=True)
+        return self._back(conversation)
 
     @expose("/c/<uuid:conversation_id>/assign", methods=["POST"])
     def assign(self, conversation_id):

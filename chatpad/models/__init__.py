@@ -25,7 +25,7 @@ from .conversation import (
     Rating,
 )
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
-from .inbox import CannedReply, ConversationNote
+from .inbox import CannedReply, ConversationLabel, ConversationNote
 from .mail import EmailSyncState
 from .org import INVITATION_DAYS, ROLES, Invitation, LocationMember, Organization, User
 from .privacy import (
@@ -70,6 +70,7 @@ __all__ = [
     "ContactIdentity",
     "Conversation",
     "CannedReply",
+    "ConversationLabel",
     "ConversationNote",
     "DataDeletionRequest",
     "EmailSyncState",

@@ -104,3 +104,25 @@ class CannedReply(db.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ConversationLabel(db.Model):
+    """A label the team puts on a conversation ("billing", "move-in"); the inbox filters by it."""
+
+    __tablename__ = "conversation_labels"
+    __table_args__ = (Index("ix_conversation_labels_org_name", "organization_id", "name", "conversation_id"),)
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = created_at_column()
+
+    @classmethod
+    def tenant_clause(cls, org_id: int):
+        return cls.organization_id == org_id
+
+    @classmethod
+    def location_clause(cls, location_ids):
+        return cls.conversation_id.in_(select(Conversation.id).where(Conversation.location_id.in_(list(location_ids))))

@@ -118,10 +118,47 @@
     return parseInt(el.getAttribute("data-poll-ms"), 10) || 10000;
   }
 
+  /* Ticked rows for the bulk form survive the list's live refresh (the rows' HTML is swapped). */
+  var ticked = {};
+  function restoreTicks() {
+    document.querySelectorAll(".bulk-tick").forEach(function (box) { box.checked = !!ticked[box.value]; });
+    var count = document.getElementById("bulk-count");
+    var n = Object.keys(ticked).length;
+    if (count) count.textContent = n ? n + " ticked" : "Tick conversations to act on several at once.";
+  }
+  function bulkForm() {
+    var form = document.getElementById("bulk-form");
+    if (!form) return;
+    document.addEventListener("change", function (e) {
+      if (!e.target.classList || !e.target.classList.contains("bulk-tick")) return;
+      if (e.target.checked) ticked[e.target.value] = true; else delete ticked[e.target.value];
+      restoreTicks();
+    });
+    var action = document.getElementById("bulk-action");
+    function fields() {
+      document.getElementById("bulk-user").hidden = action.value !== "assign";
+      document.getElementById("bulk-label").hidden = action.value !== "label";
+    }
+    action.addEventListener("change", fields);
+    fields();
+    form.addEventListener("submit", function (e) {
+      // Ticks of rows the refresh took away still go: they are hidden fields here.
+      form.querySelectorAll("input.bulk-kept").forEach(function (el) { el.remove(); });
+      Object.keys(ticked).forEach(function (id) {
+        if (document.querySelector('.bulk-tick[value="' + id + '"]')) return;
+        var keep = document.createElement("input");
+        keep.type = "hidden"; keep.name = "ids"; keep.value = id; keep.className = "bulk-kept";
+        form.appendChild(keep);
+      });
+      if (!Object.keys(ticked).length) { e.preventDefault(); restoreTicks(); }
+    });
+  }
+
   function inboxList() {
     var rows = document.getElementById("inbox-rows");
     if (!rows || rows.getAttribute("data-live") !== "1") return;
     var refresh = Refresher(rows, rows.getAttribute("data-partial-url"), function (before) {
+      restoreTicks();
       if (before === rows.innerHTML) return;
       var first = rows.querySelector(".inbox-row");
       if (first) first.classList.add("fresh");
@@ -308,6 +345,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     clearAccountOnLocationChange();
+    bulkForm();
     inboxList();
     conversationPage();
     replyCounter();
