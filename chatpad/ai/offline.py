@@ -198,6 +198,9 @@ PRICE_MAX_AFTER_RE = re.compile(r"\$\s*(\d[\d,]*(?:\.\d+)?)\s*(k|thousand)?\s*(?
 PRICE_MIN_RE = re.compile(
     r"(?:over|above|more than|at least|starting at|from)\s*\$\s*(\d[\d,]*(?:\.\d+)?)\s*(k|thousand)?"
 )
+EXISTENCE_RE = re.compile(
+    r"\b(?:is there|are there|do you have|do y'?all have|have you got|you got)\s+(?:an?\s+|any\s+)?([a-z]+)"
+)
 NOT_RENT_RE = re.compile(r"\brent(?:ing)?\s+(?:it\s+|(?:my|our|the)\s+\w+\s+)?out\b|\bsub\s?(?:let|lease)\w*")
 OWN_HOME_RE = re.compile(
     r"\b(?:my|our)\s+(?:own\s+)?(?:mobile\s+|manufactured\s+)?(?:home|house|trailer)s?\b|\b(?:from|at) home\b"
@@ -673,6 +676,7 @@ class OfflineResponder:
         asked = set(terms(self.q))
         doc_terms = [set(terms(d)) for d in docs]
         bigrams = _bigrams(self.q)
+        existence = {t for m in EXISTENCE_RE.finditer(self.q) for t in terms(m.group(1))}
         scored = []
         self._scores: dict[int, float] = {}
         for entry, cosine, own_terms in zip(entries, cosines, doc_terms, strict=True):
@@ -690,6 +694,13 @@ class OfflineResponder:
             shared = asked & own_terms
             unique = [t for t in shared if len(t) >= 5 and sum(t in d for d in doc_terms) == 1]
             confident = len(shared) >= 2 or bool(unique) or bool(pairs)
+            # "Is there a playground?": the thing asked about named in one entry's text only (the amenities) is that
+            # entry's to answer, however weak the whole question's score.
+            named = [t for t in unique if t in existence]
+            if named and not hits:
+                hits = [*hits, *named]
+                score += 1.0
+                self._scores[entry.id] = score
             if hits or pairs or (cosine >= FAQ_MIN_SCORE and confident):
                 scored.append((score, entry, hits + pairs))
         scored.sort(key=lambda t: -t[0])

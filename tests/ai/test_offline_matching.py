@@ -67,3 +67,10 @@ def test_homes_and_the_lot_rent_in_one_sentence_are_both_answered(ask):  # noqa:
 def test_the_autopay_taking_rent_twice_is_a_billing_dispute(ask):  # noqa: F811
     reply, _ = ask("the autopay took my rent out twice, I want my money back")
     assert reply.handoff is True and reply.extra["handoff_topic"] == "billing dispute"
+
+
+def test_is_there_a_thing_one_entry_names_is_answered_by_it(ask):  # noqa: F811
+    reply, _ = ask("is there a playground for the kids")
+    assert "playground" in reply.text and reply.handoff is False, reply.text
+    reply, _ = ask("is there a bus stop nearby")
+    assert reply.handoff is True
