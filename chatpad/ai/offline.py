@@ -17,10 +17,13 @@ from chatpad.messages import Button
 
 from . import offline_es as es
 from .context import KnowledgeEntry, Listing, LocationInfo, ReplyContext, day_label, weekday_date
+from .language import HANDOFF_TEXTS, language_name
 from .providers import Provider, ProviderReply
 from .settings import AISettings
 from .text import STOPWORDS, TfIdf, any_phrase, fold, has_phrase, normalize, terms, words
 from .topics import match_topic
+
+OFFLINE_LANGUAGES = ("en", "es")  # the languages these rules read and write
 
 GREETING_WORDS = frozenset(
     "hi hello hey hiya howdy yo greetings good morning afternoon evening there hola sup whats what's up".split()
@@ -1267,4 +1270,14 @@ class OfflineProvider(Provider):
     name = "offline"
 
     def generate(self, context: ReplyContext, settings: AISettings) -> ProviderReply:
+        if context.language not in OFFLINE_LANGUAGES and context.question.strip():
+            # A location may answer in French (a language model writes it); these rules write English and Spanish
+            # only, so a person answers rather than the customer getting English.
+            return ProviderReply(
+                text=HANDOFF_TEXTS.get(context.language) or HANDOFF_TEXTS["en"],
+                handoff=True,
+                handoff_reason=f"Wrote in {language_name(context.language)}; the offline AI answers in English "
+                "and Spanish only",
+                trace={"intents": ["language_handoff"], "language": context.language},
+            )
         return OfflineResponder(context).answer()

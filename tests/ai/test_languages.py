@@ -122,3 +122,11 @@ def test_short_messages_fall_back_to_what_the_customer_wrote_before():
     assert detect_language("ok", previous="es") == "es"
     assert detect_language("👍", default="en") == "en"
     assert detect_language("hola") == "es" and detect_language("hi") == "en"
+
+
+def test_the_offline_ai_hands_off_a_language_it_cannot_write_even_where_the_location_answers_in_it(ask, db):
+    _forge(db).languages = ["en", "es", "fr"]
+    db.session.commit()
+    reply, _ = ask("Bonjour, avez-vous des maisons à vendre avec trois chambres ?")
+    assert reply.handoff is True and reply.text.startswith("Merci pour votre message")
+    assert reply.extra["handoff_reason"] == "Wrote in French; the offline AI answers in English and Spanish only"
