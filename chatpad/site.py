@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from chatpad.admin.bookings import BookingsView
 from chatpad.admin.knowledge_import import KnowledgeImportView
+from chatpad.admin.location_page import LocationPageView
 from chatpad.admin.views import (
     AgentView,
     DashboardView,
@@ -58,6 +59,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(IntegrationsView(name="Integrations", endpoint="integrations", url="/admin/integrations"))
     admin.add_view(AgentView(Agent, name="Agents", endpoint="agents", category="Setup"))
     admin.add_view(LocationView(Location, name="Locations", endpoint="locations", category="Setup"))
+    admin.add_view(LocationPageView(name="Location", endpoint="location_page", url="/admin/location"))
     admin.add_view(SocialAccountView(SocialAccount, name="Accounts", endpoint="accounts", category="Setup"))
     admin.add_view(KnowledgeItemView(KnowledgeItem, name="Knowledge", endpoint="knowledge", category="Setup"))
     admin.add_view(

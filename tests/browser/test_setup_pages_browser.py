@@ -1,5 +1,5 @@
-"""Home's setup checklist, the forgot-password page and the audit log in headless Chromium at 1366 and 390 px: what
-they show, and nothing wider than the window. Screenshots go to test-artifacts/."""
+"""Home's setup checklist, the forgot-password page, a location's page and the audit log in headless Chromium at 1366
+and 390 px: what they show, and nothing wider than the window. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ def test_new_organization_home_checklist_forgot_password_and_audit_log(browser, 
     org = make.org("Brand New Parks")
     owner = make.user(org, role="owner")
     agent = make.agent(org)
-    make.location(agent, "Forge at the Lake")
+    forge = make.location(agent, "Forge at the Lake")
+    make.location(agent, "Clearview Estates")
     context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 900})
     page = context.new_page()
     page.goto("/login")
@@ -39,6 +40,12 @@ def test_new_organization_home_checklist_forgot_password_and_audit_log(browser, 
     assert "2 of 5 steps done" in page.locator("#setup-progress").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.screenshot(path=str(artifacts / f"home-setup-checklist-{width}.png"), full_page=True)
+
+    page.goto(f"/admin/location/{forge.id}")
+    assert "Copy these hours to other locations" in page.content()
+    page.click("summary:has-text('Copy these hours')")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.screenshot(path=str(artifacts / f"location-page-{width}.png"), full_page=True)
 
     page.goto("/admin/audit/")
     assert "auth.sign_in" in page.content()

@@ -1,0 +1,51 @@
+"""A page per location (issue 22): hours with "copy these hours to other locations", its accounts with health, its
+knowledge, team and calendars; another organization's location is not found."""
+
+from __future__ import annotations
+
+from chatpad.models import Location
+from tests.conftest import csrf_from, login
+
+
+def test_location_page_and_copy_hours(app, db, make):
+    biz = make.business("Parks")
+    biz.location.name = "Forge at the Lake"
+    biz.location.hours = {"weekly": {"mon": [["08:00", "12:00"]], "sat": [["10:00", "14:00"]]}}
+    biz.account.account_name = "Forge Lake Community"
+    biz.account.status = "needs_reauth"
+    closed = make.location(biz.agent, "Clearview Estates", hours={"weekly": {}, "exceptions": [{"date": "2026-12-25"}]})
+    other = make.location(biz.agent, "Bluebonnet Meadows")
+    untouched = make.location(biz.agent, "Pecan Grove")
+    make.knowledge(biz.agent, biz.location)
+    db.session.commit()
+    client = app.test_client()
+    login(client, biz.user.email)
+    page = client.get(f"/admin/location/{biz.location.id}").get_data(as_text=True)
+    assert "Forge at the Lake" in page and "08:00–12:00" in page and "Closed" in page
+    assert "Forge Lake Community" in page and "Needs reconnection" in page and "1 item for this location" in page
+    integrations = client.get(f"/admin/integrations/?agent={biz.agent.id}&group=location").get_data(as_text=True)
+    assert f'href="/admin/location/{biz.location.id}"' in integrations
+
+    copied = client.post(
+        f"/admin/location/{biz.location.id}/copy-hours",
+        data={"csrf_token": csrf_from(page), "to": [str(closed.id), str(other.id)]},
+        follow_redirects=True,
+    )
+    assert "weekly hours are copied to Bluebonnet Meadows, Clearview Estates" in copied.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Location, closed.id).hours["weekly"] == {
+        "mon": [["08:00", "12:00"]],
+        "sat": [["10:00", "14:00"]],
+    }
+    assert db.session.get(Location, closed.id).hours["exceptions"] == [{"date": "2026-12-25"}]  # its own holidays kept
+    assert db.session.get(Location, other.id).hours["weekly"]["mon"] == [["08:00", "12:00"]]
+    assert db.session.get(Location, untouched.id).hours["weekly"]["mon"] == [["09:00", "17:00"]]  # not ticked: kept
+
+    stranger = make.business("Elsewhere")
+    assert client.get(f"/admin/location/{stranger.location.id}").status_code == 404
+    bad = client.post(
+        f"/admin/location/{biz.location.id}/copy-hours",
+        data={"csrf_token": csrf_from(page), "to": [str(stranger.location.id)]},
+    )
+    assert bad.status_code == 400
+    assert client.get("/admin/location/not-a-uuid").status_code == 404
