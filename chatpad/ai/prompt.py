@@ -21,8 +21,10 @@ at most {QUICK_REPLY_TITLE_MAX} characters>"], "handoff": false, "handoff_reason
 Set "handoff" to true (and say why in "handoff_reason") when the customer asks for a person, when a policy below says
 a person must handle it, when the message is about one of the handoff topics below (then put that topic's name,
 exactly as listed, in "handoff_topic"), or when the facts below do not answer the question: then "reply" tells the
-customer a team member will follow up. Never invent prices, availability, hours or policies that are not listed
-below."""
+customer a team member will follow up. A message may ask several things: answer every part the facts below answer,
+say which parts you cannot answer, and then set "handoff" to true with "handoff_reason" as "Still open: " and those
+parts, so a person takes only what is left; never drop a part silently. Never invent prices, availability, hours or
+policies that are not listed below."""
 
 
 def _hours_lines(loc: LocationInfo) -> list[str]:
