@@ -66,6 +66,7 @@ from chatpad.team import set_locations
 from chatpad.users import UserChangeRefused, check_user_change, create_invitation, roles_offered
 
 from .fields import HandoffTopicsField, HoursField, LanguagesField
+from .listing_fields import LISTING_FIELD_NAMES, ListingFieldsMixin, listing_form_fields
 
 
 class SecureViewMixin:
@@ -451,7 +452,7 @@ class LocationFilter(BaseSQLAFilter):
         return "is"
 
 
-class KnowledgeItemView(TenantModelView):
+class KnowledgeItemView(ListingFieldsMixin, TenantModelView):
     list_template = "admin/model/knowledge_list.html"  # its "Import" tab leads to Setup → Import knowledge
     column_list = ["kind", "title", "location", "active", "updated_at"]
     column_searchable_list = ["title", "body"]
@@ -460,19 +461,16 @@ class KnowledgeItemView(TenantModelView):
     column_labels = {"location": "Location (empty: all locations)"}
     blank_labels = {"location": "All locations"}
     column_export_list = ["kind", "title", "body", "active", "updated_at"]
-    form_columns = ["agent", "location", "kind", "title", "body", "data", "active"]
+    # No raw JSON to type (issue 22): a property's details and an entry's keywords are fields (listing_fields.py).
+    form_columns = ["agent", "location", "kind", "title", "body", *LISTING_FIELD_NAMES, "active"]
+    form_extra_fields = listing_form_fields()
     form_overrides = {"kind": SelectField, "body": TextAreaField}
-    form_widget_args = {"body": {"rows": 6}, "data": {"rows": 4}}
+    form_widget_args = {"body": {"rows": 6}}
     form_args = {
         "kind": {"choices": [(k, k.title()) for k in KNOWLEDGE_KINDS]},
         "title": {"validators": [DataRequired(), Length(max=300)]},
         "agent": {"validators": [InputRequired()]},
         "location": {"description": "Leave empty for knowledge that applies to every location."},
-        "data": {
-            "label": "Details (JSON)",
-            "description": 'For a property: {"beds": 3, "baths": 2, "sqft": 1280, "price": 74900, '
-            '"status": "available"}',
-        },
     }
 
     def _scope_form(self, form):

@@ -1,5 +1,6 @@
-"""Home's setup checklist, the forgot-password page, a location's page and the audit log in headless Chromium at 1366
-and 390 px: what they show, and nothing wider than the window. Screenshots go to test-artifacts/."""
+"""Home's setup checklist, the forgot-password page, a location's page, the listing form and the audit log in
+headless Chromium at 1366 and 390 px: what they show, and nothing wider than the window. Screenshots go to
+test-artifacts/."""
 
 from __future__ import annotations
 
@@ -46,6 +47,11 @@ def test_new_organization_home_checklist_forgot_password_and_audit_log(browser, 
     page.click("summary:has-text('Copy these hours')")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.screenshot(path=str(artifacts / f"location-page-{width}.png"), full_page=True)
+
+    page.goto("/admin/knowledge/new/")
+    assert page.locator("select#status option").count() == 4 and page.locator("textarea#data").count() == 0
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.screenshot(path=str(artifacts / f"knowledge-listing-form-{width}.png"), full_page=True)
 
     page.goto("/admin/audit/")
     assert "auth.sign_in" in page.content()
