@@ -94,6 +94,29 @@ def _local(url: str | None) -> bool:
     return bool(url) and url.startswith("/admin/inbox") and "//" not in url and "\\" not in url
 
 
+def _retry_state(conversation: Conversation) -> dict:
+    """What a failed message's Retry can do now, per sender: None (it can be re-sent) or the reason it cannot; and
+    whether a person's re-send goes with Messenger's HUMAN_AGENT tag (past 24 hours, within 7 days)."""
+    adapter = _adapter(conversation.channel)
+    state = {"human": "Replies on this channel are not available here.", "ai": None, "human_agent": False}
+    state["ai"] = state["human"]
+    if adapter is None or conversation.social_account is None:
+        return state
+    from chatpad.channels.facebook.adapter import STANDARD_WINDOW
+    from chatpad.pipeline.replies import send_context
+
+    try:
+        state["human"] = adapter.check_window(send_context(conversation, "human"))
+        state["ai"] = adapter.check_window(send_context(conversation, "ai"))
+    except Exception:  # explaining must never break the thread
+        current_app.logger.warning("check_window failed for %s", conversation.id, exc_info=True)
+    last = conversation.last_inbound_at
+    state["human_agent"] = bool(
+        conversation.channel == "facebook" and state["human"] is None and last and utcnow() - last > STANDARD_WINDOW
+    )
+    return state
+
+
 # Images the browser may show inline; anything else (SVG included: it can carry script) downloads as a file.
 INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
@@ -291,7 +314,12 @@ class InboxView(SecureViewMixin, BaseView):
         """The thread as the page shows it and as its live refresh fetches it (the same HTML, so the same ETag)."""
         items, truncated = build_thread(conversation, across_channels=across, scope=current_scope())
         html = self.render(
-            "inbox/_thread.html", conversation=conversation, items=items, truncated=truncated, across=across
+            "inbox/_thread.html",
+            conversation=conversation,
+            items=items,
+            truncated=truncated,
+            across=across,
+            retry=_retry_state(conversation) if any(i.status == "failed" for i in items) else None,
         )
         return Markup(html)  # noqa: S704 (our template, autoescaped)
 
@@ -548,6 +576,58 @@ class InboxView(SecureViewMixin, BaseView):
     def reopen(self, conversation_id):
         conversation = _conversation_or_404(conversation_id)
         return self._set_status(conversation, "open", "Reopened.")
+
+    @expose("/c/<uuid:conversation_id>/messages/<int:message_id>/retry", methods=["POST"])
+    def retry(self, conversation_id, message_id):
+        """Send a failed message again, as a new message through the pipeline (the failed one stays, marked as
+        re-sent). A person's reply on Messenger after the 24-hour window goes with Meta's HUMAN_AGENT tag (up to 7
+        days after the customer's last message); the adapter decides the tag, as for any reply."""
+        from chatpad.pipeline import ReplyRefusedError, queue_reply
+
+        conversation = _conversation_or_404(conversation_id)
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        message = db.session.scalar(
+            select(Message).where(
+                Message.id == message_id,
+                Message.conversation_id == conversation.id,
+                Message.direction == "outbound",
+                Message.status == "failed",
+                Message.deleted_at.is_(None),
+            )
+        )
+        if message is None:
+            abort(404)
+        if (message.meta or {}).get("retried_as"):
+            flash("That message was already re-sent.", "info")
+            return self._back(conversation)
+        if message.media or not (message.content or "").strip():
+            flash("A message with attachments cannot be re-sent from here; send it again from the reply box.", "error")
+            return self._back(conversation)
+        sender = "human" if message.sender_type == "human" else "ai"
+        try:
+            rows = queue_reply(
+                conversation,
+                OutboundReply(message.content, sender_type=sender),
+                user=_user() if sender == "human" else None,
+                idempotency_key=f"retry:{message.id}",
+            )
+        except ReplyRefusedError as exc:
+            db.session.rollback()
+            flash(f"Not re-sent: {exc}", "error")
+            return self._back(conversation)
+        message.meta = {**(message.meta or {}), "retried_as": rows[0].id}
+        self._audit(conversation, "message.retry", {"message_id": message.id, "new_message_id": rows[0].id})
+        db.session.commit()
+        _changed(conversation, retried=message.id)
+        first = rows[0]
+        if first.status != "pending":
+            flash(f"Not re-sent: {first.error}", "error")
+        elif (first.meta or {}).get("payload", {}).get("tag") == "HUMAN_AGENT":
+            flash("Re-sent with Meta's HUMAN_AGENT tag (a person's reply, within 7 days of the customer's).", "success")
+        else:
+            flash("Re-sent: queued again.", "success")
+        return self._back(conversation)
 
     @expose("/c/<uuid:conversation_id>/labels", methods=["POST"])
     def labels(self, conversation_id):
