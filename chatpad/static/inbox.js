@@ -343,6 +343,100 @@
     window.chatpadOpenCanned = function () { open(-1); };
   }
 
+  /* Keyboard (issue 21): Ctrl/Cmd+Enter sends; j/k move through the list; e resolves; a assigns; / opens canned
+   * replies (in the list: the search box); ? shows the shortcuts. None but Ctrl+Enter while typing in a field. */
+  var SHORTCUTS = [
+    ["Ctrl/\u2318 + Enter", "Send the reply"],
+    ["j / k", "Next / previous conversation in the list (Enter opens it)"],
+    ["e", "Resolve (the conversation, or the list's current row)"],
+    ["a", "Assign (the conversation, or the list's current row)"],
+    ["/", "Canned replies (in the list: search)"],
+    ["?", "Show or hide these shortcuts"],
+  ];
+  function shortcutHelp() {
+    var box = document.getElementById("shortcut-help");
+    if (box) { box.hidden = !box.hidden; return; }
+    box = document.createElement("div");
+    box.id = "shortcut-help";
+    box.className = "shortcut-help card p-3";
+    box.setAttribute("role", "dialog");
+    box.setAttribute("aria-label", "Keyboard shortcuts");
+    var title = document.createElement("h5");
+    title.className = "h6";
+    title.textContent = "Keyboard shortcuts (Esc or ? closes)";
+    box.appendChild(title);
+    var list = document.createElement("dl");
+    list.className = "mb-0";
+    SHORTCUTS.forEach(function (row) {
+      var dt = document.createElement("dt"); dt.textContent = row[0];
+      var dd = document.createElement("dd"); dd.textContent = row[1];
+      list.appendChild(dt); list.appendChild(dd);
+    });
+    box.appendChild(list);
+    document.body.appendChild(box);
+  }
+  function typing(target) {
+    if (!target || !target.tagName) return false;
+    var tag = target.tagName.toLowerCase();
+    return tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable;
+  }
+  function currentRow() {
+    return document.querySelector(".inbox-row.kb-current");
+  }
+  function moveRow(step) {
+    var rows = Array.prototype.slice.call(document.querySelectorAll(".inbox-row"));
+    if (!rows.length) return;
+    var at = rows.indexOf(currentRow());
+    var next = rows[Math.min(rows.length - 1, Math.max(0, at < 0 ? 0 : at + step))];
+    rows.forEach(function (r) { r.classList.remove("kb-current"); });
+    next.classList.add("kb-current");
+    var link = next.querySelector(".inbox-name");
+    if (link) link.focus();
+  }
+  function bulkOnCurrent(action) {
+    var row = currentRow();
+    var form = document.getElementById("bulk-form");
+    if (!row || !form) return false;
+    var id = row.getAttribute("data-conversation");
+    Object.keys(ticked).forEach(function (k) { delete ticked[k]; });
+    ticked[id] = true;
+    restoreTicks();
+    var select = document.getElementById("bulk-action");
+    select.value = action;
+    select.dispatchEvent(new Event("change"));
+    if (action === "resolve") form.requestSubmit ? form.requestSubmit() : form.submit();
+    else document.getElementById(action === "assign" ? "bulk-user" : "bulk-label").focus();
+    return true;
+  }
+  function keyboard() {
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && e.target && e.target.id === "reply-text") {
+        var form = document.getElementById("reply-form");
+        if (form && !e.target.disabled) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : form.submit(); }
+        return;
+      }
+      if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+      var help = document.getElementById("shortcut-help");
+      if (e.key === "Escape" && help && !help.hidden) { help.hidden = true; return; }
+      var onList = !!document.getElementById("inbox-rows");
+      var handled = true;
+      if (e.key === "?") shortcutHelp();
+      else if (onList && (e.key === "j" || e.key === "k")) moveRow(e.key === "j" ? 1 : -1);
+      else if (e.key === "e") {
+        if (onList) handled = bulkOnCurrent("resolve");
+        else { var resolve = document.getElementById("resolve"); if (resolve) resolve.click(); else handled = false; }
+      } else if (e.key === "a") {
+        if (onList) handled = bulkOnCurrent("assign");
+        else { var assign = document.getElementById("assign-user"); if (assign) assign.focus(); else handled = false; }
+      } else if (e.key === "/") {
+        var box = document.getElementById("reply-text");
+        if (box && window.chatpadOpenCanned) window.chatpadOpenCanned();
+        else { var q = document.getElementById("f-q"); if (q) q.focus(); else handled = false; }
+      } else handled = false;
+      if (handled) e.preventDefault();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     clearAccountOnLocationChange();
     bulkForm();
@@ -351,5 +445,6 @@
     replyCounter();
     preventDoubleSend();
     cannedPicker();
+    keyboard();
   });
 })();

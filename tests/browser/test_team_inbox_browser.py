@@ -85,3 +85,49 @@ def test_canned_reply_and_bulk_resolve_by_two_people(browser, live_server, db, m
     finally:
         owner_context.close()
         mia_context.close()
+
+
+def test_keyboard_shortcuts(browser, live_server, db, mhp):  # noqa: F811
+    db.session.add(CannedReply(organization_id=mhp.org.id, title="Thanks", body="Thanks {first_name}!"))
+    db.session.commit()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    try:
+        owner = context.new_page()
+        sign_in(owner, mhp.user.email)
+        owner.goto("/admin/inbox/")
+        owner.keyboard.press("?")
+        assert owner.is_visible("#shortcut-help") and "Ctrl" in owner.inner_text("#shortcut-help")
+        owner.keyboard.press("Escape")
+        assert not owner.is_visible("#shortcut-help")
+        # Newest first: General, Pine Ridge, Forge. j j lands on Pine Ridge's; e resolves it alone.
+        owner.keyboard.press("j")
+        owner.keyboard.press("j")
+        current = owner.get_attribute(".inbox-row.kb-current", "data-conversation")
+        assert current == str(mhp.pine_conv.id)
+        owner.keyboard.press("k")
+        owner.keyboard.press("j")
+        owner.keyboard.press("e")
+        owner.wait_for_selector(".alert:has-text('Resolved 1 conversation.')")
+        db.session.expire_all()
+        statuses = {c.id: c.status for c in db.session.scalars(select(Conversation))}
+        assert statuses[mhp.pine_conv.id] == "resolved"
+        assert statuses[mhp.forge_conv.id] != "resolved" and statuses[mhp.general_conv.id] != "resolved"
+
+        # In a conversation: / opens the canned replies; letters typed in the reply box stay text; Ctrl+Enter sends.
+        owner.goto(f"/admin/inbox/c/{mhp.forge_conv.id}")
+        owner.keyboard.press("/")
+        assert owner.is_visible("#canned-picker")
+        owner.keyboard.press("Enter")
+        owner.keyboard.type(" e a j")
+        assert owner.input_value("#reply-text") == "Thanks Walker! e a j"
+        owner.keyboard.press("Control+Enter")
+        owner.wait_for_selector(".alert:has-text('Reply queued')")
+        db.session.expire_all()
+        assert db.session.get(Conversation, mhp.forge_conv.id).status != "resolved"
+        assert (
+            db.session.scalar(select(Message.content).where(Message.sender_type == "human")) == "Thanks Walker! e a j"
+        )
+        owner.keyboard.press("e")
+        owner.wait_for_selector("#reopen")
+    finally:
+        context.close()
