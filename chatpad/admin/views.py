@@ -313,8 +313,15 @@ def _tour_fields() -> dict:
     }
 
 
+def _location_page_link(view, context, model, name) -> Markup:
+    """A location's name, linking to its own page (chatpad/admin/location_page.py)."""
+    href = url_for("location_page.show", location_id=str(model.id))
+    return Markup(f'<a href="{escape(href)}" class="location-page-link">{escape(model.name)}</a>')  # noqa: S704
+
+
 class LocationView(TenantModelView):
     column_list = ["name", "agent", "timezone", "address", "phone"]
+    column_formatters = {"name": _location_page_link}
     column_searchable_list = ["name", "address", "phone"]
     column_sortable_list = ["name", "timezone"]
     column_default_sort = "name"

@@ -23,6 +23,8 @@ def test_location_page_and_copy_hours(app, db, make):
     page = client.get(f"/admin/location/{biz.location.id}").get_data(as_text=True)
     assert "Forge at the Lake" in page and "08:00–12:00" in page and "Closed" in page
     assert "Forge Lake Community" in page and "Needs reconnection" in page and "1 item for this location" in page
+    listing = client.get("/admin/locations/").get_data(as_text=True)
+    assert f'href="/admin/location/{biz.location.id}" class="location-page-link">Forge at the Lake</a>' in listing
     integrations = client.get(f"/admin/integrations/?agent={biz.agent.id}&group=location").get_data(as_text=True)
     assert f'href="/admin/location/{biz.location.id}"' in integrations
 
