@@ -5,6 +5,7 @@ is scoped to the signed-in user's organization."""
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
@@ -15,7 +16,17 @@ from chatpad.audit import record_audit
 from chatpad.extensions import db
 from chatpad.hours import DAYS
 from chatpad.http import parse_uuid
-from chatpad.models import Agent, Calendar, KnowledgeItem, Location, LocationMember, SocialAccount, User
+from chatpad.models import (
+    Agent,
+    Calendar,
+    Conversation,
+    KnowledgeItem,
+    Location,
+    LocationMember,
+    SocialAccount,
+    User,
+    utcnow,
+)
 
 from .views import SecureViewMixin, current_org_id
 
@@ -79,6 +90,12 @@ class LocationPageView(SecureViewMixin, BaseView):
             .where(LocationMember.location_id == location.id, User.organization_id == current_org_id())
         ).all()
         calendars = db.session.scalars(select(Calendar).where(Calendar.location_id == location.id)).all()
+        since = utcnow() - timedelta(days=30)
+        conversations = select(func.count(Conversation.id)).where(Conversation.location_id == location.id)
+        figures = {
+            "recent": db.session.scalar(conversations.where(Conversation.created_at >= since)),
+            "open": db.session.scalar(conversations.where(Conversation.status.in_(("open", "waiting")))),
+        }
         weekly = (location.hours or {}).get("weekly") or {}
         hours = [(DAY_NAMES[d], weekly.get(d) or []) for d in DAYS]
         return self.render(
@@ -91,6 +108,7 @@ class LocationPageView(SecureViewMixin, BaseView):
             calendars=calendars,
             hours=hours,
             siblings=self._siblings(location),
+            figures=figures,
         )
 
     @expose("/<location_id>/copy-hours", methods=["POST"])

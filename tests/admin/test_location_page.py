@@ -3,7 +3,7 @@ knowledge, team and calendars; another organization's location is not found."""
 
 from __future__ import annotations
 
-from chatpad.models import Location
+from chatpad.models import Contact, Conversation, Location
 from tests.conftest import csrf_from, login
 
 
@@ -17,12 +17,27 @@ def test_location_page_and_copy_hours(app, db, make):
     other = make.location(biz.agent, "Bluebonnet Meadows")
     untouched = make.location(biz.agent, "Pecan Grove")
     make.knowledge(biz.agent, biz.location)
+    contact = Contact(organization_id=biz.org.id, name="Jo")
+    db.session.add(contact)
+    db.session.flush()
+    db.session.add(
+        Conversation(
+            organization_id=biz.org.id,
+            agent_id=biz.agent.id,
+            location_id=biz.location.id,
+            social_account_id=biz.account.id,
+            contact_id=contact.id,
+            channel="facebook",
+        )
+    )
     db.session.commit()
     client = app.test_client()
     login(client, biz.user.email)
     page = client.get(f"/admin/location/{biz.location.id}").get_data(as_text=True)
     assert "Forge at the Lake" in page and "08:00–12:00" in page and "Closed" in page
     assert "Forge Lake Community" in page and "Needs reconnection" in page and "1 item for this location" in page
+    assert "<strong>1</strong> in the last 30 days · <strong>1</strong> open or waiting" in page
+    assert f'href="/admin/inbox/?location={biz.location.id}"' in page
     listing = client.get("/admin/locations/").get_data(as_text=True)
     assert f'href="/admin/location/{biz.location.id}" class="location-page-link">Forge at the Lake</a>' in listing
     integrations = client.get(f"/admin/integrations/?agent={biz.agent.id}&group=location").get_data(as_text=True)
