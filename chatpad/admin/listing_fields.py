@@ -10,7 +10,10 @@ from decimal import Decimal
 from wtforms import DecimalField, IntegerField, SelectField, StringField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
-STATUSES = (("available", "Available"), ("pending", "Pending"), ("sold", "Sold"))
+from chatpad.knowledge import LISTING_STATUSES
+
+# The statuses the CSV import accepts, so a listing typed here and one imported agree.
+STATUSES = tuple((s, s.replace("_", " ").capitalize()) for s in LISTING_STATUSES)
 NUMBERS = ("beds", "baths", "sqft", "year", "price")
 PROPERTY_KEYS = ("lot", *NUMBERS, "status")
 LISTING_FIELD_NAMES = (*PROPERTY_KEYS, "keywords")
@@ -19,7 +22,7 @@ LISTING_FIELD_NAMES = (*PROPERTY_KEYS, "keywords")
 def listing_form_fields() -> dict:
     """The extra form fields, for form_extra_fields."""
     return {
-        "lot": StringField("Lot", validators=[Optional(), Length(max=40)], description="For a property: e.g. 14"),
+        "lot": StringField("Lot", validators=[Optional(), Length(max=20)], description="For a property: e.g. 14"),
         "beds": DecimalField("Beds", places=1, validators=[Optional(), NumberRange(min=0, max=20)]),
         "baths": DecimalField(
             "Baths", places=1, validators=[Optional(), NumberRange(min=0, max=20)], description="1.5 for one and a half"

@@ -5,17 +5,21 @@ is scoped to the signed-in user's organization."""
 from __future__ import annotations
 
 import copy
+import io
 from datetime import timedelta
 
-from flask import abort, flash, redirect, request, url_for
+from flask import Response, abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy import func, select
+from werkzeug.utils import secure_filename
 
+from chatpad import csvfile
 from chatpad.audit import record_audit
 from chatpad.extensions import db
 from chatpad.hours import DAYS
 from chatpad.http import parse_uuid
+from chatpad.knowledge import LISTING_FIELDS
 from chatpad.models import (
     Agent,
     Calendar,
@@ -84,6 +88,11 @@ class LocationPageView(SecureViewMixin, BaseView):
         knowledge = db.session.scalar(
             select(func.count(KnowledgeItem.id)).where(KnowledgeItem.location_id == location.id)
         )
+        listings = db.session.scalar(
+            select(func.count(KnowledgeItem.id)).where(
+                KnowledgeItem.location_id == location.id, KnowledgeItem.kind == "property"
+            )
+        )
         team = db.session.scalars(
             select(User)
             .join(LocationMember, LocationMember.user_id == User.id)
@@ -104,11 +113,35 @@ class LocationPageView(SecureViewMixin, BaseView):
             accounts=accounts,
             health=HEALTH,
             knowledge=knowledge,
+            listings=listings,
             team=team,
             calendars=calendars,
             hours=hours,
             siblings=self._siblings(location),
             figures=figures,
+        )
+
+    @expose("/<location_id>/listings.csv")
+    def listings_csv(self, location_id: str):
+        """The location's property listings as CSV, in the columns Setup → Import knowledge reads back."""
+        location = self._location(location_id)
+        items = db.session.scalars(
+            select(KnowledgeItem)
+            .where(KnowledgeItem.location_id == location.id, KnowledgeItem.kind == "property")
+            .order_by(KnowledgeItem.title)
+        ).all()
+        out = io.StringIO()
+        writer = csvfile.writer(out)
+        writer.writerow(LISTING_FIELDS)
+        for item in items:
+            data = item.data or {}
+            values = {**{k: data.get(k, "") for k in LISTING_FIELDS}, "title": item.title, "description": item.body}
+            writer.writerow([values[k] if values[k] is not None else "" for k in LISTING_FIELDS])
+        name = secure_filename(f"{location.name}-listings.csv") or "listings.csv"
+        return Response(
+            out.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     @expose("/<location_id>/copy-hours", methods=["POST"])

@@ -66,3 +66,44 @@ def test_location_page_and_copy_hours(app, db, make):
     )
     assert bad.status_code == 400
     assert client.get("/admin/location/not-a-uuid").status_code == 404
+
+
+def test_listings_export_as_csv_that_the_import_reads_back(app, db, make):
+    from chatpad.knowledge import read_listings_csv
+
+    biz = make.business("Listings")
+    make.knowledge(
+        biz.agent,
+        biz.location,
+        kind="property",
+        title="Lot 14 · 3 bed",
+        body="Corner lot, =new deck",
+        data={"lot": "14", "beds": 3, "baths": 1.5, "sqft": 1280, "year": 2019, "price": 74900, "status": "pending"},
+    )
+    make.knowledge(biz.agent, biz.location, kind="faq", title="Pets?")
+    elsewhere = make.location(biz.agent, "Other")
+    make.knowledge(biz.agent, elsewhere, kind="property", title="Lot 99", data={"lot": "99"})
+    db.session.commit()
+    client = app.test_client()
+    login(client, biz.user.email)
+    page = client.get(f"/admin/location/{biz.location.id}").get_data(as_text=True)
+    assert "1 of them listings" in page and 'id="export-listings"' in page
+    response = client.get(f"/admin/location/{biz.location.id}/listings.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    text = response.get_data(as_text=True)
+    assert text.splitlines()[0] == "lot,title,beds,baths,sqft,price,year,status,description"
+    assert "Lot 99" not in text and "Pets?" not in text
+    assert "'=new deck" not in text  # only a cell that starts like a formula is quoted
+    plan = read_listings_csv(response.get_data(), {})
+    assert len(plan.items) == 1 and not plan.problems
+    item = plan.items[0]
+    assert item.title == "Lot 14 · 3 bed" and item.body == "Corner lot, =new deck"
+    assert item.data == {
+        "lot": "14",
+        "beds": 3,
+        "baths": 1.5,
+        "sqft": 1280,
+        "year": 2019,
+        "price": 74900,
+        "status": "pending",
+    }
