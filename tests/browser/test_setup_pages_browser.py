@@ -49,7 +49,7 @@ def test_new_organization_home_checklist_forgot_password_and_audit_log(browser, 
     page.screenshot(path=str(artifacts / f"location-page-{width}.png"), full_page=True)
 
     page.goto("/admin/knowledge/new/")
-    assert page.locator("select#status option").count() == 4 and page.locator("textarea#data").count() == 0
+    assert page.locator("select#status option").count() == 6 and page.locator("textarea#data").count() == 0
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.screenshot(path=str(artifacts / f"knowledge-listing-form-{width}.png"), full_page=True)
 
