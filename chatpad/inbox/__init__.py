@@ -40,6 +40,7 @@ def init_inbox(admin: Admin, app: Flask) -> None:
     admin.add_view(AnalyticsView(name="Analytics", endpoint="analytics", url="/admin/analytics"))
     app.jinja_env.filters["reltime"] = reltime
     app.jinja_env.filters["duration"] = format_duration
+    app.jinja_env.filters["duration_since"] = lambda when: format_duration((utcnow() - when).total_seconds())
     app.jinja_env.filters["channel_label"] = channel_label
 
     @app.context_processor

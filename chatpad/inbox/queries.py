@@ -229,6 +229,7 @@ class InboxRow:
     assigned_user_id: int | None
     assignee_name: str | None
     labels: list[str] = field(default_factory=list)
+    waited_since: datetime | None = None  # the "waiting on a human" list: when the customer's wait began
 
     @property
     def display_name(self) -> str:
@@ -261,6 +262,41 @@ class InboxPage:
     conversations: list[InboxRow]
     next_cursor: str | None
     is_first: bool
+    by_wait: bool = False  # ordered by how long each customer has waited (the "waiting on a human" list)
+    capped: bool = False  # more are waiting than the list shows
+
+
+# The "waiting on a human" list shows the longest waits first, at most this many (a queue, not an archive).
+MAX_WAITING_ROWS = 200
+ANSWERED_STATUSES = ("sent", "delivered", "read")
+
+
+def waited_since_column():
+    """When the customer's wait began: their first message after our last answer that was not the handoff itself
+    (the AI's "a person will get back to you" ends no wait); the first message at all when nobody answered."""
+    reply = aliased(Message, name="answer")
+    customer = aliased(Message, name="asked")
+    last_answer = (
+        select(func.max(reply.created_at))
+        .where(
+            reply.conversation_id == customer.conversation_id,
+            reply.direction == "outbound",
+            reply.sender_type.in_(("ai", "human")),
+            reply.status.in_(ANSWERED_STATUSES),
+            func.coalesce(reply.meta["handoff"].as_boolean(), sa_false()) == sa_false(),
+        )
+        .scalar_subquery()
+    )
+    first_unanswered = (
+        select(func.min(customer.created_at))
+        .where(
+            customer.conversation_id == Conversation.id,
+            customer.direction == "inbound",
+            or_(last_answer.is_(None), customer.created_at > last_answer),
+        )
+        .scalar_subquery()
+    )
+    return func.coalesce(first_unanswered, Conversation.last_inbound_at, Conversation.last_message_at)
 
 
 def filter_clauses(scope: Scope | int, filters: InboxFilters, user_id: int | None) -> list:
@@ -308,6 +344,8 @@ def inbox_page(
     limit: int = PAGE_SIZE,
 ) -> InboxPage:
     """One page of the conversations in scope, newest first, after `cursor` (None: the first page)."""
+    if filters.status == "waiting":
+        return _waiting_page(scope, filters, user_id)
     position = decode_cursor(cursor)
     clauses = filter_clauses(scope, filters, user_id)
     if position:
@@ -327,6 +365,31 @@ def inbox_page(
     rows = rows[:limit]
     attach_labels(rows)
     return InboxPage(rows, encode_cursor(rows[-1]) if more and rows else None, position is None)
+
+
+def _waiting_page(scope: Scope | int, filters: InboxFilters, user_id: int | None) -> InboxPage:
+    """The "waiting on a human" list, longest wait first. Waiting conversations are few (people answer them), so
+    the wait is computed per row; beyond MAX_WAITING_ROWS the list says so instead of paging."""
+    waited = waited_since_column().label("waited_since")
+    stmt = (
+        select(*ROW_COLUMNS, waited)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .outerjoin(SocialAccount, SocialAccount.id == Conversation.social_account_id)
+        .outerjoin(Location, Location.id == Conversation.location_id)
+        .outerjoin(ASSIGNEE, ASSIGNEE.id == Conversation.assigned_user_id)
+        .where(and_(*filter_clauses(scope, filters, user_id)))
+        .order_by(waited.asc(), Conversation.id)
+        .limit(MAX_WAITING_ROWS + 1)
+    )
+    rows = []
+    for row in db.session.execute(stmt):
+        item = InboxRow(*row[:-1])
+        item.waited_since = row[-1]
+        rows.append(item)
+    capped = len(rows) > MAX_WAITING_ROWS
+    rows = rows[:MAX_WAITING_ROWS]
+    attach_labels(rows)
+    return InboxPage(rows, None, True, by_wait=True, capped=capped)
 
 
 def attach_labels(rows: list[InboxRow]) -> None:
