@@ -95,6 +95,7 @@ def test_keyboard_shortcuts(browser, live_server, db, mhp):  # noqa: F811
         owner = context.new_page()
         sign_in(owner, mhp.user.email)
         owner.goto("/admin/inbox/")
+        owner.wait_for_load_state("load")
         owner.keyboard.press("?")
         assert owner.is_visible("#shortcut-help") and "Ctrl" in owner.inner_text("#shortcut-help")
         owner.keyboard.press("Escape")
@@ -122,6 +123,7 @@ def test_keyboard_shortcuts(browser, live_server, db, mhp):  # noqa: F811
         assert owner.input_value("#reply-text") == "Thanks Walker! e a j"
         owner.keyboard.press("Control+Enter")
         owner.wait_for_selector(".alert:has-text('Reply queued')")
+        owner.wait_for_load_state("load")  # the shortcuts are listened for once the page's script has run
         db.session.expire_all()
         assert db.session.get(Conversation, mhp.forge_conv.id).status != "resolved"
         assert (
@@ -129,5 +131,31 @@ def test_keyboard_shortcuts(browser, live_server, db, mhp):  # noqa: F811
         )
         owner.keyboard.press("e")
         owner.wait_for_selector("#reopen")
+    finally:
+        context.close()
+
+
+def test_phone_width_pages_and_actions_above_the_reply_box(browser, live_server, db, mhp, inbox_make):  # noqa: F811
+    from chatpad.notify import notify_assigned
+
+    notify_assigned(mhp.forge_conv, mhp.user, by=mhp.mia, note="A long note " + "x" * 120)
+    db.session.commit()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    try:
+        owner = context.new_page()
+        sign_in(owner, mhp.user.email)
+        for url in ("/admin/inbox/notifications/", "/admin/inbox/", "/admin/inbox/?status=waiting"):
+            owner.goto(url)
+            _no_sideways_scroll(owner)
+        owner.goto(f"/admin/inbox/c/{mhp.forge_conv.id}")
+        _no_sideways_scroll(owner)
+        reply_top = owner.locator("#reply-text").bounding_box()["y"]
+        for button in ("#m-take-over", "#m-resolve"):
+            box = owner.locator(button).bounding_box()
+            assert box is not None and box["y"] < reply_top, button
+        owner.click("#m-take-over")
+        owner.wait_for_selector(".alert:has-text('You took over')")
+        owner.click("#m-resolve")
+        owner.wait_for_selector(".alert:has-text('Resolved.')")
     finally:
         context.close()
