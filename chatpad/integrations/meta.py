@@ -32,6 +32,7 @@ SCOPE_REASONS: dict[str, str] = {
     "pages_messaging": "to read and answer the Pages' Messenger conversations",
     "pages_manage_metadata": "to subscribe ChatPad to the Pages' webhooks, so new messages arrive in real time",
     "pages_read_engagement": "to read the Pages' names and the people who write to them",
+    "business_management": "(optional) to tell the Pages a business portfolio owns from personal ones",
     "instagram_basic": "to see the Instagram professional accounts linked to your Pages and their usernames",
     "instagram_manage_messages": "to read and answer the Instagram accounts' direct messages",
     "whatsapp_business_management": "to list the WhatsApp Business account's numbers and templates and subscribe "
@@ -43,6 +44,9 @@ INSTAGRAM_SCOPES = ("pages_show_list", "pages_manage_metadata", "instagram_basic
 # Embedded Signup (sms-whatsapp-reference.md §A10): the customer shares a WhatsApp Business Account with the app.
 WHATSAPP_SCOPES = ("whatsapp_business_management", "whatsapp_business_messaging")
 SCOPES = {"facebook": FACEBOOK_SCOPES, "instagram": INSTAGRAM_SCOPES, "whatsapp": WHATSAPP_SCOPES}
+# Asked for too, but connecting works without them: Graph gives a Page's `business` only with business_management,
+# so without it the Pages step cannot tell business Pages from personal ones and says so.
+OPTIONAL_SCOPES = {"facebook": ("business_management",), "instagram": ("business_management",), "whatsapp": ()}
 
 # Page webhook fields Messenger needs (platform-reference.md §A.5); only fields also subscribed at app level arrive.
 MESSENGER_FIELDS = (
@@ -146,7 +150,7 @@ def _client():
 
 def authorization_url(kind: str, redirect_uri: str, state: str, *, rerequest: bool = False) -> str:
     """The login dialog's URL for a flow of this kind, asking only for the scopes it needs."""
-    params: dict[str, Any] = {"state": state, "scope": ",".join(SCOPES[kind])}
+    params: dict[str, Any] = {"state": state, "scope": ",".join(SCOPES[kind] + OPTIONAL_SCOPES[kind])}
     if rerequest:
         params["auth_type"] = "rerequest"  # Meta asks again for permissions declined before only with this
     config_id = current_app.config.get("META_LOGIN_CONFIG_ID")

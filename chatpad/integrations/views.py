@@ -314,6 +314,8 @@ class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, WhatsAppScreen
             return self._error(exc.what, exc.todo, agent_id=flow.agent_id, retry_url=again, status=502)
 
         flow.granted_scopes = sorted(granted)
+        # Without business_management Graph leaves every Page's `business` out: owner unknown, not "personal".
+        flow.extra["owners_known"] = "business_management" in granted
         flow.platform_user = {"id": who.get("id"), "name": who.get("name")}
         flow.candidates, without = _candidates(flow.kind, pages)
         flow.extra["pages_without_instagram"] = without
@@ -411,6 +413,7 @@ class IntegrationsView(EmailScreens, SmsScreens, CalendarScreens, WhatsAppScreen
             rows=rows,
             error=error,
             without=flow.extra.get("pages_without_instagram") or [],
+            owners_known=flow.extra.get("owners_known", True),
         )
 
     def _selection_rows(self, flow: Flow, agent: Agent) -> list[dict]:

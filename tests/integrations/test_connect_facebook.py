@@ -48,14 +48,18 @@ def test_dialog_asks_only_for_the_needed_scopes_with_a_state(business, meta_sand
     url = urlsplit(response.headers["Location"])
     query = {k: v[0] for k, v in parse_qs(url.query).items()}
     assert url.path == "/facebook/v25.0/dialog/oauth"
-    assert query["scope"] == "pages_show_list,pages_messaging,pages_manage_metadata,pages_read_engagement"
+    assert query["scope"] == (
+        "pages_show_list,pages_messaging,pages_manage_metadata,pages_read_engagement,business_management"
+    )
     assert query["client_id"] == "sandbox-app" and query["response_type"] == "code"
     assert query["redirect_uri"] == "http://localhost/admin/integrations/facebook/callback"
     assert len(query["state"]) >= 32
 
     instagram = client.get(f"/admin/integrations/connect/instagram?agent={biz.agent.id}")
     scope = parse_qs(urlsplit(instagram.headers["Location"]).query)["scope"][0]
-    assert scope == "pages_show_list,pages_manage_metadata,instagram_basic,instagram_manage_messages"
+    assert (
+        scope == "pages_show_list,pages_manage_metadata,instagram_basic,instagram_manage_messages,business_management"
+    )
 
 
 def test_connect_pages_end_to_end(business, fb_login, meta_sandbox, db):
@@ -161,6 +165,29 @@ def test_declined_permission_is_named_with_why_and_rerequested(business, fb_logi
     assert meta_sandbox.requests("me/accounts") == []
     retry = client.get(f"/admin/integrations/connect/facebook?agent={biz.agent.id}&rerequest=1")
     assert parse_qs(urlsplit(retry.headers["Location"]).query)["auth_type"] == ["rerequest"]
+
+
+def test_without_business_management_no_page_is_called_personal_and_select_all_ticks_every_page(
+    business, fb_login, db, meta_sandbox
+):
+    """Graph gives a Page's owning business only to a token with business_management, which is optional: declined,
+    the Pages step must not call every Page personal (and tick none with Select all), but say what it doesn't know."""
+    client, biz = business
+    response = run_flow(client, fb_login, biz.agent.id, None, decline=("business_management",))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Personal Page" not in html
+    assert 'id="owners-unknown"' in html and "Select all ticks every Page" in html
+    assert 'data-business="0"' not in html
+    assert accounts_of(db, biz.org.id) == []  # nothing connected until the admin picks
+
+
+def test_with_business_management_the_personal_pages_are_named(business, fb_login, db, meta_sandbox):
+    client, biz = business
+    response = run_flow(client, fb_login, biz.agent.id, None)
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert html.count("Personal Page (no business portfolio)") == 2  # the demo user's two personal Pages
+    assert 'id="owners-unknown"' not in html
 
 
 def test_expired_state_is_refused(business, fb_login, db, meta_sandbox):

@@ -449,8 +449,9 @@ def _account_entry(world: World, user_token: Token, page_id: str, fields: dict[s
             entry["tasks"] = _state(world).page_tasks.get((user_token.subject, page.id), FULL_TASKS)
         elif name == "access_token":
             entry["access_token"] = _page_token_for(world, page.id, user_token).value
-        elif name == "business" and page.business:
-            # Graph leaves `business` out for a Page no business portfolio owns.
+        elif name == "business" and page.business and "business_management" in user_token.scopes:
+            # Graph leaves `business` out for a Page no business portfolio owns, and gives it only to a token with
+            # business_management (Page reference: "Requires business_management permissions").
             entry["business"] = dict(page.business)
         elif name == "instagram_business_account" and page.instagram_id:
             ig = world.instagram.get(page.instagram_id)
