@@ -286,3 +286,18 @@ def test_cookies_from_before_session_tokens_no_longer_load(app, make):
         session["_user_id"] = str(biz.user.id)
         session["_fresh"] = True
     assert _signed_out(browser.get("/admin/"))
+
+
+def test_a_users_session_token_is_never_on_a_page(app, db, make):
+    """The token in every session and remember-me cookie was on the Users details page for any admin to read."""
+    biz = make.business(role="owner")
+    admin = make.user(biz.org, role="admin")
+    client = own_browser(app)
+    login(client, admin.email)
+    db.session.expire_all()
+    token = db.session.get(User, biz.user.id).session_token
+
+    for url in (f"/admin/users/details/?id={biz.user.id}", "/admin/users/", f"/admin/users/edit/?id={admin.id}"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert token not in response.get_data(as_text=True)

@@ -534,8 +534,9 @@ class UserView(TenantModelView):
     column_list = ["email", "name", "role", "active", "last_login_at"]
     column_searchable_list = ["email", "name"]
     column_sortable_list = ["email", "name", "role", "last_login_at"]
-    column_exclude_list = ["password_hash"]
-    column_details_exclude_list = ["password_hash"]
+    # The session token is in every session and remember-me cookie (chatpad.users): never on a page.
+    column_exclude_list = ["password_hash", "session_token"]
+    column_details_exclude_list = ["password_hash", "session_token"]
     column_export_list = ["email", "name", "role", "active", "created_at", "last_login_at"]
     column_formatters = {"role": lambda view, context, model, name: _role_label(model)}
     form_columns = ["email", "name", "role", "locations", "active", "notify_email", "new_password"]
@@ -574,12 +575,20 @@ class UserView(TenantModelView):
 
     def edit_form(self, obj=None):
         form = self._role_choices(super().edit_form(obj), obj)
+        # An address is never changed here (issue 16 item 8): "Already exists." for another organization's address
+        # told an admin which addresses have accounts. No uniqueness check runs; on_model_change refuses any change.
+        form.email.validators = [v for v in form.email.validators if type(v).__name__ != "Unique"]
+        form.email.render_kw = {"readonly": True}
+        form.email.description = "To change a person's address, invite the new address."
         if request.method == "GET" and obj is not None and obj.limited_to_locations:
             form.locations.data = [m.location for m in obj.memberships]
         return form
 
     def on_model_change(self, form, model, is_created):
         model.email = model.email.strip().lower()
+        stored_email = sa_inspect(model).attrs.email.history.deleted
+        if not is_created and stored_email and stored_email[0].strip().lower() != model.email:
+            raise ValidationError("An address can't be changed here: invite the new address instead.")
         with db.session.no_autoflush:
             taken = db.session.scalar(select(User.id).where(func.lower(User.email) == model.email, User.id != model.id))
         if taken:

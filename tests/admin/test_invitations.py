@@ -201,3 +201,30 @@ def test_an_agent_invited_to_a_location_deleted_since_joins_limited_to_the_rest(
     assert joined.status_code == 302
     user = db.session.scalar(select(User).where(User.email == "site@example.com"))
     assert user.limited_to_locations and user.location_ids == frozenset({biz.location.id})
+
+
+def test_editing_a_users_address_says_nothing_about_other_organizations(app, db, make):
+    """The Users form's email field was a second probe: typing another organization's address into a colleague's
+    row answered 'Already exists.', an unknown one was saved. An address is no longer changed there at all: every
+    new address gets the same refusal, and the row keeps its own."""
+    biz = make.business(role="owner")
+    other = make.business(role="owner")
+    agent = make.user(biz.org, role="agent")
+    client = own_browser(app)
+    login(client, biz.user.email)
+
+    answers = []
+    for address in (other.user.email, "nobody-has-this@example.com"):
+        page = client.get(f"/admin/users/edit/?id={agent.id}").get_data(as_text=True)
+        response = client.post(
+            f"/admin/users/edit/?id={agent.id}",
+            data={"email": address, "role": "agent", "active": "y", "csrf_token": csrf_from(page)},
+            follow_redirects=True,
+        )
+        html = response.get_data(as_text=True)
+        assert "Already exists" not in html and "already exists" not in html
+        answers.append("invite the new address" in html)
+
+    assert answers == [True, True]
+    db.session.expire_all()
+    assert db.session.get(User, agent.id).email == agent.email
