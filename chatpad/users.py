@@ -153,7 +153,23 @@ def open_invitation(token: str) -> Invitation:
         raise InvitationError("This invitation has been used. Sign in instead.")
     if invitation.expires_at <= utcnow():
         raise InvitationError("This invitation has expired. Ask for a new invitation.")
+    _check_inviter(invitation)
     return invitation
+
+
+def _check_inviter(invitation: Invitation) -> None:
+    """An invitation is worth what its sender may still do: one sent by someone since removed, deactivated, moved
+    out of the organization or demoted below the role it gives is void (an admin's invitations die with their
+    rights)."""
+    inviter = invitation.invited_by
+    if (
+        inviter is None
+        or not inviter.active
+        or inviter.organization_id != invitation.organization_id
+        or inviter.role not in ("owner", "admin")
+        or invitation.role not in roles_offered(inviter)
+    ):
+        raise InvitationError("This invitation is no longer valid. Ask for a new invitation.")
 
 
 def accept_invitation(invitation: Invitation, *, name: str | None, password: str) -> User:
@@ -175,8 +191,7 @@ def accept_invitation(invitation: Invitation, *, name: str | None, password: str
         role=invitation.role,
     )
     user.set_password(password)
-    if invitation.role == "owner" and (invitation.invited_by is None or invitation.invited_by.role != "owner"):
-        raise InvitationError("This invitation is no longer valid. Ask for a new invitation.")
+    _check_inviter(invitation)
     if invitation.location_ids:
         # Only the locations that still exist: one deleted since the invitation drops out (a limited user whose
         # last location is gone sees nothing, never everything: chatpad.models.scope).

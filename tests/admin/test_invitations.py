@@ -228,3 +228,35 @@ def test_editing_a_users_address_says_nothing_about_other_organizations(app, db,
     assert answers == [True, True]
     db.session.expire_all()
     assert db.session.get(User, agent.id).email == agent.email
+
+
+def test_an_invitation_dies_with_its_senders_rights(app, db, make, workers, alert_smtp):
+    """An admin invites an admin, then is demoted to agent: the link no longer makes anyone an admin (nor anything
+    else), on opening or on submitting; the same for a sender since deactivated."""
+    biz = make.business()
+    sender = make.user(biz.org, email="sender-admin@example.com", role="admin")
+    browser = own_browser(app)
+    login(browser, sender.email)
+    assert "Invitation sent to second@example.com." in _flashes(_invite(browser, "second@example.com", role="admin"))
+    assert "Invitation sent to third@example.com." in _flashes(_invite(browser, "third@example.com", role="agent"))
+    workers.run("mail")
+    tokens = [LINK.search(m["data"]).group(1).decode() for m in alert_smtp.messages]
+    assert len(tokens) == 2
+
+    newcomer = own_browser(app)
+    page = newcomer.get(f"/invite/{tokens[0]}").get_data(as_text=True)
+    db.session.get(User, sender.id).role = "agent"
+    db.session.commit()
+    answer = newcomer.post(
+        f"/invite/{tokens[0]}",
+        data={"password": "pw-long-enough", "confirm": "pw-long-enough", "csrf_token": csrf_from(page)},
+    )
+    assert answer.status_code in (404, 409) and "no longer valid" in answer.get_data(as_text=True)
+    assert own_browser(app).get(f"/invite/{tokens[1]}").status_code == 404  # an agent invites no one
+
+    db.session.get(User, sender.id).role, db.session.get(User, sender.id).active = "admin", False
+    db.session.commit()
+    assert own_browser(app).get(f"/invite/{tokens[1]}").status_code == 404
+    assert (
+        db.session.scalars(select(User).where(User.email.in_(["second@example.com", "third@example.com"]))).all() == []
+    )
