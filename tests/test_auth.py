@@ -225,7 +225,10 @@ def test_a_password_change_ends_the_other_sessions_but_not_this_one(app, make):
     phone = _sign_in(app, biz.user.email, remember=True)
     phone_session, phone_remember = _cookie(phone, session_name), _cookie(phone, remember_name)
 
-    response = _edit_user(laptop, biz.user, new_password="a-new-long-password")
+    refused = _edit_user(laptop, biz.user, new_password="a-new-long-password")
+    assert refused.status_code == 200 and "type your current password too" in refused.get_data(as_text=True)
+    assert _signed_out(_replay(app, **{remember_name: phone_remember})) is False  # nothing changed yet
+    response = _edit_user(laptop, biz.user, new_password="a-new-long-password", current_password=PASSWORD)
     assert response.status_code == 302
 
     assert laptop.get("/admin/").status_code == 200  # the browser that changed it stays signed in

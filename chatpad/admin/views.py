@@ -539,7 +539,7 @@ class UserView(TenantModelView):
     column_details_exclude_list = ["password_hash", "session_token"]
     column_export_list = ["email", "name", "role", "active", "created_at", "last_login_at"]
     column_formatters = {"role": lambda view, context, model, name: _role_label(model)}
-    form_columns = ["email", "name", "role", "locations", "active", "notify_email", "new_password"]
+    form_columns = ["email", "name", "role", "locations", "active", "notify_email", "new_password", "current_password"]
     form_overrides = {"role": SelectField}
     form_args = {
         "email": {"validators": [DataRequired(), Email(check_deliverability=False), Length(max=254)]},
@@ -558,6 +558,11 @@ class UserView(TenantModelView):
             "New password",
             validators=[Optional(), Length(min=10, max=200)],
             description="At least 10 characters. Leave empty to keep the current password.",
+        ),
+        "current_password": PasswordField(
+            "Your current password",
+            validators=[Optional(), Length(max=200)],
+            description="Needed only to change your own password, so a browser left signed in can't lock you out.",
         ),
     }
 
@@ -601,6 +606,9 @@ class UserView(TenantModelView):
             check_user_change(current_user, model)
         except UserChangeRefused as refused:
             raise ValidationError(str(refused)) from None
+        if form.new_password.data and model.id == current_user.id:
+            if not model.check_password(form.current_password.data or ""):
+                raise ValidationError("To change your own password, type your current password too.")
         if form.new_password.data:
             model.set_password(form.new_password.data)  # ends the person's other sessions (chatpad.models.org)
         elif is_created:
