@@ -45,7 +45,7 @@ from chatpad.booking.when import (
 )
 from chatpad.extensions import db
 from chatpad.messages import Button
-from chatpad.models import Booking, Conversation, Location, Message
+from chatpad.models import Booking, Conversation, Location, Message, latest_customer_message
 
 from .booking_tools import BookingTools, wants_move
 from .context import ReplyContext
@@ -163,19 +163,7 @@ def _starts(state: dict) -> list[datetime]:
 
 
 def _latest(conversation: Conversation) -> Message | None:
-    from sqlalchemy import select
-
-    return db.session.scalar(
-        select(Message)
-        .where(
-            Message.conversation_id == conversation.id,
-            Message.direction == "inbound",
-            Message.sender_type == "contact",
-            Message.deleted_at.is_(None),
-        )
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    )
+    return db.session.scalar(latest_customer_message(conversation.id))
 
 
 def _picked_title(message: Message) -> str | None:

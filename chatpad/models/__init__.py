@@ -23,6 +23,7 @@ from .conversation import (
     Message,
     MessageTemplate,
     Rating,
+    latest_customer_message,
 )
 from .events import EVENT_STATUSES, AuditLog, Notification, WebhookEvent
 from .inbox import CannedReply, ConversationLabel, ConversationNote
@@ -89,5 +90,6 @@ __all__ = [
     "INVITATION_DAYS",
     "WebhookEvent",
     "agent_ids_of",
+    "latest_customer_message",
     "utcnow",
 ]

@@ -276,3 +276,22 @@ class MessageTemplate(db.Model):
     @classmethod
     def tenant_clause(cls, org_id: int):
         return cls.organization_id == org_id
+
+
+def latest_customer_message(conversation_id: uuid.UUID, what=None):
+    """SELECT `what` (default: the Message) of the customer's latest message in a conversation, the one a reply
+    would answer: inbound, from the contact (not a system note), not deleted. The pipeline and the AI's booking
+    flow both ask it."""
+    from sqlalchemy import select
+
+    return (
+        select(Message if what is None else what)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == "inbound",
+            Message.sender_type == "contact",
+            Message.deleted_at.is_(None),
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )

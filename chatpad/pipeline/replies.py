@@ -36,7 +36,15 @@ from chatpad.channels.errors import (
 )
 from chatpad.extensions import db
 from chatpad.messages import OutboundReply
-from chatpad.models import ContactIdentity, Conversation, Message, SocialAccount, User, utcnow
+from chatpad.models import (
+    ContactIdentity,
+    Conversation,
+    Message,
+    SocialAccount,
+    User,
+    latest_customer_message,
+    utcnow,
+)
 from chatpad.notify import account_needs_reauth
 from chatpad.pipeline.preview import message_preview
 from chatpad.queue import enqueue, enqueue_after, get_redis, job_id
@@ -115,17 +123,7 @@ _SENDING_COLUMNS = ("is_active", "status", "access_token")
 
 def _latest_inbound(conversation: Conversation, what):
     """SELECT what of the customer's latest message that a reply would answer (not deleted, not a system note)."""
-    return (
-        select(what)
-        .where(
-            Message.conversation_id == conversation.id,
-            Message.direction == "inbound",
-            Message.sender_type == "contact",
-            Message.deleted_at.is_(None),
-        )
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    )
+    return latest_customer_message(conversation.id, what)
 
 
 def latest_inbound(conversation: Conversation) -> Message | None:
