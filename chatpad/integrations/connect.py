@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -294,63 +295,119 @@ def _store(
     }
     if channel == "instagram":
         info.update(page_id=page_id, page_name=candidate.get("page_name"), username=candidate.get("username"))
-    account = holder.account if holder.kind in ("this_agent", "other_agent") else None
-    was = account.status if account is not None else None
-    try:
-        if account is None:
-            account = SocialAccount(channel=channel, account_id=cid, agent_id=agent.id)
-            db.session.add(account)
-        account.agent_id = agent.id
-        account.account_name = account_name
-        account.location_id = location.id if location else None
-        account.access_token = candidate["access_token"]
-        account.refresh_token = None
-        # Page tokens read with a long-lived user token never expire.
-        account.token_expires_at = None
-        account.is_active = True
-        account.status = "connected"
-        account.last_error = None
-        account.meta = {**(account.meta or {}), **info}
-        reconnected = was is not None
-        db.session.flush()
-        record_audit(
-            f"account.{'reconnect' if reconnected else 'connect'}",
-            organization_id=org_id,
-            user_id=user_id,
-            target=account,
-            detail={
-                "channel": channel,
-                "account_id": cid,
-                "name": account_name,
-                "location_id": str(location.id) if location else None,
-                "previous_status": was,
-            },
-            ip=ip,
-        )
-        if reconnected:
-            _resolve_reauth_notices(account)
-        db.session.commit()
-    except IntegrityError:
-        # Someone connected it between our check and our commit. Their subscription is the same as ours (one app per
-        # Page), so it stays.
-        db.session.rollback()
-        return Outcome(cid, name, "refused", HELD_ELSEWHERE.format(what=LABELS[channel]), HELD_ELSEWHERE_TODO)
-    except SQLAlchemyError:
-        db.session.rollback()
-        log.exception("storing %s account %s failed", channel, cid)
+
+    def undo_subscription() -> None:
         if not _subscription_needed_by_others(page_id):
             try:
                 meta.unsubscribe(page_id, candidate["access_token"])
             except ConnectError:
                 log.warning("could not undo the subscription of page %s", page_id)
-        return Outcome(
-            cid, name, "failed", "ChatPad could not save the account (database error).", "Nothing was kept. Try again."
+
+    # Page tokens read with a long-lived user token never expire.
+    return store_account(
+        channel,
+        cid,
+        holder,
+        agent,
+        location,
+        label=name,
+        account_name=account_name,
+        access_token=candidate["access_token"],
+        refresh_token=None,
+        info=info,
+        audit_detail={},
+        user_id=user_id,
+        org_id=org_id,
+        ip=ip,
+        what=LABELS[channel],
+        failed=("ChatPad could not save the account (database error).", "Nothing was kept. Try again."),
+        on_db_error=undo_subscription,
+    )
+
+
+_KEEP = object()
+
+
+def store_account(
+    channel: str,
+    account_id: str,
+    holder: Holder,
+    agent: Agent,
+    location: Location | None,
+    *,
+    label: str,
+    account_name: str,
+    access_token: str,
+    refresh_token: Any = _KEEP,
+    info: dict[str, Any],
+    audit_detail: dict[str, Any],
+    user_id: int | None,
+    org_id: int,
+    ip: str | None,
+    what: str,
+    failed: tuple[str, str],
+    before_commit: Callable[[SocialAccount], None] | None = None,
+    on_db_error: Callable[[], None] | None = None,
+) -> Outcome:
+    """Store a tested account as connected, for every channel's connect flow: created or taken over from the holder,
+    its tokens and metadata set, audited as connect or reconnect, reauth notices resolved and held-back replies
+    resumed. One who connected it first elsewhere (the unique key) is "refused"; a database error is "failed" with
+    `failed` (what, todo) and `on_db_error` to undo what the platform was told."""
+    account = holder.account if holder.kind in ("this_agent", "other_agent") else None
+    was = account.status if account is not None else None
+    try:
+        if account is None:
+            account = SocialAccount(channel=channel, account_id=account_id, agent_id=agent.id)
+            db.session.add(account)
+        account.agent_id = agent.id
+        account.account_name = account_name
+        account.location_id = location.id if location else None
+        account.access_token = access_token
+        if refresh_token is not _KEEP:
+            account.refresh_token = refresh_token
+        account.token_expires_at = None
+        account.is_active = True
+        account.status = "connected"
+        account.last_error = None
+        account.meta = {**(account.meta or {}), **info}
+        db.session.flush()
+        record_audit(
+            f"account.{'reconnect' if was is not None else 'connect'}",
+            organization_id=org_id,
+            user_id=user_id,
+            target=account,
+            detail={
+                "channel": channel,
+                "account_id": account_id,
+                "name": account_name,
+                "location_id": str(location.id) if location else None,
+                "previous_status": was,
+                **audit_detail,
+            },
+            ip=ip,
         )
-    resumed = 0
-    if was in ("needs_reauth", "error", "disconnected"):
-        resumed = _resume(account)
+        if was is not None:
+            _resolve_reauth_notices(account)
+        if before_commit is not None:
+            before_commit(account)
+        db.session.commit()
+    except IntegrityError:
+        # Someone connected it between our check and our commit; theirs stays.
+        db.session.rollback()
+        return Outcome(account_id, label, "refused", HELD_ELSEWHERE.format(what=what), HELD_ELSEWHERE_TODO)
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("storing %s account %s failed", channel, account_id)
+        if on_db_error is not None:
+            on_db_error()
+        return Outcome(account_id, label, "failed", *failed)
+    resumed = _resume(account) if was in ("needs_reauth", "error", "disconnected") else 0
     return Outcome(
-        cid, name, "reconnected" if was is not None else "connected", account_id=str(account.id), resumed=resumed
+        account_id,
+        label,
+        "reconnected" if was is not None else "connected",
+        account_id=str(account.id),
+        resumed=resumed,
     )
 
 

@@ -20,9 +20,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from chatpad.audit import record_audit
 from chatpad.channels.phone import display
 from chatpad.channels.sms.adapter import webhook_url
 from chatpad.channels.sms.credentials import credentials, forget_signing_keys
@@ -30,7 +28,7 @@ from chatpad.channels.sms.providers import Credentials, NumberInfo, ProviderErro
 from chatpad.extensions import db
 from chatpad.models import Agent, Location, SocialAccount, utcnow
 
-from .connect import HELD_ELSEWHERE, HELD_ELSEWHERE_TODO, Holder, Outcome, _resolve_reauth_notices, _resume
+from .connect import HELD_ELSEWHERE, HELD_ELSEWHERE_TODO, Holder, Outcome, store_account
 
 log = logging.getLogger("chatpad.integrations.sms")
 
@@ -152,8 +150,6 @@ def connect_numbers(
 
 
 def _store(number, location, agent, holder, creds, provider, user_id, org_id, ip, name) -> Outcome:
-    account = holder.account if holder.kind in ("this_agent", "other_agent") else None
-    was = account.status if account is not None else None
     info = {
         "provider": provider,
         "account_sid": creds.account_sid,
@@ -167,52 +163,24 @@ def _store(number, location, agent, holder, creds, provider, user_id, org_id, ip
         "connected_by": user_id,
         "tested_at": utcnow().isoformat(),
     }
-    try:
-        if account is None:
-            account = SocialAccount(channel="sms", account_id=number.phone_number, agent_id=agent.id)
-            db.session.add(account)
-        account.agent_id = agent.id
-        account.account_name = number.friendly_name
-        account.location_id = location.id if location else None
-        account.access_token = creds.auth_token
-        account.refresh_token = creds.api_key_secret
-        account.token_expires_at = None
-        account.is_active = True
-        account.status = "connected"
-        account.last_error = None
-        account.meta = {**(account.meta or {}), **info}
-        db.session.flush()
-        record_audit(
-            f"account.{'reconnect' if was else 'connect'}",
-            organization_id=org_id,
-            user_id=user_id,
-            target=account,
-            detail={
-                "channel": "sms",
-                "account_id": number.phone_number,
-                "name": number.friendly_name,
-                "location_id": str(location.id) if location else None,
-                "previous_status": was,
-                "messaging_service_sid": number.messaging_service_sid,
-            },
-            ip=ip,
-        )
-        if was:
-            _resolve_reauth_notices(account)
-        _share_new_credentials(account, creds)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return Outcome(number.phone_number, name, "refused", HELD_ELSEWHERE.format(what="number"), HELD_ELSEWHERE_TODO)
-    except SQLAlchemyError:
-        db.session.rollback()
-        log.exception("storing sms number %s failed", number.phone_number)
-        return Outcome(
-            number.phone_number, name, "failed", "ChatPad could not save the number (database error).", "Try again."
-        )
-    resumed = _resume(account) if was in ("needs_reauth", "error", "disconnected") else 0
-    return Outcome(
-        number.phone_number, name, "reconnected" if was else "connected", account_id=str(account.id), resumed=resumed
+    return store_account(
+        "sms",
+        number.phone_number,
+        holder,
+        agent,
+        location,
+        label=name,
+        account_name=number.friendly_name,
+        access_token=creds.auth_token,
+        refresh_token=creds.api_key_secret,
+        info=info,
+        audit_detail={"messaging_service_sid": number.messaging_service_sid},
+        user_id=user_id,
+        org_id=org_id,
+        ip=ip,
+        what="number",
+        failed=("ChatPad could not save the number (database error).", "Try again."),
+        before_commit=lambda account: _share_new_credentials(account, creds),
     )
 
 

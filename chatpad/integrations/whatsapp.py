@@ -11,14 +11,12 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from chatpad.audit import record_audit
 from chatpad.channels.whatsapp import client
 from chatpad.extensions import db
 from chatpad.models import Agent, Location, MessageTemplate, SocialAccount, utcnow
 
-from .connect import HELD_ELSEWHERE, HELD_ELSEWHERE_TODO, Outcome, _resolve_reauth_notices, _resume
+from .connect import HELD_ELSEWHERE, HELD_ELSEWHERE_TODO, Outcome, store_account
 
 log = logging.getLogger("chatpad.integrations.whatsapp")
 
@@ -265,8 +263,6 @@ def connect_numbers(
 
 
 def _store(candidate, location, agent, holder, bearer, user_id, org_id, ip, name) -> Outcome:
-    account = holder.account if holder.kind in ("this_agent", "other_agent") else None
-    was = account.status if account is not None else None
     now = utcnow().isoformat()
     info = {
         "waba_id": candidate["waba_id"],
@@ -278,48 +274,21 @@ def _store(candidate, location, agent, holder, bearer, user_id, org_id, ip, name
         "tested_at": now,
         "login": "embedded_signup",
     }
-    try:
-        if account is None:
-            account = SocialAccount(channel=CHANNEL, account_id=candidate["id"], agent_id=agent.id)
-            db.session.add(account)
-        account.agent_id = agent.id
-        account.account_name = candidate["name"]
-        account.location_id = location.id if location else None
-        account.access_token = bearer
-        account.token_expires_at = None  # a business integration system user token does not expire
-        account.is_active = True
-        account.status = "connected"
-        account.last_error = None
-        account.meta = {**(account.meta or {}), **info}
-        db.session.flush()
-        record_audit(
-            f"account.{'reconnect' if was else 'connect'}",
-            organization_id=org_id,
-            user_id=user_id,
-            target=account,
-            detail={
-                "channel": CHANNEL,
-                "account_id": candidate["id"],
-                "name": candidate["name"],
-                "waba_id": candidate["waba_id"],
-                "location_id": str(location.id) if location else None,
-                "previous_status": was,
-            },
-            ip=ip,
-        )
-        if was:
-            _resolve_reauth_notices(account)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return Outcome(candidate["id"], name, "refused", HELD_ELSEWHERE.format(what="number"), HELD_ELSEWHERE_TODO)
-    except SQLAlchemyError:
-        db.session.rollback()
-        log.exception("storing WhatsApp number %s failed", candidate["id"])
-        return Outcome(
-            candidate["id"], name, "failed", "ChatPad could not save the number (database error).", "Try again."
-        )
-    resumed = _resume(account) if was in ("needs_reauth", "error", "disconnected") else 0
-    return Outcome(
-        candidate["id"], name, "reconnected" if was else "connected", account_id=str(account.id), resumed=resumed
+    # A business integration system user token does not expire.
+    return store_account(
+        CHANNEL,
+        candidate["id"],
+        holder,
+        agent,
+        location,
+        label=name,
+        account_name=candidate["name"],
+        access_token=bearer,
+        info=info,
+        audit_detail={"waba_id": candidate["waba_id"]},
+        user_id=user_id,
+        org_id=org_id,
+        ip=ip,
+        what="number",
+        failed=("ChatPad could not save the number (database error).", "Try again."),
     )
